@@ -1,0 +1,96 @@
+//! The settings of one ingest: everything that determines the bytes it writes. Saved in
+//! `dataset.json`; a run with other settings must not overwrite a dataset.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{IngestError, Result};
+use crate::source::{SourceKind, Split};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestSettings {
+    pub source: SourceKind,
+    /// The input root, absolute.
+    pub root: String,
+    pub split: Option<Split>,
+    /// Shorter side resized to this (torchvision `Resize`); `None` keeps the decoded size.
+    pub resize: Option<u32>,
+    /// Centre crop to this square (torchvision `CenterCrop`); `None` keeps the whole image.
+    pub crop: Option<u32>,
+    /// Source images whose shorter side is below this are rejected.
+    pub min_side: u32,
+    /// Source images with more pixels than this are rejected before decoding.
+    pub max_pixels: u64,
+    pub zstd_level: i32,
+    /// A shard is closed at this many images ...
+    pub shard_max_images: usize,
+    /// ... or once its compressed pixels reach this many MiB, whichever comes first.
+    pub shard_target_mib: usize,
+}
+
+/// The pretext pre-processing of the paper (SPEC "Data"): shorter side 256, centre crop 224.
+pub const PRETEXT_RESIZE: u32 = 256;
+pub const PRETEXT_CROP: u32 = 224;
+
+impl IngestSettings {
+    /// Defaults for `kind`: ImageNet and plain folders get the pretext pre-processing; Tiny
+    /// ImageNet is stored as decoded (64×64).
+    pub fn defaults(kind: SourceKind, root: &Path, split: Option<Split>) -> Result<Self> {
+        let root = std::path::absolute(root).map_err(|e| IngestError::io(root, e))?;
+        let (resize, crop) = match kind {
+            SourceKind::TinyImagenet => (None, None),
+            _ => (Some(PRETEXT_RESIZE), Some(PRETEXT_CROP)),
+        };
+        Ok(IngestSettings {
+            source: kind,
+            root: root.to_string_lossy().into_owned(),
+            split,
+            resize,
+            crop,
+            min_side: 8,
+            max_pixels: 100_000_000,
+            zstd_level: 3,
+            shard_max_images: 10_000,
+            shard_target_mib: 64,
+        })
+    }
+
+    /// Checks the values once, at the edge.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(IngestError::Settings(m));
+        if self.resize == Some(0) || self.crop == Some(0) {
+            return bad("--resize and --crop must be positive".into());
+        }
+        if let (Some(r), Some(c)) = (self.resize, self.crop)
+            && c > r
+        {
+            return bad(format!("--crop {c} is larger than --resize {r}"));
+        }
+        if !(1..=19).contains(&self.zstd_level) {
+            return bad(format!("--zstd-level {} is outside 1..=19", self.zstd_level));
+        }
+        if self.shard_max_images == 0 || self.shard_target_mib == 0 {
+            return bad("shard sizes must be positive".into());
+        }
+        if self.min_side == 0 || self.max_pixels == 0 {
+            return bad("--min-side and --max-pixels must be positive".into());
+        }
+        if let Some(c) = self.crop
+            && self.resize.is_none()
+            && self.min_side < c
+        {
+            return bad(format!(
+                "--crop {c} without --resize needs --min-side >= {c} (smaller images cannot be cropped)"
+            ));
+        }
+        if self.source == SourceKind::TinyImagenet && self.split.is_none() {
+            return bad("tiny-imagenet needs --split train|val|test".into());
+        }
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("settings serialise")
+    }
+}

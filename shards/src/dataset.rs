@@ -1,0 +1,91 @@
+//! A complete dataset directory opened for reading: metadata plus every shard, mapped.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, ShardError};
+use crate::meta::DatasetMeta;
+use crate::reader::{ImageRecord, ShardReader};
+
+/// An opened dataset. Images are addressed by a global index `0..len()` in storage order
+/// (which is the ingest's source order), or by `id` (equal to the index).
+pub struct Dataset {
+    dir: PathBuf,
+    meta: DatasetMeta,
+    shards: Vec<ShardReader>,
+    /// `starts[s]` = global index of the first row of shard `s`; last entry = total.
+    starts: Vec<usize>,
+}
+
+impl Dataset {
+    /// Opens `dir`; fails if it is incomplete or its shards disagree with `dataset.json` in
+    /// row counts (full checksums are `verify`'s job).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let meta = DatasetMeta::load(dir)?;
+        let mut shards = Vec::with_capacity(meta.shards.len());
+        let mut starts = vec![0];
+        for info in &meta.shards {
+            let reader = ShardReader::open(&dir.join(&info.file))?;
+            if reader.len() != info.rows {
+                return Err(ShardError::BadShard {
+                    path: reader.path().to_owned(),
+                    reason: format!("{} rows, dataset.json says {}", reader.len(), info.rows),
+                });
+            }
+            starts.push(starts[starts.len() - 1] + reader.len());
+            shards.push(reader);
+        }
+        Ok(Dataset {
+            dir: dir.to_owned(),
+            meta,
+            shards,
+            starts,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn meta(&self) -> &DatasetMeta {
+        &self.meta
+    }
+
+    pub fn shards(&self) -> &[ShardReader] {
+        &self.shards
+    }
+
+    pub fn len(&self) -> usize {
+        self.starts[self.starts.len() - 1]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (shard, row) of global index `index`.
+    pub fn locate(&self, index: usize) -> Option<(usize, usize)> {
+        if index >= self.len() {
+            return None;
+        }
+        let s = self.starts.partition_point(|&x| x <= index) - 1;
+        Some((s, index - self.starts[s]))
+    }
+
+    pub fn record(&self, index: usize) -> Result<ImageRecord<'_>> {
+        let (s, r) = self.locate(index).ok_or_else(|| self.out_of_range(index))?;
+        self.shards[s].record(r)
+    }
+
+    /// Decompresses image `index` into `out` (RGB8, HWC), checksum-checked.
+    pub fn decode_into(&self, index: usize, out: &mut Vec<u8>) -> Result<ImageRecord<'_>> {
+        let (s, r) = self.locate(index).ok_or_else(|| self.out_of_range(index))?;
+        self.shards[s].decode_into(r, out)
+    }
+
+    fn out_of_range(&self, index: usize) -> ShardError {
+        ShardError::BadMeta {
+            path: self.dir.clone(),
+            reason: format!("image index {index} out of range ({} images)", self.len()),
+        }
+    }
+}

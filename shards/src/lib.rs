@@ -1,0 +1,38 @@
+//! sipl's dataset format: compressed, memory-mapped, checksummed Arrow shards.
+//!
+//! A dataset directory holds `shards/shard-NNNNN.arrow` (Arrow IPC, one row per kept image:
+//! id, source path, label, height, width, zstd-compressed RGB8 pixels, checksum),
+//! `manifest.parquet` (one row per source file seen, kept or not and why) and `dataset.json`
+//! (settings, counts, per-file sizes and hashes), written last so that its presence marks the
+//! set complete. Both Arrow files open in pyarrow, polars or duckdb without this crate.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), sipl_shards::ShardError> {
+//! let ds = sipl_shards::Dataset::open(std::path::Path::new("data/tiny-val"))?;
+//! let mut rgb = Vec::new();
+//! let rec = ds.decode_into(0, &mut rgb)?; // checksum-checked RGB8, HWC
+//! println!("{} is {}x{}, label {:?}", rec.path, rec.width, rec.height, rec.label);
+//! # Ok(()) }
+//! ```
+//!
+//! This crate hands out bytes and images, never tensors, and builds without libtorch.
+
+mod dataset;
+mod error;
+pub mod format;
+mod fsutil;
+mod manifest;
+mod meta;
+mod reader;
+mod verify;
+mod writer;
+
+pub use dataset::Dataset;
+pub use error::{Result, ShardError};
+pub use format::{FORMAT_VERSION, pixel_checksum};
+pub use fsutil::write_atomic;
+pub use manifest::{ManifestEntry, read_manifest, write_manifest};
+pub use meta::{Counts, DatasetMeta, FileInfo, fingerprint};
+pub use reader::{ImageRecord, ShardReader};
+pub use verify::{VerifyReport, verify};
+pub use writer::{EncodedImage, ShardInfo, ShardWriter};

@@ -1,0 +1,176 @@
+//! Writes one shard: rows accumulate in memory, then the Arrow IPC file is written under a
+//! temporary name, fsynced and renamed, so a shard on disk is always complete.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BinaryBuilder, Int32Array, StringBuilder, UInt32Array, UInt64Array};
+use arrow::ipc::writer::FileWriter;
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, ShardError};
+use crate::format::{file_hash, shard_rel_path, shard_schema, tmp_path};
+
+/// One kept image, already compressed (compression runs in parallel workers, not here).
+#[derive(Debug, Clone)]
+pub struct EncodedImage {
+    pub path: String,
+    pub label: Option<i32>,
+    pub height: u32,
+    pub width: u32,
+    /// zstd frame of the RGB8 pixels, HWC.
+    pub pixels_zstd: Vec<u8>,
+    /// [`crate::pixel_checksum`] of the raw pixels.
+    pub checksum: u64,
+}
+
+impl EncodedImage {
+    /// Compresses `rgb` (HWC, `height * width * 3` bytes) at `level`.
+    pub fn encode(
+        path: String,
+        label: Option<i32>,
+        (height, width): (u32, u32),
+        rgb: &[u8],
+        level: i32,
+    ) -> std::io::Result<Self> {
+        debug_assert_eq!(rgb.len(), height as usize * width as usize * 3);
+        Ok(EncodedImage {
+            path,
+            label,
+            height,
+            width,
+            pixels_zstd: zstd::bulk::compress(rgb, level)?,
+            checksum: crate::format::pixel_checksum(rgb),
+        })
+    }
+}
+
+/// What `dataset.json` records of each shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// Relative to the dataset directory, e.g. `shards/shard-00000.arrow`.
+    pub file: String,
+    pub rows: usize,
+    /// `id` of the first row; ids are consecutive across shards.
+    pub first_id: u64,
+    pub bytes: u64,
+    /// xxh3-64 of the whole file, hex.
+    pub xxh3: String,
+    /// Sum of the raw RGB bytes the rows decompress to.
+    pub raw_bytes: u64,
+}
+
+/// Collects rows of one shard and writes it atomically.
+pub struct ShardWriter {
+    dir: PathBuf,
+    index: usize,
+    first_id: u64,
+    rows: Vec<EncodedImage>,
+    blob_bytes: usize,
+}
+
+impl ShardWriter {
+    /// A writer for shard number `index` of the dataset in `dir`, whose first row gets `first_id`.
+    pub fn new(dir: &Path, index: usize, first_id: u64) -> Self {
+        ShardWriter {
+            dir: dir.to_owned(),
+            index,
+            first_id,
+            rows: Vec::new(),
+            blob_bytes: 0,
+        }
+    }
+
+    pub fn push(&mut self, row: EncodedImage) {
+        self.blob_bytes += row.pixels_zstd.len();
+        self.rows.push(row);
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The shard number this writer produces.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Compressed pixel bytes so far (to close a shard at a target size).
+    pub fn blob_bytes(&self) -> usize {
+        self.blob_bytes
+    }
+
+    /// Writes `shards/shard-NNNNN.arrow` (temporary name, fsync, rename) and describes it.
+    pub fn finish(self) -> Result<ShardInfo> {
+        let rel = shard_rel_path(self.index);
+        let path = self.dir.join(&rel);
+        let tmp = tmp_path(&path);
+        let batch = self.record_batch().map_err(|e| ShardError::BadShard {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let raw_bytes = self
+            .rows
+            .iter()
+            .map(|r| r.height as u64 * r.width as u64 * 3)
+            .sum();
+        write_ipc(&tmp, &batch)?;
+        crate::fsutil::commit(&tmp, &path)?;
+        let bytes = std::fs::read(&path).map_err(|e| ShardError::io(&path, e))?;
+        Ok(ShardInfo {
+            file: rel,
+            rows: self.rows.len(),
+            first_id: self.first_id,
+            bytes: bytes.len() as u64,
+            xxh3: file_hash(&bytes),
+            raw_bytes,
+        })
+    }
+
+    fn record_batch(&self) -> arrow::error::Result<RecordBatch> {
+        let n = self.rows.len();
+        let ids = UInt64Array::from_iter_values((0..n as u64).map(|i| self.first_id + i));
+        let mut paths = StringBuilder::with_capacity(n, n * 32);
+        let mut pixels = BinaryBuilder::with_capacity(n, self.blob_bytes);
+        for r in &self.rows {
+            paths.append_value(&r.path);
+            pixels.append_value(&r.pixels_zstd);
+        }
+        let labels: Int32Array = self.rows.iter().map(|r| r.label).collect();
+        let heights = UInt32Array::from_iter_values(self.rows.iter().map(|r| r.height));
+        let widths = UInt32Array::from_iter_values(self.rows.iter().map(|r| r.width));
+        let sums = UInt64Array::from_iter_values(self.rows.iter().map(|r| r.checksum));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(ids),
+            Arc::new(paths.finish()),
+            Arc::new(labels),
+            Arc::new(heights),
+            Arc::new(widths),
+            Arc::new(pixels.finish()),
+            Arc::new(sums),
+        ];
+        RecordBatch::try_new(shard_schema(), columns)
+    }
+}
+
+fn write_ipc(tmp: &Path, batch: &RecordBatch) -> Result<()> {
+    let bad = |e: arrow::error::ArrowError| ShardError::BadShard {
+        path: tmp.to_owned(),
+        reason: e.to_string(),
+    };
+    let file = File::create(tmp).map_err(|e| ShardError::io(tmp, e))?;
+    let mut writer = FileWriter::try_new(BufWriter::new(file), &batch.schema()).map_err(bad)?;
+    writer.write(batch).map_err(bad)?;
+    writer.finish().map_err(bad)?;
+    let mut buf = writer.into_inner().map_err(bad)?;
+    buf.flush().map_err(|e| ShardError::io(tmp, e))?;
+    let file = buf.into_inner().map_err(|e| ShardError::io(tmp, e.into_error()))?;
+    file.sync_all().map_err(|e| ShardError::io(tmp, e))
+}

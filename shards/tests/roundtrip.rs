@@ -1,0 +1,148 @@
+//! Writer → reader round trip, and the defects `verify` and the reader must catch.
+
+use std::path::Path;
+
+use sipl_shards::format::{MANIFEST_FILE, SHARD_DIR, file_hash};
+use sipl_shards::{
+    Counts, DatasetMeta, EncodedImage, FileInfo, ManifestEntry, ShardError, ShardReader,
+    ShardWriter, verify, write_manifest,
+};
+
+fn pixels(w: u32, h: u32, seed: u8) -> Vec<u8> {
+    (0..w * h * 3).map(|i| (i as u8).wrapping_mul(seed) ^ seed).collect()
+}
+
+/// A complete two-shard dataset of five images in `dir`.
+fn write_dataset(dir: &Path) {
+    std::fs::create_dir_all(dir.join(SHARD_DIR)).expect("mkdir");
+    let mut meta = DatasetMeta::new(serde_json::json!({"test": 1}));
+    let mut manifest = Vec::new();
+    let mut writer = ShardWriter::new(dir, 0, 0);
+    for i in 0..5u32 {
+        let (w, h) = (8 + i, 6);
+        let path = format!("img{i}.png");
+        let label = (i % 2 == 0).then_some(i as i32);
+        let img = EncodedImage::encode(path.clone(), label, (h, w), &pixels(w, h, i as u8 + 1), 3)
+            .expect("encode");
+        manifest.push(ManifestEntry {
+            path,
+            kept: true,
+            reason_code: None,
+            reason: None,
+            label,
+            width: Some(w),
+            height: Some(h),
+            shard: Some(meta.shards.len() as u32),
+            row: Some(writer.len() as u32),
+            source_bytes: 100,
+        });
+        writer.push(img);
+        if writer.len() == 3 {
+            let next = ShardWriter::new(dir, 1, 3);
+            meta.shards.push(std::mem::replace(&mut writer, next).finish().expect("finish"));
+        }
+    }
+    meta.shards.push(writer.finish().expect("finish"));
+    write_manifest(&dir.join(MANIFEST_FILE), &manifest).expect("manifest");
+    let bytes = std::fs::read(dir.join(MANIFEST_FILE)).expect("read");
+    meta.manifest = FileInfo { file: MANIFEST_FILE.into(), bytes: bytes.len() as u64, xxh3: file_hash(&bytes) };
+    meta.counts = Counts { seen: 5, kept: 5, rejected: 0, ..Default::default() };
+    meta.source_bytes = 500;
+    meta.save(dir).expect("save");
+}
+
+#[test]
+fn rows_read_back_exactly() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_dataset(tmp.path());
+    let ds = sipl_shards::Dataset::open(tmp.path()).expect("open");
+    assert_eq!(ds.len(), 5);
+    assert_eq!(ds.shards().len(), 2);
+    let mut buf = Vec::new();
+    for i in 0..5usize {
+        let rec = ds.decode_into(i, &mut buf).expect("decode");
+        assert_eq!(rec.id, i as u64);
+        assert_eq!(rec.path, format!("img{i}.png"));
+        assert_eq!(rec.label, (i % 2 == 0).then_some(i as i32));
+        assert_eq!((rec.width, rec.height), (8 + i as u32, 6));
+        assert_eq!(buf, pixels(8 + i as u32, 6, i as u8 + 1));
+    }
+    assert_eq!(ds.locate(3), Some((1, 0)));
+    assert!(ds.record(5).is_err());
+    let report = verify(tmp.path()).expect("verify");
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!((report.images, report.shards, report.manifest_entries), (5, 2, 5));
+}
+
+/// Offset of the first byte of row `row`'s compressed pixels inside the shard file.
+fn blob_offset(path: &Path, row: usize) -> usize {
+    let reader = ShardReader::open(path).expect("open");
+    let blob = reader.record(row).expect("rec").pixels_zstd.to_vec();
+    let bytes = std::fs::read(path).expect("read");
+    bytes.windows(blob.len()).position(|w| w == blob.as_slice()).expect("blob in file")
+}
+
+#[test]
+fn a_flipped_pixel_byte_is_caught_naming_shard_and_row() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_dataset(tmp.path());
+    let shard = tmp.path().join("shards/shard-00001.arrow");
+    let off = blob_offset(&shard, 1) + 8;
+    let mut bytes = std::fs::read(&shard).expect("read");
+    bytes[off] ^= 0x40;
+    std::fs::write(&shard, bytes).expect("write");
+    let reader = ShardReader::open(&shard).expect("structure intact");
+    let err = reader.decode_into(1, &mut Vec::new()).expect_err("corrupt row");
+    assert!(matches!(err, ShardError::BadRow { row: 1, .. }), "{err}");
+    assert!(err.to_string().contains("shard-00001.arrow"), "{err}");
+    let report = verify(tmp.path()).expect("verify");
+    assert!(!report.ok());
+    let all = report.problems.join("\n");
+    assert!(all.contains("shard-00001.arrow: file hash differs"), "{all}");
+    assert!(all.contains("row 1"), "{all}");
+}
+
+#[test]
+fn truncated_and_garbage_shards_are_errors_not_panics() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_dataset(tmp.path());
+    let shard = tmp.path().join("shards/shard-00000.arrow");
+    let bytes = std::fs::read(&shard).expect("read");
+    for cut in [0, 5, 9, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&shard, &bytes[..cut]).expect("write");
+        let err = ShardReader::open(&shard).err().expect("truncated shard must not open");
+        assert!(err.to_string().contains("shard-00000.arrow"), "{err}");
+    }
+    std::fs::write(&shard, b"definitely not arrow at all, just some text bytes").expect("write");
+    assert!(ShardReader::open(&shard).is_err());
+    let report = verify(tmp.path()).expect("verify");
+    assert!(report.problems.iter().any(|p| p.starts_with("shards/shard-00000.arrow")));
+}
+
+#[test]
+fn missing_pieces_are_reported() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_dataset(tmp.path());
+    std::fs::remove_file(tmp.path().join("shards/shard-00001.arrow")).expect("rm");
+    std::fs::write(tmp.path().join("shards/shard-00009.arrow.tmp"), b"partial").expect("stray");
+    let report = verify(tmp.path()).expect("verify");
+    let all = report.problems.join("\n");
+    assert!(all.contains("shard-00001.arrow: cannot read"), "{all}");
+    assert!(all.contains("shard-00009.arrow.tmp: leftover temporary"), "{all}");
+    assert!(all.contains("shard rows have no kept manifest entry") || all.contains("points at missing"), "{all}");
+
+    std::fs::remove_file(tmp.path().join("dataset.json")).expect("rm");
+    let err = sipl_shards::Dataset::open(tmp.path()).err().expect("incomplete");
+    assert!(matches!(err, ShardError::Incomplete { .. }), "{err}");
+}
+
+#[test]
+fn a_newer_format_version_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_dataset(tmp.path());
+    let p = tmp.path().join("dataset.json");
+    let text = std::fs::read_to_string(&p).expect("read").replace("\"format_version\": 1", "\"format_version\": 99");
+    std::fs::write(&p, text).expect("write");
+    let err = DatasetMeta::load(tmp.path()).expect_err("version");
+    assert!(matches!(err, ShardError::Version { found: 99, .. }), "{err}");
+}

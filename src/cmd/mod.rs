@@ -1,0 +1,10 @@
+//! One module per subcommand.
+
+pub mod ingest;
+pub mod shards;
+pub mod synth;
+
+/// Bytes as MiB with one decimal.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+}

@@ -1,0 +1,123 @@
+//! End-to-end tests of the `sipl` binary: the demo flow, corruption, bad roots, and an ingest
+//! killed midway then run again.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{check_with_pyarrow, run, s, sipl};
+
+fn synth(dir: &std::path::Path, per_class: &str, size: &str) {
+    let (ok, _, err) = run(&["synth", "--out", s(dir), "--classes", "4", "--per-class", per_class, "--size", size]);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn synth_ingest_verify_inspect_dump_and_read_with_pyarrow() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (images, out) = (tmp.path().join("images"), tmp.path().join("ds"));
+    synth(&images, "6", "48");
+    let (ok, stdout, err) = run(&[
+        "ingest", "folder", s(&images), "--out", s(&out), "--resize", "40", "--crop", "32", "-q",
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("kept 24 of 24"), "{stdout}");
+    assert!(stdout.contains("images/s"), "{stdout}");
+    let (ok, stdout, err) = run(&["shards", "verify", s(&out)]);
+    assert!(ok && stdout.contains("verified 24 images"), "{stdout}{err}");
+    let (ok, stdout, _) = run(&["shards", "inspect", s(&out)]);
+    assert!(ok && stdout.contains("24 kept of 24") && stdout.contains("32x32: 24"), "{stdout}");
+    let png = tmp.path().join("one.png");
+    let (ok, stdout, err) = run(&["shards", "inspect", s(&out), "--dump", "5", s(&png)]);
+    assert!(ok, "{stdout}{err}");
+    let dumped = image::open(&png).expect("png").to_rgb8();
+    assert_eq!(dumped.dimensions(), (32, 32));
+    let ds = sipl_shards::Dataset::open(&out).expect("open");
+    let mut rgb = Vec::new();
+    ds.decode_into(5, &mut rgb).expect("decode");
+    assert_eq!(dumped.into_raw(), rgb);
+    let report = check_with_pyarrow(&out, Some(&images));
+    assert_eq!(report["rows"], 24);
+    let mad = report["mad_per_channel"].as_array().expect("mad");
+    assert!(mad.iter().all(|m| m.as_f64().expect("f64") < 1.0), "{report}");
+}
+
+#[test]
+fn verify_fails_loudly_on_a_corrupted_shard() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (images, out) = (tmp.path().join("images"), tmp.path().join("ds"));
+    synth(&images, "3", "32");
+    let (ok, _, err) = run(&["ingest", "folder", s(&images), "--out", s(&out), "--resize", "none", "--crop", "none"]);
+    assert!(ok, "{err}");
+    let shard = out.join("shards/shard-00000.arrow");
+    let mut bytes = std::fs::read(&shard).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xFF;
+    std::fs::write(&shard, bytes).expect("write");
+    let (ok, _, err) = run(&["shards", "verify", s(&out)]);
+    assert!(!ok, "verify must fail");
+    assert!(err.contains("shards/shard-00000.arrow"), "{err}");
+    assert!(err.contains("problem(s) found"), "{err}");
+}
+
+#[test]
+fn a_missing_root_fails_with_a_clear_message() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("ds");
+    let (ok, _, err) = run(&["ingest", "folder", "/no/such/place", "--out", s(&out)]);
+    assert!(!ok);
+    assert!(err.contains("error: input root /no/such/place"), "{err}");
+    assert!(!out.join("dataset.json").exists());
+    let (ok, _, err) = run(&["ingest", "tiny-imagenet", s(tmp.path()), "--out", s(&out)]);
+    assert!(!ok && err.contains("--split"), "{err}");
+    let (ok, _, err) = run(&["ingest", "folder", s(tmp.path()), "--out", s(&out), "--resize", "big"]);
+    assert!(!ok && err.contains("--resize expects"), "{err}");
+}
+
+#[test]
+fn ingest_killed_midway_then_rerun_is_complete_and_identical() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let images = tmp.path().join("images");
+    synth(&images, "60", "160");
+    let args = |out: &std::path::Path| {
+        vec![
+            "ingest".to_owned(), "folder".into(), s(&images).into(), "--out".into(), s(out).into(),
+            "--shard-images".into(), "10".into(), "--threads".into(), "1".into(), "-q".into(),
+        ]
+    };
+    let reference = tmp.path().join("reference");
+    let (ok, _, err) = common::text(sipl().args(args(&reference)).output().expect("run"));
+    assert!(ok, "{err}");
+
+    let out = tmp.path().join("ds");
+    let mut child = sipl().args(args(&out)).spawn().expect("spawn");
+    let start = Instant::now();
+    while !out.join("shards/shard-00002.arrow").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "ingest made no progress");
+        assert!(child.try_wait().expect("wait").is_none(), "ingest finished before the kill");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    assert!(!out.join("dataset.json").exists(), "a killed run must not claim completeness");
+    let (ok, _, err) = run(&["shards", "verify", s(&out)]);
+    assert!(!ok && err.contains("not a complete dataset"), "{err}");
+
+    let (ok, _, err) = common::text(sipl().args(args(&out)).output().expect("rerun"));
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["shards", "verify", s(&out)]);
+    assert!(ok, "{err}");
+    for name in ["dataset.json", "manifest.parquet", "shards/shard-00000.arrow", "shards/shard-00023.arrow"] {
+        assert_eq!(std::fs::read(out.join(name)).expect("out"), std::fs::read(reference.join(name)).expect("ref"), "{name}");
+    }
+    assert!(!out.join("ingest.json").exists());
+}
+
+#[test]
+fn help_names_every_source() {
+    let (ok, stdout, _) = run(&["ingest", "--help"]);
+    assert!(ok);
+    for word in ["imagenet-val", "tiny-imagenet", "folder", "--resize", "--zstd-level", "--force"] {
+        assert!(stdout.contains(word), "{word} missing from help:\n{stdout}");
+    }
+}

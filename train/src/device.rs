@@ -1,0 +1,105 @@
+//! Choosing the compute device: `cpu`, `cuda`, `cuda:N` or `auto`, checked against what
+//! libtorch actually sees, with a clear error for a device that does not exist.
+
+use std::fmt;
+use std::str::FromStr;
+
+use tch::{Cuda, Device};
+
+/// A device as a user writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// The first CUDA device when there is one, else the CPU.
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeviceError {
+    #[error("unknown device {0:?}: expected cpu, cuda, cuda:N or auto")]
+    Unknown(String),
+    #[error("device cuda:{index} does not exist: libtorch sees {count} CUDA device(s)")]
+    Missing { index: usize, count: usize },
+}
+
+impl FromStr for DeviceSpec {
+    type Err = DeviceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(DeviceSpec::Auto),
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" | "gpu" => Ok(DeviceSpec::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceSpec::Cuda)
+                .ok_or_else(|| DeviceError::Unknown(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Auto => write!(f, "auto"),
+            DeviceSpec::Cpu => write!(f, "cpu"),
+            DeviceSpec::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+impl DeviceSpec {
+    /// The libtorch device, or an error if it is not there.
+    pub fn resolve(self) -> Result<Device, DeviceError> {
+        let count = cuda_device_count();
+        match self {
+            DeviceSpec::Cpu => Ok(Device::Cpu),
+            DeviceSpec::Auto if count > 0 => Ok(Device::Cuda(0)),
+            DeviceSpec::Auto => Ok(Device::Cpu),
+            DeviceSpec::Cuda(index) if index < count => Ok(Device::Cuda(index)),
+            DeviceSpec::Cuda(index) => Err(DeviceError::Missing { index, count }),
+        }
+    }
+}
+
+/// CUDA devices libtorch can use (0 when libtorch was built or linked without CUDA).
+pub fn cuda_device_count() -> usize {
+    if Cuda::is_available() { Cuda::device_count().max(0) as usize } else { 0 }
+}
+
+/// A one-paragraph description of the compute available, for `sipl info`.
+pub fn describe() -> String {
+    let count = cuda_device_count();
+    format!(
+        "libtorch CPU threads: {}\nCUDA available: {} ({count} device(s))\ncuDNN available: {}",
+        tch::get_num_threads(),
+        count > 0,
+        Cuda::cudnn_is_available(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_device_names() {
+        assert_eq!("cpu".parse(), Ok(DeviceSpec::Cpu));
+        assert_eq!("CUDA".parse(), Ok(DeviceSpec::Cuda(0)));
+        assert_eq!("cuda:3".parse(), Ok(DeviceSpec::Cuda(3)));
+        assert_eq!("auto".parse(), Ok(DeviceSpec::Auto));
+        assert!(matches!("tpu".parse::<DeviceSpec>(), Err(DeviceError::Unknown(_))));
+        assert!(matches!("cuda:x".parse::<DeviceSpec>(), Err(DeviceError::Unknown(_))));
+    }
+
+    #[test]
+    fn a_missing_cuda_index_is_a_clear_error() {
+        let count = cuda_device_count();
+        let err = DeviceSpec::Cuda(count + 7).resolve().expect_err("no such device");
+        assert_eq!(err, DeviceError::Missing { index: count + 7, count });
+        assert!(err.to_string().contains(&format!("cuda:{}", count + 7)));
+        assert_eq!(DeviceSpec::Cpu.resolve(), Ok(Device::Cpu));
+    }
+}
