@@ -33,6 +33,7 @@ build: venv
 
 # Tests run in the release profile: one profile means one build of arrow/parquet/libtorch glue.
 test: build test-data
+	cargo fmt --all --check
 	SIPL_DATA=$(WORK)/data cargo test --release --locked --workspace
 	@echo "make test: all tests passed"
 

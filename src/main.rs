@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sipl", version, about = "Style-invariant patch localization: data, training, evaluation")]
+#[command(
+    name = "sipl",
+    version,
+    about = "Style-invariant patch localization: data, training, evaluation"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -8,7 +8,17 @@ use std::time::{Duration, Instant};
 use common::{check_with_pyarrow, run, s, sipl};
 
 fn synth(dir: &std::path::Path, per_class: &str, size: &str) {
-    let (ok, _, err) = run(&["synth", "--out", s(dir), "--classes", "4", "--per-class", per_class, "--size", size]);
+    let (ok, _, err) = run(&[
+        "synth",
+        "--out",
+        s(dir),
+        "--classes",
+        "4",
+        "--per-class",
+        per_class,
+        "--size",
+        size,
+    ]);
     assert!(ok, "{err}");
 }
 
@@ -18,7 +28,16 @@ fn synth_ingest_verify_inspect_dump_and_read_with_pyarrow() {
     let (images, out) = (tmp.path().join("images"), tmp.path().join("ds"));
     synth(&images, "6", "48");
     let (ok, stdout, err) = run(&[
-        "ingest", "folder", s(&images), "--out", s(&out), "--resize", "40", "--crop", "32", "-q",
+        "ingest",
+        "folder",
+        s(&images),
+        "--out",
+        s(&out),
+        "--resize",
+        "40",
+        "--crop",
+        "32",
+        "-q",
     ]);
     assert!(ok, "{err}");
     assert!(stdout.contains("kept 24 of 24"), "{stdout}");
@@ -47,7 +66,17 @@ fn verify_fails_loudly_on_a_corrupted_shard() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (images, out) = (tmp.path().join("images"), tmp.path().join("ds"));
     synth(&images, "3", "32");
-    let (ok, _, err) = run(&["ingest", "folder", s(&images), "--out", s(&out), "--resize", "none", "--crop", "none"]);
+    let (ok, _, err) = run(&[
+        "ingest",
+        "folder",
+        s(&images),
+        "--out",
+        s(&out),
+        "--resize",
+        "none",
+        "--crop",
+        "none",
+    ]);
     assert!(ok, "{err}");
     let shard = out.join("shards/shard-00000.arrow");
     let mut bytes = std::fs::read(&shard).expect("read");
@@ -70,7 +99,8 @@ fn a_missing_root_fails_with_a_clear_message() {
     assert!(!out.join("dataset.json").exists());
     let (ok, _, err) = run(&["ingest", "tiny-imagenet", s(tmp.path()), "--out", s(&out)]);
     assert!(!ok && err.contains("--split"), "{err}");
-    let (ok, _, err) = run(&["ingest", "folder", s(tmp.path()), "--out", s(&out), "--resize", "big"]);
+    let (ok, _, err) =
+        run(&["ingest", "folder", s(tmp.path()), "--out", s(&out), "--resize", "big"]);
     assert!(!ok && err.contains("--resize expects"), "{err}");
 }
 
@@ -81,8 +111,16 @@ fn ingest_killed_midway_then_rerun_is_complete_and_identical() {
     synth(&images, "60", "160");
     let args = |out: &std::path::Path| {
         vec![
-            "ingest".to_owned(), "folder".into(), s(&images).into(), "--out".into(), s(out).into(),
-            "--shard-images".into(), "10".into(), "--threads".into(), "1".into(), "-q".into(),
+            "ingest".to_owned(),
+            "folder".into(),
+            s(&images).into(),
+            "--out".into(),
+            s(out).into(),
+            "--shard-images".into(),
+            "10".into(),
+            "--threads".into(),
+            "1".into(),
+            "-q".into(),
         ]
     };
     let reference = tmp.path().join("reference");
@@ -107,8 +145,14 @@ fn ingest_killed_midway_then_rerun_is_complete_and_identical() {
     assert!(ok, "{err}");
     let (ok, _, err) = run(&["shards", "verify", s(&out)]);
     assert!(ok, "{err}");
-    for name in ["dataset.json", "manifest.parquet", "shards/shard-00000.arrow", "shards/shard-00023.arrow"] {
-        assert_eq!(std::fs::read(out.join(name)).expect("out"), std::fs::read(reference.join(name)).expect("ref"), "{name}");
+    for name in
+        ["dataset.json", "manifest.parquet", "shards/shard-00000.arrow", "shards/shard-00023.arrow"]
+    {
+        assert_eq!(
+            std::fs::read(out.join(name)).expect("out"),
+            std::fs::read(reference.join(name)).expect("ref"),
+            "{name}"
+        );
     }
     assert!(!out.join("ingest.json").exists());
 }

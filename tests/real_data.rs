@@ -39,7 +39,12 @@ fn tiny_val_keeps_9832_rejects_168_and_matches_pillow() {
     assert_eq!(meta.counts.rejected_by_reason.get("not-rgb"), Some(&168));
     assert_eq!(meta.classes.len(), 200);
     let manifest = read_manifest(&out.join("manifest.parquet")).expect("manifest");
-    assert!(manifest.iter().filter(|e| !e.kept).all(|e| e.reason.as_deref().is_some_and(|r| r.contains("grayscale"))));
+    assert!(
+        manifest
+            .iter()
+            .filter(|e| !e.kept)
+            .all(|e| e.reason.as_deref().is_some_and(|r| r.contains("grayscale")))
+    );
     assert_eq!(manifest[0].path, "val/images/val_0.JPEG");
     let report = check_with_pyarrow(&out, Some(&root));
     println!("pillow comparison: {report}");

@@ -24,10 +24,7 @@ pub enum IngestError {
 
 impl IngestError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        IngestError::Io {
-            path: path.into(),
-            source,
-        }
+        IngestError::Io { path: path.into(), source }
     }
 }
 

@@ -22,11 +22,7 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(code: &'static str, detail: impl Into<String>, dims: Option<(u32, u32)>) -> Self {
-        Rejection {
-            code,
-            detail: detail.into(),
-            dims,
-        }
+        Rejection { code, detail: detail.into(), dims }
     }
 }
 
@@ -75,9 +71,8 @@ pub fn decode_rgb(bytes: &[u8], limits: IntakeLimits) -> Result<RgbImage, Reject
     if format == ImageFormat::Jpeg {
         check_jpeg(bytes, limits)?;
     }
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| Rejection::new(code::CORRUPT, e.to_string(), None))?;
+    let mut decoder =
+        reader.into_decoder().map_err(|e| Rejection::new(code::CORRUPT, e.to_string(), None))?;
     let (width, height) = decoder.dimensions();
     let dims = Some((width, height));
     check_size(width, height, limits)?;
@@ -87,24 +82,19 @@ pub fn decode_rgb(bytes: &[u8], limits: IntakeLimits) -> Result<RgbImage, Reject
     }
     let mut caps = Limits::default();
     caps.max_alloc = Some(limits.max_pixels.saturating_mul(4).max(1 << 20));
-    decoder
-        .set_limits(caps)
-        .map_err(|e| Rejection::new(code::TOO_LARGE, e.to_string(), dims))?;
+    decoder.set_limits(caps).map_err(|e| Rejection::new(code::TOO_LARGE, e.to_string(), dims))?;
     let mut pixels = vec![0u8; width as usize * height as usize * 3];
     decoder
         .read_image(&mut pixels)
         .map_err(|e| Rejection::new(code::CORRUPT, e.to_string(), dims))?;
-    Ok(RgbImage {
-        width,
-        height,
-        pixels,
-    })
+    Ok(RgbImage { width, height, pixels })
 }
 
 /// JPEG checks the decoder does not make: CMYK/YCCK and precision from the frame header, and
 /// truncation (the decoder pads a cut-off scan with grey instead of failing).
 fn check_jpeg(bytes: &[u8], limits: IntakeLimits) -> Result<(), Rejection> {
-    let frame = jpeg_header::read_frame(bytes).map_err(|e| Rejection::new(code::CORRUPT, e, None))?;
+    let frame =
+        jpeg_header::read_frame(bytes).map_err(|e| Rejection::new(code::CORRUPT, e, None))?;
     let dims = Some((frame.width as u32, frame.height as u32));
     check_size(frame.width as u32, frame.height as u32, limits)?;
     match frame.components {
@@ -118,7 +108,11 @@ fn check_jpeg(bytes: &[u8], limits: IntakeLimits) -> Result<(), Rejection> {
         return Err(Rejection::new(code::NOT_RGB, detail, dims));
     }
     if !frame.complete {
-        return Err(Rejection::new(code::TRUNCATED, "JPEG data ends before its end-of-image marker", dims));
+        return Err(Rejection::new(
+            code::TRUNCATED,
+            "JPEG data ends before its end-of-image marker",
+            dims,
+        ));
     }
     Ok(())
 }

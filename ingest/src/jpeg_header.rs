@@ -51,7 +51,12 @@ pub fn read_frame(bytes: &[u8]) -> Result<JpegFrame, String> {
             if seg.len() < 6 {
                 return Err("short frame header".into());
             }
-            frame = Some((seg[0], u16::from_be_bytes([seg[1], seg[2]]), u16::from_be_bytes([seg[3], seg[4]]), seg[5]));
+            frame = Some((
+                seg[0],
+                u16::from_be_bytes([seg[1], seg[2]]),
+                u16::from_be_bytes([seg[3], seg[4]]),
+                seg[5],
+            ));
         }
         if code == 0xDA {
             let (precision, height, width, components) = frame.ok_or("scan before frame header")?;
@@ -59,13 +64,7 @@ pub fn read_frame(bytes: &[u8]) -> Result<JpegFrame, String> {
             // so an EOI after the last SOS belongs to this image.
             let last_sos = find_last(bytes, 0xDA).unwrap_or(pos);
             let complete = find_last(bytes, 0xD9).is_some_and(|eoi| eoi > last_sos);
-            return Ok(JpegFrame {
-                components,
-                precision,
-                width,
-                height,
-                complete,
-            });
+            return Ok(JpegFrame { components, precision, width, height, complete });
         }
         pos += len;
     }

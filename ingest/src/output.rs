@@ -25,10 +25,7 @@ pub enum Prepared {
 
 /// Readies `out` for a run with `settings`.
 pub fn prepare(out: &Path, settings: &serde_json::Value, force: bool) -> Result<Prepared> {
-    let err = |reason: String| IngestError::Output {
-        path: out.to_owned(),
-        reason,
-    };
+    let err = |reason: String| IngestError::Output { path: out.to_owned(), reason };
     if out.exists() && !out.is_dir() {
         return Err(err("exists and is not a directory".into()));
     }
@@ -66,10 +63,8 @@ pub fn prepare(out: &Path, settings: &serde_json::Value, force: bool) -> Result<
                 differences(&previous, settings)
             )));
         }
-    } else if out.join(SHARD_DIR).exists() || out.join(MANIFEST_FILE).exists() {
-        if !force {
-            return Err(err("holds shards of unknown origin; pass --force to replace them".into()));
-        }
+    } else if (out.join(SHARD_DIR).exists() || out.join(MANIFEST_FILE).exists()) && !force {
+        return Err(err("holds shards of unknown origin; pass --force to replace them".into()));
     }
     clear(out)?;
     let text = serde_json::to_string_pretty(settings).expect("settings serialise");

@@ -26,14 +26,8 @@ pub fn resize_shorter(img: &RgbImage, short: u32) -> RgbImage {
         .expect("RgbImage holds width*height*3 bytes");
     let mut dst = Image::new(w, h, PixelType::U8x3);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-    Resizer::new()
-        .resize(&src, &mut dst, &options)
-        .expect("same pixel type on both sides");
-    RgbImage {
-        width: w,
-        height: h,
-        pixels: dst.into_vec(),
-    }
+    Resizer::new().resize(&src, &mut dst, &options).expect("same pixel type on both sides");
+    RgbImage { width: w, height: h, pixels: dst.into_vec() }
 }
 
 /// torchvision `CenterCrop(size)` on an image at least `size` on both sides.
@@ -47,11 +41,7 @@ pub fn center_crop(img: &RgbImage, size: u32) -> RgbImage {
         let row = (y * w + left) * 3;
         pixels.extend_from_slice(&img.pixels[row..row + s * 3]);
     }
-    RgbImage {
-        width: size,
-        height: size,
-        pixels,
-    }
+    RgbImage { width: size, height: size, pixels }
 }
 
 fn round_half_even(x: f64) -> f64 {
@@ -77,11 +67,7 @@ mod tests {
         assert_eq!(round_half_even(58.5), 58.0);
         assert_eq!(round_half_even(57.5), 58.0);
         assert_eq!(round_half_even(16.0), 16.0);
-        let img = RgbImage {
-            width: 5,
-            height: 4,
-            pixels: (0..60).collect(),
-        };
+        let img = RgbImage { width: 5, height: 4, pixels: (0..60).collect() };
         // (5-2)/2 = 1.5 -> 2 ; (4-2)/2 = 1
         let c = center_crop(&img, 2);
         assert_eq!(c.pixels[..3], img.pixels[(5 + 2) * 3..(5 + 2) * 3 + 3]);
@@ -89,11 +75,7 @@ mod tests {
 
     #[test]
     fn resize_keeps_a_flat_image_flat() {
-        let img = RgbImage {
-            width: 100,
-            height: 80,
-            pixels: [10u8, 200, 30].repeat(8000),
-        };
+        let img = RgbImage { width: 100, height: 80, pixels: [10u8, 200, 30].repeat(8000) };
         let r = resize_shorter(&img, 32);
         assert_eq!((r.width, r.height), (40, 32));
         assert!(r.pixels.chunks(3).all(|p| p == [10, 200, 30]));

@@ -61,12 +61,7 @@ pub fn ingest(job: &IngestJob) -> Result<IngestReport> {
     let settings_json = s.to_json();
     let threads = job.threads.unwrap_or_else(rayon::current_num_threads).max(1);
     if let Prepared::AlreadyComplete(meta) = output::prepare(&job.out, &settings_json, job.force)? {
-        return Ok(IngestReport {
-            meta: *meta,
-            ran: false,
-            seconds: 0.0,
-            threads,
-        });
+        return Ok(IngestReport { meta: *meta, ran: false, seconds: 0.0, threads });
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -106,12 +101,7 @@ pub fn ingest(job: &IngestJob) -> Result<IngestReport> {
     };
     meta.save(&job.out)?;
     output::finish(&job.out)?;
-    Ok(IngestReport {
-        meta,
-        ran: true,
-        seconds: start.elapsed().as_secs_f64(),
-        threads,
-    })
+    Ok(IngestReport { meta, ran: true, seconds: start.elapsed().as_secs_f64(), threads })
 }
 
 fn close_shard(writer: &mut ShardWriter, out: &Path, meta: &mut DatasetMeta) -> Result<()> {
@@ -169,18 +159,11 @@ fn process(root: &Path, item: &SourceItem, s: &IngestSettings) -> (u64, Outcome)
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) => {
-            let r = Rejection {
-                code: intake::code::UNREADABLE,
-                detail: e.to_string(),
-                dims: None,
-            };
+            let r = Rejection { code: intake::code::UNREADABLE, detail: e.to_string(), dims: None };
             return (0, Outcome::Rejected(r));
         }
     };
-    let limits = IntakeLimits {
-        min_side: s.min_side,
-        max_pixels: s.max_pixels,
-    };
+    let limits = IntakeLimits { min_side: s.min_side, max_pixels: s.max_pixels };
     let size = bytes.len() as u64;
     let img = match intake::decode_rgb(&bytes, limits) {
         Ok(img) => img,
@@ -226,10 +209,9 @@ fn progress_bar(len: usize, visible: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "ingest {bar:40} {pos}/{len} images  {per_sec}  eta {eta}",
-    )
-    .expect("static template");
+    let style =
+        ProgressStyle::with_template("ingest {bar:40} {pos}/{len} images  {per_sec}  eta {eta}")
+            .expect("static template");
     bar.set_style(style);
     bar
 }

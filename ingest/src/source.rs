@@ -63,29 +63,20 @@ pub fn list(kind: SourceKind, root: &Path, split: Option<Split>) -> Result<Listi
             let files = image_files(&root.join("test/images"), root)?;
             Ok(unlabelled(files))
         }
-        (SourceKind::TinyImagenet, None) => Err(IngestError::Settings(
-            "tiny-imagenet needs --split train|val|test".into(),
-        )),
+        (SourceKind::TinyImagenet, None) => {
+            Err(IngestError::Settings("tiny-imagenet needs --split train|val|test".into()))
+        }
         (SourceKind::Folder, _) => folder(root),
     }
 }
 
 fn root_error(root: &Path, reason: String) -> IngestError {
-    IngestError::Root {
-        path: root.to_owned(),
-        reason,
-    }
+    IngestError::Root { path: root.to_owned(), reason }
 }
 
 fn unlabelled(files: Vec<String>) -> Listing {
-    let items = files
-        .into_iter()
-        .map(|rel| SourceItem { rel, label: None })
-        .collect();
-    Listing {
-        items,
-        classes: Vec::new(),
-    }
+    let items = files.into_iter().map(|rel| SourceItem { rel, label: None }).collect();
+    Listing { items, classes: Vec::new() }
 }
 
 fn imagenet_val(root: &Path) -> Result<Listing> {
@@ -95,10 +86,7 @@ fn imagenet_val(root: &Path) -> Result<Listing> {
         return Ok(unlabelled(files));
     }
     let text = std::fs::read_to_string(&gt_path).map_err(|e| IngestError::io(&gt_path, e))?;
-    let bad = |reason: String| IngestError::Annotations {
-        path: gt_path.clone(),
-        reason,
-    };
+    let bad = |reason: String| IngestError::Annotations { path: gt_path.clone(), reason };
     let truth: Vec<i32> = text
         .lines()
         .enumerate()
@@ -153,10 +141,7 @@ fn tiny_val(root: &Path) -> Result<Listing> {
     let mut items = Vec::with_capacity(files.len());
     for rel in files {
         let name = rel.rsplit('/').next().unwrap_or(&rel);
-        let label = by_file
-            .get(name)
-            .and_then(|w| classes.binary_search(w).ok())
-            .map(|i| i as i32);
+        let label = by_file.get(name).and_then(|w| classes.binary_search(w).ok()).map(|i| i as i32);
         if label.is_none() {
             return Err(IngestError::Annotations {
                 path: ann.clone(),
@@ -181,10 +166,7 @@ fn tiny_train(root: &Path) -> Result<Listing> {
         let dir = train.join(wnid).join("images");
         let dir = if dir.is_dir() { dir } else { train.join(wnid) };
         for rel in image_files(&dir, root)? {
-            items.push(SourceItem {
-                rel,
-                label: Some(label as i32),
-            });
+            items.push(SourceItem { rel, label: Some(label as i32) });
         }
     }
     Ok(Listing { items, classes })
@@ -199,9 +181,7 @@ fn folder(root: &Path) -> Result<Listing> {
     let items = files
         .into_iter()
         .map(|rel| {
-            let label = parent(&rel)
-                .and_then(|p| classes.binary_search(&p).ok())
-                .map(|i| i as i32);
+            let label = parent(&rel).and_then(|p| classes.binary_search(&p).ok()).map(|i| i as i32);
             SourceItem { rel, label }
         })
         .collect();

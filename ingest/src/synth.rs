@@ -32,11 +32,11 @@ pub fn write_synth(out: &Path, spec: SynthSpec) -> Result<usize> {
         let dir = out.join(format!("class_{class:02}"));
         std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
         for i in 0..spec.per_class {
-            let seed = spec.seed ^ ((class as u64) << 32 | i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let seed =
+                spec.seed ^ ((class as u64) << 32 | i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let img = synth_image(class, spec.classes, spec.size, seed);
             let path = dir.join(format!("img_{i:05}.png"));
-            img.save(&path)
-                .map_err(|e| IngestError::io(&path, std::io::Error::other(e)))?;
+            img.save(&path).map_err(|e| IngestError::io(&path, std::io::Error::other(e)))?;
             n += 1;
         }
     }
@@ -48,15 +48,17 @@ pub fn synth_image(class: usize, classes: usize, size: u32, seed: u64) -> image:
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let s = size as f32;
     let horizon = rng.random_range(0.45..0.65) * s;
-    let sky = [rng.random_range(0.45..0.7), rng.random_range(0.6..0.8), rng.random_range(0.85..1.0)];
-    let ground = [rng.random_range(0.3..0.5), rng.random_range(0.25..0.4), rng.random_range(0.1..0.2)];
+    let sky =
+        [rng.random_range(0.45..0.7), rng.random_range(0.6..0.8), rng.random_range(0.85..1.0)];
+    let ground =
+        [rng.random_range(0.3..0.5), rng.random_range(0.25..0.4), rng.random_range(0.1..0.2)];
     let hue = class as f32 / classes as f32;
     let colour = hsv(hue, 0.8, 0.9);
     let shape = class % 4;
     let freq = 2.0 + (class / 4) as f32 * 1.5;
     let radius = rng.random_range(0.14..0.22) * s;
     let (cx, cy) = (rng.random_range(0.3..0.7) * s, rng.random_range(0.3..0.7) * s);
-    let phase: f32 = rng.random_range(0.0..6.28);
+    let phase: f32 = rng.random_range(0.0..std::f32::consts::TAU);
     image::RgbImage::from_fn(size, size, |x, y| {
         let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
         // Background: sky above the horizon, ground below, lit from the left.
@@ -77,7 +79,10 @@ pub fn synth_image(class: usize, classes: usize, size: u32, seed: u64) -> image:
             _ => dx.abs() + dy.abs() < radius * 1.3,
         };
         if inside {
-            let texture = 0.8 + 0.2 * ((dx * freq + dy * freq * 0.5) / s * 6.28 * 2.0 + phase).sin();
+            let texture = 0.8
+                + 0.2
+                    * ((dx * freq + dy * freq * 0.5) / s * std::f32::consts::TAU * 2.0 + phase)
+                        .sin();
             px = colour.map(|c| c * texture);
         }
         let noise: f32 = rng.random_range(-0.03..0.03);

@@ -25,10 +25,8 @@ fn each_bad_image_is_rejected_with_its_reason() {
     j.settings.crop = None;
     let report = ingest(&j).expect("the run completes despite bad images");
     let manifest = read_manifest(&out.join("manifest.parquet")).expect("manifest");
-    let by_path: BTreeMap<&str, (&Option<String>, &Option<String>)> = manifest
-        .iter()
-        .map(|e| (e.path.as_str(), (&e.reason_code, &e.reason)))
-        .collect();
+    let by_path: BTreeMap<&str, (&Option<String>, &Option<String>)> =
+        manifest.iter().map(|e| (e.path.as_str(), (&e.reason_code, &e.reason))).collect();
     let expect = [
         ("good.JPEG", None, ""),
         ("truncated.JPEG", Some("truncated"), "end-of-image"),

@@ -64,8 +64,9 @@ fn tiny_imagenet_splits_labels_and_natural_order() {
     let val = tmp.path().join("val");
     ingest(&job(SourceKind::TinyImagenet, &root, Some(Split::Val), &val)).expect("val");
     let ds = Dataset::open(&val).expect("open");
-    let got: Vec<(String, Option<i32>)> =
-        (0..ds.len()).map(|i| ds.record(i).map(|r| (r.path.to_owned(), r.label)).expect("r")).collect();
+    let got: Vec<(String, Option<i32>)> = (0..ds.len())
+        .map(|i| ds.record(i).map(|r| (r.path.to_owned(), r.label)).expect("r"))
+        .collect();
     let want = [("val_0", 1), ("val_1", 0), ("val_2", 1), ("val_3", 2), ("val_10", 0)];
     assert_eq!(got.len(), want.len());
     for ((path, label), (name, l)) in got.iter().zip(want) {

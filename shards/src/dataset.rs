@@ -34,12 +34,7 @@ impl Dataset {
             starts.push(starts[starts.len() - 1] + reader.len());
             shards.push(reader);
         }
-        Ok(Dataset {
-            dir: dir.to_owned(),
-            meta,
-            shards,
-            starts,
-        })
+        Ok(Dataset { dir: dir.to_owned(), meta, shards, starts })
     }
 
     pub fn dir(&self) -> &Path {

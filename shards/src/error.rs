@@ -14,19 +14,11 @@ pub enum ShardError {
     #[error("{path}: not a valid Arrow IPC shard: {reason}")]
     BadShard { path: PathBuf, reason: String },
     #[error("{path}: row {row}: {reason}")]
-    BadRow {
-        path: PathBuf,
-        row: usize,
-        reason: String,
-    },
+    BadRow { path: PathBuf, row: usize, reason: String },
     #[error("{path}: {reason}")]
     BadMeta { path: PathBuf, reason: String },
     #[error("{path}: format version {found}, this build reads version {expected}")]
-    Version {
-        path: PathBuf,
-        found: u32,
-        expected: u32,
-    },
+    Version { path: PathBuf, found: u32, expected: u32 },
     #[error("{dir}: not a complete dataset (no dataset.json); was ingest interrupted?")]
     Incomplete { dir: PathBuf },
     #[error("{path}: manifest: {reason}")]
@@ -35,10 +27,7 @@ pub enum ShardError {
 
 impl ShardError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ShardError::Io {
-            path: path.into(),
-            source,
-        }
+        ShardError::Io { path: path.into(), source }
     }
 }
 

@@ -10,9 +10,7 @@ pub fn commit(tmp: &Path, path: &Path) -> Result<()> {
     std::fs::rename(tmp, path).map_err(|e| ShardError::io(path, e))?;
     if let Some(dir) = path.parent() {
         // A directory fsync makes the rename itself survive a power loss.
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| ShardError::io(dir, e))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| ShardError::io(dir, e))?;
     }
     Ok(())
 }
@@ -24,9 +22,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let mut w = std::io::BufWriter::new(file);
     w.write_all(bytes).map_err(|e| ShardError::io(&tmp, e))?;
-    let file = w
-        .into_inner()
-        .map_err(|e| ShardError::io(&tmp, e.into_error()))?;
+    let file = w.into_inner().map_err(|e| ShardError::io(&tmp, e.into_error()))?;
     file.sync_all().map_err(|e| ShardError::io(&tmp, e))?;
     commit(&tmp, path)
 }

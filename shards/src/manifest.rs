@@ -58,7 +58,8 @@ pub fn write_manifest(path: &Path, entries: &[ManifestEntry]) -> Result<()> {
         path: path.to_owned(),
         reason: e.to_string(),
     };
-    let s = |f: fn(&ManifestEntry) -> Option<&str>| -> StringArray { entries.iter().map(f).collect() };
+    let s =
+        |f: fn(&ManifestEntry) -> Option<&str>| -> StringArray { entries.iter().map(f).collect() };
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(entries.iter().map(|e| &e.path))),
         Arc::new(BooleanArray::from(entries.iter().map(|e| e.kept).collect::<Vec<_>>())),
@@ -86,10 +87,7 @@ pub fn write_manifest(path: &Path, entries: &[ManifestEntry]) -> Result<()> {
 
 /// Reads a manifest written by [`write_manifest`].
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestEntry>> {
-    let bad = |reason: String| ShardError::Manifest {
-        path: path.to_owned(),
-        reason,
-    };
+    let bad = |reason: String| ShardError::Manifest { path: path.to_owned(), reason };
     let file = File::open(path).map_err(|e| ShardError::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
@@ -104,7 +102,8 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestEntry>> {
         let (paths, kept) = (c(0).as_string::<i32>(), c(1).as_boolean());
         let (codes, reasons) = (c(2).as_string::<i32>(), c(3).as_string::<i32>());
         let labels = c(4).as_primitive::<Int32Type>();
-        let (widths, heights) = (c(5).as_primitive::<UInt32Type>(), c(6).as_primitive::<UInt32Type>());
+        let (widths, heights) =
+            (c(5).as_primitive::<UInt32Type>(), c(6).as_primitive::<UInt32Type>());
         let (shards, rows) = (c(7).as_primitive::<UInt32Type>(), c(8).as_primitive::<UInt32Type>());
         let sizes = c(9).as_primitive::<UInt64Type>();
         for i in 0..batch.num_rows() {

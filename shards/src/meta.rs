@@ -57,11 +57,7 @@ impl DatasetMeta {
             counts: Counts::default(),
             source_bytes: 0,
             shards: Vec::new(),
-            manifest: FileInfo {
-                file: String::new(),
-                bytes: 0,
-                xxh3: String::new(),
-            },
+            manifest: FileInfo { file: String::new(), bytes: 0, xxh3: String::new() },
         }
     }
 
@@ -71,32 +67,18 @@ impl DatasetMeta {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ShardError::Incomplete {
-                    dir: dir.to_owned(),
-                });
+                return Err(ShardError::Incomplete { dir: dir.to_owned() });
             }
             Err(e) => return Err(ShardError::io(&path, e)),
         };
-        let version: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ShardError::BadMeta {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        let found = version
-            .get("format_version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0) as u32;
+        let version: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ShardError::BadMeta { path: path.clone(), reason: e.to_string() })?;
+        let found = version.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
         if found != FORMAT_VERSION {
-            return Err(ShardError::Version {
-                path,
-                found,
-                expected: FORMAT_VERSION,
-            });
+            return Err(ShardError::Version { path, found, expected: FORMAT_VERSION });
         }
-        serde_json::from_value(version).map_err(|e| ShardError::BadMeta {
-            path,
-            reason: e.to_string(),
-        })
+        serde_json::from_value(version)
+            .map_err(|e| ShardError::BadMeta { path, reason: e.to_string() })
     }
 
     /// Writes `DIR/dataset.json` atomically; call it after everything else is on disk.

@@ -4,7 +4,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BinaryArray, Int32Array, StringArray, UInt32Array, UInt64Array};
+use arrow::array::{
+    Array, AsArray, BinaryArray, Int32Array, StringArray, UInt32Array, UInt64Array,
+};
 use arrow::buffer::Buffer;
 use arrow::datatypes::{Int32Type, UInt32Type, UInt64Type};
 use arrow::ipc::convert::try_fb_to_schema;
@@ -55,18 +57,14 @@ impl ShardReader {
     /// Maps `path` and decodes its footer and record batches without copying pixel data.
     pub fn open(path: &Path) -> Result<Self> {
         let bytes = map_file(path)?;
-        let bad = |reason: String| ShardError::BadShard {
-            path: path.to_owned(),
-            reason,
-        };
+        let bad = |reason: String| ShardError::BadShard { path: path.to_owned(), reason };
         let buffer = Buffer::from(bytes);
         let n = buffer.len();
         if n < 10 {
             return Err(bad(format!("file is {n} bytes, too short for Arrow IPC")));
         }
-        let trailer: [u8; 10] = buffer[n - 10..]
-            .try_into()
-            .map_err(|_| bad("short trailer".into()))?;
+        let trailer: [u8; 10] =
+            buffer[n - 10..].try_into().map_err(|_| bad("short trailer".into()))?;
         let footer_len = read_footer_length(trailer).map_err(|e| bad(e.to_string()))?;
         if footer_len + 10 > n {
             return Err(bad("footer length exceeds the file".into()));
@@ -81,15 +79,15 @@ impl ShardReader {
         let mut decoder =
             FileDecoder::new(Arc::new(schema), footer.version()).with_require_alignment(true);
         for block in footer.dictionaries().iter().flatten() {
-            let data = block_data(&buffer, block).ok_or_else(|| bad("block outside file".into()))?;
-            decoder
-                .read_dictionary(block, &data)
-                .map_err(|e| bad(e.to_string()))?;
+            let data =
+                block_data(&buffer, block).ok_or_else(|| bad("block outside file".into()))?;
+            decoder.read_dictionary(block, &data).map_err(|e| bad(e.to_string()))?;
         }
         let mut batches = Vec::new();
         let mut starts = vec![0];
         for block in footer.recordBatches().iter().flatten() {
-            let data = block_data(&buffer, block).ok_or_else(|| bad("block outside file".into()))?;
+            let data =
+                block_data(&buffer, block).ok_or_else(|| bad("block outside file".into()))?;
             let batch = decoder
                 .read_record_batch(block, &data)
                 .map_err(|e| bad(e.to_string()))?
@@ -98,11 +96,7 @@ impl ShardReader {
             batches.push(columns(&batch).map_err(bad)?);
             starts.push(starts[starts.len() - 1] + rows);
         }
-        Ok(ShardReader {
-            path: path.to_owned(),
-            batches,
-            starts,
-        })
+        Ok(ShardReader { path: path.to_owned(), batches, starts })
     }
 
     pub fn path(&self) -> &Path {
@@ -156,11 +150,7 @@ impl ShardReader {
     }
 
     fn bad_row(&self, row: usize, reason: String) -> ShardError {
-        ShardError::BadRow {
-            path: self.path.clone(),
-            row,
-            reason,
-        }
+        ShardError::BadRow { path: self.path.clone(), row, reason }
     }
 }
 
@@ -179,24 +169,17 @@ fn map_file(path: &Path) -> Result<bytes::Bytes> {
 
 fn block_data(buffer: &Buffer, block: &Block) -> Option<Buffer> {
     let start = usize::try_from(block.offset()).ok()?;
-    let len = usize::try_from(block.bodyLength()).ok()?
-        + usize::try_from(block.metaDataLength()).ok()?;
+    let len =
+        usize::try_from(block.bodyLength()).ok()? + usize::try_from(block.metaDataLength()).ok()?;
     let end = start.checked_add(len)?;
     (end <= buffer.len()).then(|| buffer.slice_with_length(start, len))
 }
 
 fn columns(batch: &RecordBatch) -> std::result::Result<Columns, String> {
-    let get = |name: &str| {
-        batch
-            .column_by_name(name)
-            .ok_or_else(|| format!("missing column {name}"))
-    };
+    let get =
+        |name: &str| batch.column_by_name(name).ok_or_else(|| format!("missing column {name}"));
     let no_nulls = |name: &str, a: &dyn Array| {
-        if a.null_count() > 0 {
-            Err(format!("column {name} has nulls"))
-        } else {
-            Ok(())
-        }
+        if a.null_count() > 0 { Err(format!("column {name} has nulls")) } else { Ok(()) }
     };
     for name in [col::ID, col::PATH, col::HEIGHT, col::WIDTH, col::PIXELS, col::CHECKSUM] {
         no_nulls(name, get(name)?.as_ref())?;

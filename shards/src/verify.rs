@@ -142,7 +142,11 @@ fn check_manifest(
         ));
     }
     if meta.total_rows() != c.kept {
-        problems.push(format!("dataset.json: {} shard rows but {} kept", meta.total_rows(), c.kept));
+        problems.push(format!(
+            "dataset.json: {} shard rows but {} kept",
+            meta.total_rows(),
+            c.kept
+        ));
     }
     let mut covered: Vec<Vec<bool>> = shard_paths.iter().map(|p| vec![false; p.len()]).collect();
     for e in entries.iter().filter(|e| e.kept) {
@@ -157,7 +161,8 @@ fn check_manifest(
                 "{MANIFEST_FILE}: {} points at shard {s} row {r}, which holds {p}",
                 e.path
             )),
-            None => problems.push(format!("{MANIFEST_FILE}: {} points at missing shard {s} row {r}", e.path)),
+            None => problems
+                .push(format!("{MANIFEST_FILE}: {} points at missing shard {s} row {r}", e.path)),
         }
     }
     let uncovered: usize = covered.iter().flatten().filter(|c| !**c).count();

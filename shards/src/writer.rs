@@ -75,13 +75,7 @@ pub struct ShardWriter {
 impl ShardWriter {
     /// A writer for shard number `index` of the dataset in `dir`, whose first row gets `first_id`.
     pub fn new(dir: &Path, index: usize, first_id: u64) -> Self {
-        ShardWriter {
-            dir: dir.to_owned(),
-            index,
-            first_id,
-            rows: Vec::new(),
-            blob_bytes: 0,
-        }
+        ShardWriter { dir: dir.to_owned(), index, first_id, rows: Vec::new(), blob_bytes: 0 }
     }
 
     pub fn push(&mut self, row: EncodedImage) {
@@ -112,15 +106,10 @@ impl ShardWriter {
         let rel = shard_rel_path(self.index);
         let path = self.dir.join(&rel);
         let tmp = tmp_path(&path);
-        let batch = self.record_batch().map_err(|e| ShardError::BadShard {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let raw_bytes = self
-            .rows
-            .iter()
-            .map(|r| r.height as u64 * r.width as u64 * 3)
-            .sum();
+        let batch = self
+            .record_batch()
+            .map_err(|e| ShardError::BadShard { path: path.clone(), reason: e.to_string() })?;
+        let raw_bytes = self.rows.iter().map(|r| r.height as u64 * r.width as u64 * 3).sum();
         write_ipc(&tmp, &batch)?;
         crate::fsutil::commit(&tmp, &path)?;
         let bytes = std::fs::read(&path).map_err(|e| ShardError::io(&path, e))?;

@@ -45,7 +45,8 @@ fn write_dataset(dir: &Path) {
     meta.shards.push(writer.finish().expect("finish"));
     write_manifest(&dir.join(MANIFEST_FILE), &manifest).expect("manifest");
     let bytes = std::fs::read(dir.join(MANIFEST_FILE)).expect("read");
-    meta.manifest = FileInfo { file: MANIFEST_FILE.into(), bytes: bytes.len() as u64, xxh3: file_hash(&bytes) };
+    meta.manifest =
+        FileInfo { file: MANIFEST_FILE.into(), bytes: bytes.len() as u64, xxh3: file_hash(&bytes) };
     meta.counts = Counts { seen: 5, kept: 5, rejected: 0, ..Default::default() };
     meta.source_bytes = 500;
     meta.save(dir).expect("save");
@@ -129,7 +130,10 @@ fn missing_pieces_are_reported() {
     let all = report.problems.join("\n");
     assert!(all.contains("shard-00001.arrow: cannot read"), "{all}");
     assert!(all.contains("shard-00009.arrow.tmp: leftover temporary"), "{all}");
-    assert!(all.contains("shard rows have no kept manifest entry") || all.contains("points at missing"), "{all}");
+    assert!(
+        all.contains("shard rows have no kept manifest entry") || all.contains("points at missing"),
+        "{all}"
+    );
 
     std::fs::remove_file(tmp.path().join("dataset.json")).expect("rm");
     let err = sipl_shards::Dataset::open(tmp.path()).err().expect("incomplete");
@@ -141,7 +145,9 @@ fn a_newer_format_version_is_refused() {
     let tmp = tempfile::tempdir().expect("tmp");
     write_dataset(tmp.path());
     let p = tmp.path().join("dataset.json");
-    let text = std::fs::read_to_string(&p).expect("read").replace("\"format_version\": 1", "\"format_version\": 99");
+    let text = std::fs::read_to_string(&p)
+        .expect("read")
+        .replace("\"format_version\": 1", "\"format_version\": 99");
     std::fs::write(&p, text).expect("write");
     let err = DatasetMeta::load(tmp.path()).expect_err("version");
     assert!(matches!(err, ShardError::Version { found: 99, .. }), "{err}");

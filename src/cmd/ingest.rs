@@ -74,10 +74,9 @@ fn size_arg(flag: &str, v: Option<String>, default: Option<u32>) -> anyhow::Resu
     match v.as_deref() {
         None => Ok(default),
         Some("none") => Ok(None),
-        Some(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| anyhow::anyhow!("--{flag} expects a positive integer or \"none\", got {s:?}")),
+        Some(s) => s.parse().map(Some).map_err(|_| {
+            anyhow::anyhow!("--{flag} expects a positive integer or \"none\", got {s:?}")
+        }),
     }
 }
 
@@ -119,7 +118,8 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let reasons: Vec<String> = c.rejected_by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let reasons: Vec<String> =
+        c.rejected_by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!(
         "{}: kept {} of {} images, rejected {}{} (reasons in manifest.parquet)",
         a.out.display(),

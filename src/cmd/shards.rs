@@ -75,8 +75,10 @@ fn inspect(dir: PathBuf) -> anyhow::Result<()> {
         *sizes.entry((r.width, r.height)).or_default() += 1;
         labelled += r.label.is_some() as usize;
     }
-    let shown: Vec<String> = sizes.iter().take(5).map(|((w, h), n)| format!("{w}x{h}: {n}")).collect();
-    let more = if sizes.len() > 5 { format!(" (+{} more sizes)", sizes.len() - 5) } else { String::new() };
+    let shown: Vec<String> =
+        sizes.iter().take(5).map(|((w, h), n)| format!("{w}x{h}: {n}")).collect();
+    let more =
+        if sizes.len() > 5 { format!(" (+{} more sizes)", sizes.len() - 5) } else { String::new() };
     println!("sizes     {}{more}", shown.join(", "));
     println!("labelled  {labelled} of {}", ds.len());
     Ok(())

@@ -22,13 +22,14 @@ pub struct SynthArgs {
 }
 
 pub fn run(a: SynthArgs) -> anyhow::Result<()> {
-    let spec = SynthSpec {
-        classes: a.classes,
-        per_class: a.per_class,
-        size: a.size,
-        seed: a.seed,
-    };
+    let spec = SynthSpec { classes: a.classes, per_class: a.per_class, size: a.size, seed: a.seed };
     let n = write_synth(&a.out, spec)?;
-    println!("wrote {n} images ({} classes, {}x{}) to {}", a.classes, a.size, a.size, a.out.display());
+    println!(
+        "wrote {n} images ({} classes, {}x{}) to {}",
+        a.classes,
+        a.size,
+        a.size,
+        a.out.display()
+    );
     Ok(())
 }
