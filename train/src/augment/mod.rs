@@ -1,0 +1,53 @@
+//! The style augmentation A and the patch post-processing, one op per file behind
+//! [`StyleOp`], each checked against torchvision 0.26 by the goldens in `tests/goldens/`.
+
+mod blur;
+mod brightness;
+mod contrast;
+mod grayscale;
+mod hue;
+pub mod params;
+mod project;
+pub mod resize;
+mod resized_crop;
+mod saturation;
+mod solarize;
+
+pub use blur::GaussianBlur;
+pub use brightness::Brightness;
+pub use contrast::Contrast;
+pub use grayscale::Grayscale;
+pub use hue::Hue;
+pub use params::{ColourParams, StyleConfig, draw_crop};
+pub use project::{ProjectNormalize, project_normalize_into};
+pub use resized_crop::ResizedCrop;
+pub use saturation::Saturation;
+pub use solarize::Solarize;
+
+use crate::planar::Planar;
+
+/// One deterministic image operation (its random parameters are drawn beforehand).
+pub trait StyleOp {
+    fn apply(&self, img: &mut Planar);
+}
+
+/// Applies A with fixed parameters: resized crop, the four jitter ops in `colour.order`,
+/// optional grayscale, blur, optional solarize (the order of SPEC and of the authors' code).
+pub fn apply_style(img: &mut Planar, crop: &ResizedCrop, colour: &ColourParams, cfg: &StyleConfig) {
+    crop.apply(img);
+    for op in colour.order {
+        match op {
+            0 => Brightness(colour.brightness).apply(img),
+            1 => Contrast(colour.contrast).apply(img),
+            2 => Saturation(colour.saturation).apply(img),
+            _ => Hue(colour.hue).apply(img),
+        }
+    }
+    if colour.grayscale {
+        Grayscale.apply(img);
+    }
+    GaussianBlur { kernel_size: cfg.blur_kernel, sigma: colour.sigma }.apply(img);
+    if colour.solarize {
+        Solarize(cfg.solarize_threshold).apply(img);
+    }
+}

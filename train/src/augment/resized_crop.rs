@@ -1,0 +1,22 @@
+//! `resized_crop`: the (top, left, height, width) window, bilinear-resized to size×size
+//! (the first step of RandomResizedCrop; parameters drawn in `params.rs`).
+
+use super::StyleOp;
+use super::resize::resize;
+use crate::planar::Planar;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResizedCrop {
+    pub top: usize,
+    pub left: usize,
+    pub height: usize,
+    pub width: usize,
+    pub size: usize,
+}
+
+impl StyleOp for ResizedCrop {
+    fn apply(&self, img: &mut Planar) {
+        let window = img.crop(self.top, self.left, self.height, self.width);
+        *img = resize(&window, self.size, self.size);
+    }
+}

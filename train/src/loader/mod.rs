@@ -1,0 +1,212 @@
+//! The sample stream: a sampler (seeded shuffle per epoch, rank sharding), worker threads that
+//! decompress shard rows and build whole batches, bounded crossbeam channels between them and
+//! the consumer (back-pressure: memory is bounded by `workers × prefetch` batches).
+//!
+//! Batch `b` of an epoch is built by worker `b mod workers` and received in order, and every
+//! sample's randomness is a function of (seed, epoch, image index), so the stream is identical
+//! for any worker count and can restart at any (epoch, batch). Dropping the stream stops and
+//! joins the workers; a worker's error or panic reaches the consumer as an error.
+
+mod batch;
+mod sampler;
+mod stats;
+mod stream;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sipl_shards::{Dataset, ShardError};
+
+pub use batch::Batch;
+pub use sampler::Sampler;
+pub use stats::StageStats;
+pub use stream::EpochStream;
+
+use crate::augment::StyleConfig;
+use crate::geometry::Geometry;
+use crate::scheme::{SampleSpec, Scheme};
+
+/// What to do with an image whose shard row fails its checksum or does not decompress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorruptPolicy {
+    /// Stop with an error naming shard and row.
+    Fail,
+    /// Count it and use the next image in this epoch's order instead.
+    Skip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoaderConfig {
+    pub scheme: Scheme,
+    pub style: StyleConfig,
+    /// Side of an output patch; `None` = the stored image size (the paper: 224).
+    pub patch_size: Option<usize>,
+    pub batch_size: usize,
+    pub workers: usize,
+    /// Finished batches each worker may queue ahead of the consumer.
+    pub prefetch: usize,
+    pub seed: u64,
+    pub shuffle: bool,
+    /// Drop the last incomplete batch of an epoch (training); else it is smaller.
+    pub drop_last: bool,
+    pub rank: usize,
+    pub world: usize,
+    pub corrupt: CorruptPolicy,
+    /// Fault injection for tests: the worker building this batch panics.
+    #[doc(hidden)]
+    pub panic_at_batch: Option<usize>,
+}
+
+impl LoaderConfig {
+    pub fn new(scheme: Scheme, batch_size: usize) -> Self {
+        LoaderConfig {
+            scheme,
+            style: StyleConfig::default(),
+            patch_size: None,
+            batch_size,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            prefetch: 2,
+            seed: 0,
+            shuffle: true,
+            drop_last: true,
+            rank: 0,
+            world: 1,
+            corrupt: CorruptPolicy::Fail,
+            panic_at_batch: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoaderError {
+    #[error("{0}: the dataset is empty")]
+    Empty(String),
+    #[error("{dir}: {have} images for this rank, fewer than one batch of {batch}")]
+    TooFew { dir: String, have: usize, batch: usize },
+    #[error(
+        "{path} (image {index}) is {width}x{height}; the patch grid needs square images of one size ({expected}x{expected})"
+    )]
+    ImageSize { index: usize, path: String, width: u32, height: u32, expected: usize },
+    #[error("invalid loader settings: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+    #[error("loader worker {worker} panicked: {message}")]
+    WorkerPanic { worker: usize, message: String },
+    #[error("loader worker {worker} stopped without finishing its batches")]
+    WorkerGone { worker: usize },
+}
+
+/// A dataset and the settings that turn it into batches.
+pub struct Loader {
+    dataset: Arc<Dataset>,
+    config: LoaderConfig,
+    spec: SampleSpec,
+    sampler: Sampler,
+    skipped: Arc<AtomicUsize>,
+    stats: Arc<StageStats>,
+}
+
+impl Loader {
+    /// Validates everything that can be checked before work starts: an empty dataset, fewer
+    /// images than one batch, images that are not one square size or are too small for the grid.
+    pub fn new(dataset: Arc<Dataset>, config: LoaderConfig) -> Result<Self, LoaderError> {
+        let dir = dataset.dir().display().to_string();
+        let c = &config;
+        if c.batch_size == 0 || c.workers == 0 || c.prefetch == 0 {
+            return Err(LoaderError::Config(
+                "batch size, workers and prefetch must be >= 1".into(),
+            ));
+        }
+        if c.world == 0 || c.rank >= c.world {
+            return Err(LoaderError::Config(format!("rank {} outside world {}", c.rank, c.world)));
+        }
+        if dataset.is_empty() {
+            return Err(LoaderError::Empty(dir));
+        }
+        let first = dataset.record(0)?;
+        let side = first.width as usize;
+        for index in 0..dataset.len() {
+            let r = dataset.record(index)?;
+            if r.width != r.height || r.width as usize != side {
+                return Err(LoaderError::ImageSize {
+                    index,
+                    path: r.path.to_owned(),
+                    width: r.width,
+                    height: r.height,
+                    expected: side,
+                });
+            }
+        }
+        let geometry = Geometry::new(side, c.patch_size.unwrap_or(side)).map_err(|e| {
+            LoaderError::ImageSize {
+                index: 0,
+                path: format!("{} ({e})", first.path),
+                width: first.width,
+                height: first.height,
+                expected: 12,
+            }
+        })?;
+        let sampler = Sampler {
+            len: dataset.len(),
+            seed: c.seed,
+            shuffle: c.shuffle,
+            rank: c.rank,
+            world: c.world,
+        };
+        let have = sampler.epoch_order(0).len();
+        if have < c.batch_size && c.drop_last {
+            return Err(LoaderError::TooFew { dir, have, batch: c.batch_size });
+        }
+        let spec = SampleSpec { scheme: c.scheme, geometry, style: c.style };
+        Ok(Loader {
+            dataset,
+            config,
+            spec,
+            sampler,
+            skipped: Arc::default(),
+            stats: Arc::default(),
+        })
+    }
+
+    pub fn spec(&self) -> &SampleSpec {
+        &self.spec
+    }
+
+    pub fn config(&self) -> &LoaderConfig {
+        &self.config
+    }
+
+    /// Batches in each epoch for this rank.
+    pub fn batches_per_epoch(&self) -> usize {
+        let n = self.sampler.epoch_order(0).len();
+        let b = self.config.batch_size;
+        if self.config.drop_last { n / b } else { n.div_ceil(b) }
+    }
+
+    /// Streams the batches of `epoch` from batch `start` on.
+    pub fn epoch(&self, epoch: u64, start: usize) -> EpochStream {
+        let order = Arc::new(self.sampler.epoch_order(epoch));
+        EpochStream::spawn(stream::StreamParts {
+            dataset: self.dataset.clone(),
+            spec: self.spec,
+            config: self.config,
+            order,
+            epoch,
+            start: start.min(self.batches_per_epoch()),
+            end: self.batches_per_epoch(),
+            skipped: self.skipped.clone(),
+            stats: self.stats.clone(),
+        })
+    }
+
+    /// Images replaced because their shard rows were corrupt (with [`CorruptPolicy::Skip`]).
+    pub fn skipped(&self) -> usize {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Time spent per stage, summed over workers, since the loader was made.
+    pub fn stats(&self) -> &StageStats {
+        &self.stats
+    }
+}

@@ -1,0 +1,78 @@
+//! `Planar`: a float RGB image in [0, 1], channel-planar (CHW) — torchvision's tensor layout,
+//! so every op can be compared with torchvision value for value.
+
+/// A 3-channel f32 image, CHW.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planar {
+    pub height: usize,
+    pub width: usize,
+    pub data: Vec<f32>,
+}
+
+impl Planar {
+    pub fn zeros(height: usize, width: usize) -> Self {
+        Planar { height, width, data: vec![0.0; 3 * height * width] }
+    }
+
+    /// From CHW data; `data.len()` must be `3 * height * width`.
+    pub fn from_chw(height: usize, width: usize, data: Vec<f32>) -> Self {
+        assert_eq!(data.len(), 3 * height * width, "CHW buffer size");
+        Planar { height, width, data }
+    }
+
+    /// The `height`×`width` window at (`top`, `left`) of an RGB8 HWC image of width `src_w`,
+    /// divided by 255 (the authors' `image / 255`).
+    pub fn from_rgb8_window(
+        rgb: &[u8],
+        src_w: usize,
+        (top, left): (usize, usize),
+        (height, width): (usize, usize),
+    ) -> Self {
+        let mut out = Planar::zeros(height, width);
+        let plane = height * width;
+        for y in 0..height {
+            let row = &rgb[((top + y) * src_w + left) * 3..][..width * 3];
+            for (x, px) in row.chunks_exact(3).enumerate() {
+                for c in 0..3 {
+                    out.data[c * plane + y * width + x] = px[c] as f32 / 255.0;
+                }
+            }
+        }
+        out
+    }
+
+    pub fn plane_len(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// The three channel planes, mutably.
+    pub fn planes_mut(&mut self) -> (&mut [f32], &mut [f32], &mut [f32]) {
+        let n = self.plane_len();
+        let (r, gb) = self.data.split_at_mut(n);
+        let (g, b) = gb.split_at_mut(n);
+        (r, g, b)
+    }
+
+    /// A copy of the `height`×`width` window at (`top`, `left`).
+    pub fn crop(&self, top: usize, left: usize, height: usize, width: usize) -> Planar {
+        assert!(top + height <= self.height && left + width <= self.width, "crop inside image");
+        let mut out = Planar::zeros(height, width);
+        for c in 0..3 {
+            for y in 0..height {
+                let src = c * self.plane_len() + (top + y) * self.width + left;
+                let dst = c * height * width + y * width;
+                out.data[dst..dst + width].copy_from_slice(&self.data[src..src + width]);
+            }
+        }
+        out
+    }
+}
+
+/// torchvision's luma weights for `rgb_to_grayscale` on tensors (0.2989, not 0.299).
+pub const LUMA: [f32; 3] = [0.2989, 0.587, 0.114];
+
+/// Rounds half to even, as Python's `round` (torchvision's crop offsets use it).
+pub fn round_half_even(x: f64) -> f64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 { r - x.signum() } else { r }
+}

@@ -1,0 +1,134 @@
+//! The four schemes (SPEC "Schemes"): which patches a sample holds and which pairs the loss
+//! compares. A sample is written straight into its slots of a batch buffer.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::{Rng, RngExt};
+
+use crate::augment::{ColourParams, StyleConfig, apply_style, draw_crop};
+use crate::geometry::{Geometry, NEIGHBOURS};
+use crate::planar::Planar;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// (c, n): original patch localization.
+    Opl,
+    /// (c, A1(n)), (c, A2(n)): centre embedded once.
+    SiplV1,
+    /// (A1(c), A1(n)), (A2(c), A2(n)): colour parameters shared within a pair.
+    SiplV2,
+    /// (A1(c), A2(n)), (A1(c), A3(n)).
+    SiplV3,
+}
+
+impl Scheme {
+    pub const ALL: [Scheme; 4] = [Scheme::Opl, Scheme::SiplV1, Scheme::SiplV2, Scheme::SiplV3];
+
+    /// Patches per sample (views of the batch buffer).
+    pub fn views(self) -> usize {
+        match self {
+            Scheme::Opl => 2,
+            Scheme::SiplV1 | Scheme::SiplV3 => 3,
+            Scheme::SiplV2 => 4,
+        }
+    }
+
+    /// (centre view, neighbour view) of each localization problem in a sample.
+    pub fn problems(self) -> &'static [(usize, usize)] {
+        match self {
+            Scheme::Opl => &[(0, 1)],
+            Scheme::SiplV1 | Scheme::SiplV3 => &[(0, 1), (0, 2)],
+            Scheme::SiplV2 => &[(0, 1), (2, 3)],
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Opl => "opl",
+            Scheme::SiplV1 => "siplv1",
+            Scheme::SiplV2 => "siplv2",
+            Scheme::SiplV3 => "siplv3",
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Scheme {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scheme::ALL
+            .into_iter()
+            .find(|k| k.name() == s.to_ascii_lowercase())
+            .ok_or_else(|| format!("unknown scheme {s:?}: expected opl, siplv1, siplv2 or siplv3"))
+    }
+}
+
+/// Everything that shapes a sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleSpec {
+    pub scheme: Scheme,
+    pub geometry: Geometry,
+    pub style: StyleConfig,
+}
+
+/// The patches of one sample before projection (for previews and tests).
+pub struct SamplePatches {
+    pub label: u8,
+    pub views: Vec<Planar>,
+}
+
+impl SampleSpec {
+    /// Draws one sample from an RGB8 S×S image. The label is uniform over all 8 neighbours
+    /// (the authors' code drew 0..6 only — not copied).
+    pub fn patches(&self, rgb: &[u8], rng: &mut impl Rng) -> SamplePatches {
+        let g = &self.geometry;
+        let label = rng.random_range(0..8u8);
+        let c = g.patch(rgb, (1, 1), rng);
+        let n = g.patch(rgb, NEIGHBOURS[label as usize], rng);
+        let views = match self.scheme {
+            Scheme::Opl => vec![c, n],
+            Scheme::SiplV1 => {
+                let a1 = self.augment(&n, None, rng);
+                let a2 = self.augment(&n, None, rng);
+                vec![c, a1, a2]
+            }
+            Scheme::SiplV2 => {
+                let k1 = ColourParams::draw(&self.style, rng);
+                let k2 = ColourParams::draw(&self.style, rng);
+                vec![
+                    self.augment(&c, Some(&k1), rng),
+                    self.augment(&n, Some(&k1), rng),
+                    self.augment(&c, Some(&k2), rng),
+                    self.augment(&n, Some(&k2), rng),
+                ]
+            }
+            Scheme::SiplV3 => {
+                let a1 = self.augment(&c, None, rng);
+                let a2 = self.augment(&n, None, rng);
+                let a3 = self.augment(&n, None, rng);
+                vec![a1, a2, a3]
+            }
+        };
+        SamplePatches { label, views }
+    }
+
+    /// One draw of A on a copy of `patch`; `colour` fixes the colour part (SIPLv2), the crop is
+    /// always drawn per patch.
+    fn augment(&self, patch: &Planar, colour: Option<&ColourParams>, rng: &mut impl Rng) -> Planar {
+        let colour = match colour {
+            Some(c) => *c,
+            None => ColourParams::draw(&self.style, rng),
+        };
+        let crop = draw_crop(&self.style, self.geometry.out, rng);
+        let mut img = patch.clone();
+        apply_style(&mut img, &crop, &colour, &self.style);
+        img
+    }
+}
