@@ -165,3 +165,52 @@ fn help_names_every_source() {
         assert!(stdout.contains(word), "{word} missing from help:\n{stdout}");
     }
 }
+
+#[test]
+fn preview_and_loader_bench_run_on_a_small_dataset() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (images, out) = (tmp.path().join("images"), tmp.path().join("ds"));
+    synth(&images, "4", "48");
+    let (ok, _, err) =
+        run(&["ingest", "folder", s(&images), "--out", s(&out), "--resize", "32", "--crop", "32"]);
+    assert!(ok, "{err}");
+    let sheet = tmp.path().join("sheet.png");
+    let (ok, stdout, err) = run(&[
+        "preview",
+        s(&out),
+        "--scheme",
+        "siplv2",
+        "--out",
+        s(&sheet),
+        "--samples",
+        "3",
+        "--tile",
+        "40",
+    ]);
+    assert!(ok, "{stdout}{err}");
+    let img = image::open(&sheet).expect("sheet").to_rgb8();
+    // 4 px padding; per row: image, label glyph, 4 views.
+    assert_eq!(img.dimensions(), (4 + 44 * 6, 4 + 44 * 3));
+    let (ok, stdout, err) = run(&[
+        "bench",
+        "loader",
+        s(&out),
+        "--scheme",
+        "siplv1",
+        "--workers",
+        "2",
+        "--seconds",
+        "0.5",
+        "--batch",
+        "4",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert!(v["samples_per_s"].as_f64().expect("rate") > 0.0, "{v}");
+    assert_eq!(v["patch_size"], 32);
+    let (ok, _, err) = run(&["preview", s(&out), "--scheme", "siplv9", "--out", s(&sheet)]);
+    assert!(!ok && err.contains("unknown scheme"), "{err}");
+    let (ok, _, err) = run(&["bench", "loader", s(&out), "--batch", "100", "--seconds", "1"]);
+    assert!(!ok && err.contains("fewer than one batch of 100"), "{err}");
+}

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod ingest;
+pub mod preview;
 pub mod shards;
 pub mod synth;
 

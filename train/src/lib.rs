@@ -26,6 +26,7 @@ pub mod device;
 pub mod geometry;
 pub mod loader;
 pub mod planar;
+pub mod preview;
 pub mod rng;
 pub mod scheme;
 

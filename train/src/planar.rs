@@ -33,8 +33,8 @@ impl Planar {
         for y in 0..height {
             let row = &rgb[((top + y) * src_w + left) * 3..][..width * 3];
             for (x, px) in row.chunks_exact(3).enumerate() {
-                for c in 0..3 {
-                    out.data[c * plane + y * width + x] = px[c] as f32 / 255.0;
+                for (c, v) in px.iter().enumerate() {
+                    out.data[c * plane + y * width + x] = *v as f32 / 255.0;
                 }
             }
         }

@@ -43,23 +43,45 @@ impl StyleOp for GaussianBlur {
         }
         let (h, w) = (img.height, img.width);
         let mut tmp = vec![0.0f32; h * w];
+        let mut col = vec![0.0f32; h];
+        let mut col_out = vec![0.0f32; h];
         for c in 0..3 {
             let plane = &mut img.data[c * h * w..][..h * w];
-            for y in 0..h {
-                for x in 0..w {
-                    tmp[y * w + x] = taps
-                        .iter()
-                        .map(|(o, k)| k * plane[y * w + reflect(x as isize + o, w)])
-                        .sum();
-                }
+            for (src, dst) in plane.chunks_exact(w).zip(tmp.chunks_exact_mut(w)) {
+                filter_line(src, dst, &taps);
             }
-            for y in 0..h {
-                for x in 0..w {
-                    plane[y * w + x] =
-                        taps.iter().map(|(o, k)| k * tmp[reflect(y as isize + o, h) * w + x]).sum();
+            // Vertical pass, one column at a time through a contiguous buffer.
+            for x in 0..w {
+                for y in 0..h {
+                    col[y] = tmp[y * w + x];
+                }
+                filter_line(&col, &mut col_out, &taps);
+                for y in 0..h {
+                    plane[y * w + x] = col_out[y];
                 }
             }
         }
+    }
+}
+
+/// Convolves one line with reflect padding: a tight loop inside, `reflect` only at the ends.
+fn filter_line(src: &[f32], dst: &mut [f32], taps: &[(isize, f32)]) {
+    let n = src.len();
+    let r = taps.iter().map(|t| t.0.unsigned_abs()).max().unwrap_or(0);
+    let at =
+        |i: usize| -> f32 { taps.iter().map(|(o, k)| k * src[reflect(i as isize + o, n)]).sum() };
+    if n <= 2 * r {
+        for (i, d) in dst.iter_mut().enumerate() {
+            *d = at(i);
+        }
+        return;
+    }
+    for i in (0..r).chain(n - r..n) {
+        dst[i] = at(i);
+    }
+    for (i, d) in dst.iter_mut().enumerate().take(n - r).skip(r) {
+        let base = i - r;
+        *d = taps.iter().map(|(o, k)| k * src[(base as isize + r as isize + o) as usize]).sum();
     }
 }
 

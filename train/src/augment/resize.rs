@@ -5,65 +5,85 @@
 
 use crate::planar::Planar;
 
-/// Per output index: the first source index and the normalised weights.
+/// Filter taps of one axis, flat: output `i` reads `k` source samples from `start[i]` with
+/// weights `weights[i * k..][..k]` (zero-padded).
 struct Taps {
+    k: usize,
     start: Vec<usize>,
-    weights: Vec<Vec<f32>>,
+    weights: Vec<f32>,
 }
 
 fn taps(input: usize, output: usize) -> Taps {
     let scale = input as f64 / output as f64;
-    let support_scale = scale.max(1.0);
-    let support = support_scale; // bilinear: radius 1, widened when shrinking
-    let mut start = Vec::with_capacity(output);
-    let mut weights = Vec::with_capacity(output);
+    let support = scale.max(1.0); // bilinear: radius 1, widened when shrinking
+    let mut rows: Vec<(usize, Vec<f64>)> = Vec::with_capacity(output);
     for i in 0..output {
         let center = (i as f64 + 0.5) * scale;
         let lo = ((center - support + 0.5).floor().max(0.0)) as usize;
         let hi = ((center + support + 0.5).floor() as usize).min(input);
         let mut w: Vec<f64> = (lo..hi)
-            .map(|j| {
-                let x = (j as f64 - center + 0.5) / support_scale;
-                (1.0 - x.abs()).max(0.0)
-            })
+            .map(|j| (1.0 - ((j as f64 - center + 0.5) / support).abs()).max(0.0))
             .collect();
         let total: f64 = w.iter().sum();
         if total > 0.0 {
             w.iter_mut().for_each(|v| *v /= total);
         }
-        start.push(lo);
-        weights.push(w.into_iter().map(|v| v as f32).collect());
+        rows.push((lo, w));
     }
-    Taps { start, weights }
+    let k = rows.iter().map(|r| r.1.len()).max().unwrap_or(1).max(1);
+    let mut start = Vec::with_capacity(output);
+    let mut weights = vec![0.0f32; output * k];
+    for (i, (lo, w)) in rows.into_iter().enumerate() {
+        // Keep the window inside the input: shift it left and pad with zero weights.
+        let s = lo.min(input.saturating_sub(k));
+        for (j, v) in w.into_iter().enumerate() {
+            weights[i * k + (lo - s) + j] = v as f32;
+        }
+        start.push(s);
+    }
+    Taps { k, start, weights }
 }
 
 /// Resizes `src` to `height`×`width`.
 pub fn resize(src: &Planar, height: usize, width: usize) -> Planar {
-    if (src.height, src.width) == (height, width) {
-        return src.clone();
+    resize_window(src, (0, 0, src.height, src.width), height, width)
+}
+
+/// Resizes the window (top, left, h, w) of `src` to `height`×`width` without copying it first
+/// (torchvision `resized_crop`).
+pub fn resize_window(
+    src: &Planar,
+    (top, left, h, w): (usize, usize, usize, usize),
+    height: usize,
+    width: usize,
+) -> Planar {
+    assert!(top + h <= src.height && left + w <= src.width, "window inside image");
+    if (h, w) == (height, width) {
+        return src.crop(top, left, h, w);
     }
-    let (tx, ty) = (taps(src.width, width), taps(src.height, height));
-    // Horizontal pass into (src.height × width), then vertical into (height × width).
-    let mut mid = vec![0.0f32; 3 * src.height * width];
+    let (tx, ty) = (taps(w, width), taps(h, height));
+    // Horizontal pass into (h × width), then vertical into (height × width).
+    let mut mid = vec![0.0f32; 3 * h * width];
     for c in 0..3 {
-        for y in 0..src.height {
-            let row = &src.data[c * src.plane_len() + y * src.width..][..src.width];
-            let out = &mut mid[(c * src.height + y) * width..][..width];
+        for y in 0..h {
+            let row = &src.data[c * src.plane_len() + (top + y) * src.width + left..][..w];
+            let out = &mut mid[(c * h + y) * width..][..width];
             for (x, o) in out.iter_mut().enumerate() {
-                let s = &row[tx.start[x]..];
-                *o = tx.weights[x].iter().zip(s).map(|(w, v)| w * v).sum();
+                let s = &row[tx.start[x]..][..tx.k];
+                let k = &tx.weights[x * tx.k..][..tx.k];
+                *o = k.iter().zip(s).map(|(a, b)| a * b).sum();
             }
         }
     }
     let mut dst = Planar::zeros(height, width);
     for c in 0..3 {
-        let plane = &mid[c * src.height * width..][..src.height * width];
+        let plane = &mid[c * h * width..][..h * width];
         for y in 0..height {
             let out = &mut dst.data[c * height * width + y * width..][..width];
-            out.fill(0.0);
-            for (k, w) in ty.weights[y].iter().enumerate() {
-                let row = &plane[(ty.start[y] + k) * width..][..width];
-                out.iter_mut().zip(row).for_each(|(o, v)| *o += w * v);
+            for j in 0..ty.k {
+                let wgt = ty.weights[y * ty.k + j];
+                let row = &plane[(ty.start[y] + j) * width..][..width];
+                out.iter_mut().zip(row).for_each(|(o, v)| *o += wgt * v);
             }
         }
     }
@@ -89,10 +109,12 @@ mod tests {
     fn same_size_is_identity_and_weights_sum_to_one() {
         let src = Planar::from_chw(3, 5, (0..45).map(|v| v as f32 / 45.0).collect());
         assert_eq!(resize(&src, 3, 5), src);
-        for (i, o) in [(10, 3), (3, 10), (7, 7)] {
+        for (i, o) in [(10, 3), (3, 10), (7, 7), (56, 224), (224, 100)] {
             let t = taps(i, o);
-            for w in &t.weights {
+            for x in 0..o {
+                let w = &t.weights[x * t.k..][..t.k];
                 assert!((w.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+                assert!(t.start[x] + t.k <= i);
             }
         }
     }

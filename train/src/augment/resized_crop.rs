@@ -2,7 +2,7 @@
 //! (the first step of RandomResizedCrop; parameters drawn in `params.rs`).
 
 use super::StyleOp;
-use super::resize::resize;
+use super::resize::resize_window;
 use crate::planar::Planar;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub struct ResizedCrop {
 
 impl StyleOp for ResizedCrop {
     fn apply(&self, img: &mut Planar) {
-        let window = img.crop(self.top, self.left, self.height, self.width);
-        *img = resize(&window, self.size, self.size);
+        let window = (self.top, self.left, self.height, self.width);
+        *img = resize_window(img, window, self.size, self.size);
     }
 }

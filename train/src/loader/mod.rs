@@ -105,6 +105,8 @@ pub struct Loader {
     sampler: Sampler,
     skipped: Arc<AtomicUsize>,
     stats: Arc<StageStats>,
+    /// Pixel buffers of dropped batches, reused by the workers.
+    pool: (crossbeam_channel::Sender<Vec<f32>>, crossbeam_channel::Receiver<Vec<f32>>),
 }
 
 impl Loader {
@@ -159,6 +161,8 @@ impl Loader {
             return Err(LoaderError::TooFew { dir, have, batch: c.batch_size });
         }
         let spec = SampleSpec { scheme: c.scheme, geometry, style: c.style };
+        // Enough buffers for every batch that can be in flight, plus the consumer's.
+        let pool = crossbeam_channel::bounded(c.workers * (c.prefetch + 1) + 2);
         Ok(Loader {
             dataset,
             config,
@@ -166,6 +170,7 @@ impl Loader {
             sampler,
             skipped: Arc::default(),
             stats: Arc::default(),
+            pool,
         })
     }
 
@@ -197,6 +202,7 @@ impl Loader {
             end: self.batches_per_epoch(),
             skipped: self.skipped.clone(),
             stats: self.stats.clone(),
+            pool: self.pool.clone(),
         })
     }
 

@@ -25,6 +25,7 @@ pub(super) struct StreamParts {
     pub end: usize,
     pub skipped: Arc<AtomicUsize>,
     pub stats: Arc<StageStats>,
+    pub pool: (Sender<Vec<f32>>, Receiver<Vec<f32>>),
 }
 
 type Message = Result<Batch, LoaderError>;
@@ -152,7 +153,9 @@ fn build_batch(p: &StreamParts, b: usize, rgb: &mut Vec<u8>) -> Result<Batch, Lo
     let views = p.spec.scheme.views();
     let size = p.spec.geometry.out;
     let patch = 3 * size * size;
-    let mut pixels = vec![0.0f32; views * count * patch];
+    // A recycled buffer (every element is overwritten below), else a fresh one.
+    let mut pixels = p.pool.1.try_recv().unwrap_or_default();
+    pixels.resize(views * count * patch, 0.0);
     let (mut labels, mut ids) = (Vec::with_capacity(count), Vec::with_capacity(count));
     let (mut decode, mut build) = (Duration::ZERO, Duration::ZERO);
     for i in 0..count {
@@ -170,7 +173,18 @@ fn build_batch(p: &StreamParts, b: usize, rgb: &mut Vec<u8>) -> Result<Batch, Lo
         build += t2.elapsed();
     }
     p.stats.add(decode, build, count);
-    Ok(Batch { epoch: p.epoch, index: b, views, batch_size: count, size, pixels, labels, ids })
+    let pool = Some(p.pool.0.clone());
+    Ok(Batch {
+        epoch: p.epoch,
+        index: b,
+        views,
+        batch_size: count,
+        size,
+        pixels,
+        labels,
+        ids,
+        pool,
+    })
 }
 
 /// Decompresses the image at `position` of the epoch order into `rgb`; with

@@ -1,0 +1,61 @@
+//! `sipl preview DATA --scheme S --out sheet.png`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use rand::SeedableRng;
+use sipl_shards::Dataset;
+use sipl_train::loader::{Loader, LoaderConfig};
+use sipl_train::scheme::Scheme;
+
+#[derive(Args)]
+pub struct PreviewArgs {
+    /// A dataset directory made by `sipl ingest`.
+    data: PathBuf,
+    /// opl, siplv1, siplv2 or siplv3.
+    #[arg(long, default_value = "siplv1")]
+    scheme: Scheme,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Rows (samples) on the sheet.
+    #[arg(long, default_value_t = 4)]
+    samples: usize,
+    /// Displayed side of each picture, in pixels.
+    #[arg(long, default_value_t = 160)]
+    tile: u32,
+    /// Side of an output patch (default: the stored image size).
+    #[arg(long)]
+    patch_size: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(a: PreviewArgs) -> anyhow::Result<()> {
+    let ds = Arc::new(Dataset::open(&a.data)?);
+    let cfg = LoaderConfig { patch_size: a.patch_size, ..LoaderConfig::new(a.scheme, 1) };
+    // The loader validates the dataset (sizes, emptiness) exactly as training would.
+    let loader = Loader::new(ds.clone(), cfg)?;
+    let n = a.samples.clamp(1, ds.len());
+    let mut images = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut rgb = Vec::new();
+        ds.decode_into(k * ds.len() / n, &mut rgb)?;
+        images.push(rgb);
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+    let (sheet, labels) =
+        sipl_train::preview::contact_sheet(loader.spec(), &images, a.tile, &mut rng);
+    sheet.save(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "{}: {} samples of {} (labels {:?}; columns: image with grid, label, then {} views)",
+        a.out.display(),
+        n,
+        a.scheme,
+        labels,
+        a.scheme.views()
+    );
+    Ok(())
+}
