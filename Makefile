@@ -17,7 +17,7 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: setup venv build demo test test-rust test-data lint ingest bench-ingest clean
+.PHONY: setup venv build demo test test-data lint ingest bench-ingest bench-loader bench-reference clean
 
 setup: build
 
@@ -71,6 +71,24 @@ ingest: build
 bench-ingest: build test-data
 	$(SIPL) ingest folder $(WORK)/data/imagenet-sample-images/imagenet-sample-images --out $(WORK)/bench/imagenet-sample --force
 	$(SIPL) ingest tiny-imagenet $(WORK)/data/tiny-imagenet-200-val/tiny-imagenet-200 --split val --out $(WORK)/bench/tiny-val --force
+
+# Loader throughput per scheme on the full-resolution samples (ingested at 224²).
+BENCH_SAMPLES := $(WORK)/bench/imagenet-sample
+WORKERS ?= 2
+BENCH_SECONDS ?= 30
+bench-loader: build test-data
+	$(SIPL) ingest folder $(WORK)/data/imagenet-sample-images/imagenet-sample-images --out $(BENCH_SAMPLES) -q
+	for s in opl siplv1 siplv2 siplv3; do \
+	  $(SIPL) bench loader $(BENCH_SAMPLES) --scheme $$s --workers $(WORKERS) --seconds $(BENCH_SECONDS) --batch 64; done
+
+# The authors' Python loader on the same JPEGs, for side-by-side figures. REF is an extracted
+# checkout of brunnedu/DeepLearning2022 (never committed here); needs pandas.
+bench-reference: venv test-data
+	@test -n "$(REF)" || { echo "usage: make bench-reference REF=DIR (a checkout of the authors' code)"; exit 2; }
+	$(VENV)/bin/pip install --quiet pandas
+	for s in opl siplv1; do \
+	  $(VENV)/bin/python bench/reference_loader.py --repo $(REF) --images $(WORK)/data/imagenet-sample-images/imagenet-sample-images \
+	    --scheme $$s --workers $(WORKERS) --batch 64 --seconds $(BENCH_SECONDS); done
 
 clean:
 	rm -rf $(WORK) target

@@ -14,7 +14,7 @@ into this repository: it is imported at run time from a checkout that you
 pass with ``--repo`` (keep it in the git-ignored ``.work/`` folder), e.g.::
 
     mkdir -p .work/reference
-    git -C /work/.mirror/brunnedu+DeepLearning2022/repo archive HEAD \\
+    git -C PATH/TO/CLONE/OF/brunnedu/DeepLearning2022 archive HEAD \\
         src requirements.txt | tar -x -C .work/reference
 
 The checkout must contain ``src/dataset.py`` and ``src/transforms.py``;
