@@ -49,12 +49,18 @@ lint: venv
 	cargo fmt --all --check
 	cargo clippy --release --locked --workspace --all-targets -- -D warnings
 
-# The main job on an embedded default: a synthetic image set, ingested, verified, summarised.
+# The main job on an embedded default: a synthetic image set, ingested, verified, summarised,
+# previewed, and a short SIPLv1 pretext run on CPU (evaluation comes with its issue).
 demo: build
 	$(SIPL) synth --out $(WORK)/demo/images --classes 8 --per-class 64 --size 96 --seed 0
 	$(SIPL) ingest folder $(WORK)/demo/images --out $(WORK)/demo/shards --resize 64 --crop 64 --force
 	$(SIPL) shards verify $(WORK)/demo/shards
 	$(SIPL) shards inspect $(WORK)/demo/shards
+	$(SIPL) preview $(WORK)/demo/shards --scheme siplv1 --patch-size 32 --out $(WORK)/demo/preview-siplv1.png
+	rm -rf $(WORK)/demo/run-siplv1
+	$(SIPL) train --config configs/smoke-siplv1.toml --set data.path=$(WORK)/demo/shards --set optim.max_steps=60 \
+	  --set optim.epochs=3 --set run.checkpoint_every=20 --run-dir $(WORK)/demo/run-siplv1
+	@echo "demo: preview at $(WORK)/demo/preview-siplv1.png; run (config, metrics.jsonl, checkpoints, weights) in $(WORK)/demo/run-siplv1"
 
 # The paper's two datasets in one go:
 #   make ingest IMAGENET=/data/imagenet TINY=/data/tiny-imagenet-200 OUT=/data/sipl

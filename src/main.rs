@@ -34,6 +34,8 @@ enum Command {
     Synth(cmd::synth::SynthArgs),
     /// Draw a contact sheet of samples: grid, centre and neighbour patches, style variants.
     Preview(cmd::preview::PreviewArgs),
+    /// Train a pretext model (resumes an existing run directory).
+    Train(cmd::train::TrainArgs),
     /// Benchmarks (throughput figures, not tests).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Synth(a) => cmd::synth::run(a),
         Command::Preview(a) => cmd::preview::run(a),
         Command::Bench(c) => cmd::bench::run(c),
+        Command::Train(a) => cmd::train::run(a),
         Command::Info => {
             println!("{}", sipl_train::device::describe());
             Ok(())

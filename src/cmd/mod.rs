@@ -5,6 +5,7 @@ pub mod ingest;
 pub mod preview;
 pub mod shards;
 pub mod synth;
+pub mod train;
 
 /// Bytes as MiB with one decimal.
 pub fn mib(bytes: u64) -> String {

@@ -21,13 +21,18 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adam;
 pub mod augment;
+pub mod checkpoint;
+pub mod config;
 pub mod device;
 pub mod geometry;
 pub mod loader;
+pub mod model;
 pub mod planar;
 pub mod preview;
 pub mod rng;
 pub mod scheme;
+pub mod trainer;
 
 pub use device::{DeviceError, DeviceSpec};

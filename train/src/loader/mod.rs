@@ -52,6 +52,8 @@ pub struct LoaderConfig {
     pub rank: usize,
     pub world: usize,
     pub corrupt: CorruptPolicy,
+    /// Only images `start..end` of the dataset (a train/validation split); `None` = all.
+    pub subset: Option<(usize, usize)>,
     /// Fault injection for tests: the worker building this batch panics.
     #[doc(hidden)]
     pub panic_at_batch: Option<usize>,
@@ -72,6 +74,7 @@ impl LoaderConfig {
             rank: 0,
             world: 1,
             corrupt: CorruptPolicy::Fail,
+            subset: None,
             panic_at_batch: None,
         }
     }
@@ -149,8 +152,16 @@ impl Loader {
                 expected: 12,
             }
         })?;
+        let (first, end) = c.subset.unwrap_or((0, dataset.len()));
+        if first >= end || end > dataset.len() {
+            return Err(LoaderError::Config(format!(
+                "subset {first}..{end} is empty or outside the {} images",
+                dataset.len()
+            )));
+        }
         let sampler = Sampler {
-            len: dataset.len(),
+            first,
+            len: end - first,
             seed: c.seed,
             shuffle: c.shuffle,
             rank: c.rank,

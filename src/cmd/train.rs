@@ -1,0 +1,52 @@
+//! `sipl train --config FILE [--set key=value]… --run-dir DIR`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::Args;
+use sipl_train::config::TrainConfig;
+use sipl_train::trainer::{TrainJob, train};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// A TOML config (see configs/).
+    #[arg(long)]
+    config: PathBuf,
+    /// Override a config value, e.g. --set optim.lr=1e-4 --set data.path=shards/x.
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    sets: Vec<String>,
+    /// Run directory: config, metrics, checkpoints, weights. An existing one is resumed.
+    #[arg(long)]
+    run_dir: PathBuf,
+    /// Resume even if the run directory was made with another config.
+    #[arg(long)]
+    force: bool,
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let config = TrainConfig::load(&a.config, &a.sets)?;
+    let job = TrainJob {
+        config,
+        run_dir: a.run_dir.clone(),
+        force: a.force,
+        progress: !a.quiet && std::io::stderr().is_terminal(),
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let r = train(job)?;
+    let acc = |v: Option<f64>| v.map_or("-".into(), |a| format!("{:.1}%", 100.0 * a));
+    println!(
+        "{}: {} after {} steps{} ({:.1} samples/s); pretext val accuracy {} (best {})",
+        a.run_dir.display(),
+        if r.interrupted { "stopped, checkpoint written," } else { "done" },
+        r.steps,
+        r.resumed_from.map_or(String::new(), |s| format!(", resumed from step {s}")),
+        r.samples_per_s,
+        acc(r.last_val_accuracy),
+        acc(r.best_val_accuracy),
+    );
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! `sipl train` end to end on a tiny dataset: exact resume after kill -9, SIGINT, NaN, and the
+//! bad inputs the training issue lists.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::{run, s, sipl, text};
+
+/// A 48-image 32² dataset and a config training SIPLv1 on it for 12 steps (3 epochs).
+fn setup(dir: &Path) -> (PathBuf, Vec<String>) {
+    let images = dir.join("images");
+    let (ok, _, err) =
+        run(&["synth", "--out", s(&images), "--classes", "2", "--per-class", "24", "--size", "40"]);
+    assert!(ok, "{err}");
+    let data = dir.join("ds");
+    let (ok, _, err) =
+        run(&["ingest", "folder", s(&images), "--out", s(&data), "--resize", "32", "--crop", "32"]);
+    assert!(ok, "{err}");
+    let config = dir.join("tiny.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\npath = {:?}\nval_fraction = 0.125\nworkers = 1\n[model]\nscheme = \"siplv1\"\n\
+             [optim]\nlr = 1e-4\nbatch_size = 8\nepochs = 3\nmax_steps = 12\n\
+             [run]\ndevice = \"cpu\"\ncheckpoint_every = 2\nkeep_checkpoints = 2\nlog_every = 1\nthreads = 1\n",
+            s(&data)
+        ),
+    )
+    .expect("config");
+    let args = vec!["train".into(), "--config".into(), s(&config).into(), "-q".into()];
+    (config, args)
+}
+
+fn train(args: &[String], run_dir: &Path, extra: &[&str]) -> (bool, String, String) {
+    let out =
+        sipl().args(args).args(["--run-dir", s(run_dir)]).args(extra).output().expect("spawn");
+    text(out)
+}
+
+fn spawn(args: &[String], run_dir: &Path) -> Child {
+    sipl().args(args).args(["--run-dir", s(run_dir)]).spawn().expect("spawn")
+}
+
+fn wait_for_checkpoint(child: &mut Child, run_dir: &Path, step: u64) {
+    let want = run_dir.join(format!("checkpoints/step-{step:09}"));
+    let start = Instant::now();
+    while !want.exists() {
+        assert!(child.try_wait().expect("wait").is_none(), "training ended before the kill");
+        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint after 120 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn killed_at_random_moments_then_resumed_equals_an_uninterrupted_run_bit_for_bit() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup(tmp.path());
+    let reference = tmp.path().join("reference");
+    let (ok, stdout, err) = train(&args, &reference, &[]);
+    assert!(ok, "{stdout}{err}");
+    assert!(stdout.contains("done after 12 steps"), "{stdout}");
+    let want = std::fs::read(reference.join("final.safetensors")).expect("final");
+    for (k, delay_ms) in [(0, 0u64), (1, 170)] {
+        let run_dir = tmp.path().join(format!("killed{k}"));
+        let mut child = spawn(&args, &run_dir);
+        wait_for_checkpoint(&mut child, &run_dir, 2 + 2 * k);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        assert!(!run_dir.join("final.safetensors").exists());
+        let (ok, stdout, err) = train(&args, &run_dir, &[]);
+        assert!(ok, "{stdout}{err}");
+        assert!(err.contains("resuming from"), "{err}");
+        let got = std::fs::read(run_dir.join("final.safetensors")).expect("final");
+        assert!(got == want, "kill {k}: resumed weights differ from the uninterrupted run");
+        let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).expect("metrics");
+        let steps: Vec<u64> = metrics
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.get("loss").is_some())
+            .filter_map(|v| v["step"].as_u64())
+            .collect();
+        assert_eq!(steps, (1..=12).collect::<Vec<_>>(), "one metrics line per step, no repeats");
+    }
+    for f in ["config.toml", "best.safetensors"] {
+        assert!(reference.join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn sigint_finishes_the_step_checkpoints_and_exits_zero() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let mut child = sipl()
+        .args(&args)
+        .args(["--run-dir", s(&run_dir)])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for_checkpoint(&mut child, &run_dir, 2);
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill").success()
+    );
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit {:?}: {stdout}", out.status);
+    if !stdout.contains("done after 12 steps") {
+        assert!(stdout.contains("stopped, checkpoint written"), "{stdout}");
+        let (ok, stdout, err) = train(&args, &run_dir, &[]);
+        assert!(ok && stdout.contains("done after 12 steps"), "{stdout}{err}");
+    }
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let (ok, _, err) = train(&args, &run_dir, &["--set", "run.fault_nan_at_step=5"]);
+    assert!(!ok);
+    assert!(err.contains("loss is NaN at step 5"), "{err}");
+    let ckpts: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
+        .expect("checkpoints")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(ckpts.contains(&"step-000000004".to_owned()), "{ckpts:?}");
+    assert!(
+        ckpts.iter().all(|c| c <= &"step-000000004".to_owned()),
+        "nothing after the NaN: {ckpts:?}"
+    );
+}
+
+#[test]
+fn bad_configs_and_paths_are_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (config, args) = setup(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let (ok, _, err) = train(&args, &run_dir, &["--set", "optim.momentum=0.9"]);
+    assert!(!ok && err.contains("momentum"), "{err}");
+    let (ok, _, err) = train(&args, &run_dir, &["--set", "optim.batch_size=0"]);
+    assert!(!ok && err.contains("optim.batch_size"), "{err}");
+    let (ok, _, err) = train(&args, &run_dir, &["--set", "data.path=/no/such/dataset"]);
+    assert!(!ok && err.contains("/no/such/dataset"), "{err}");
+    assert!(!run_dir.exists(), "no work before the data is found");
+    let (ok, _, err) = run(&["train", "--config", "/no/config.toml", "--run-dir", s(&run_dir)]);
+    assert!(!ok && err.contains("/no/config.toml"), "{err}");
+    let _ = config;
+
+    let (ok, _, err) = train(&args, &run_dir, &["--set", "optim.max_steps=2"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = train(&args, &run_dir, &["--set", "optim.lr=1e-3"]);
+    assert!(!ok && err.contains("another configuration") && err.contains("lr"), "{err}");
+    let (ok, stdout, err) = train(
+        &args,
+        &run_dir,
+        &["--set", "optim.lr=1e-3", "--set", "optim.max_steps=4", "--force"],
+    );
+    assert!(ok && stdout.contains("resumed from step 2"), "{stdout}{err}");
+}
+
+#[test]
+fn a_corrupted_newest_checkpoint_falls_back_to_the_previous_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let (ok, _, err) = train(&args, &run_dir, &["--set", "optim.max_steps=4"]);
+    assert!(ok, "{err}");
+    let newest = run_dir.join("checkpoints/step-000000004/model.safetensors");
+    let mut bytes = std::fs::read(&newest).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&newest, bytes).expect("write");
+    let (ok, stdout, err) = train(&args, &run_dir, &["--set", "optim.max_steps=6"]);
+    assert!(ok, "{stdout}{err}");
+    assert!(
+        err.contains("skipping damaged checkpoint")
+            && err.contains("model.safetensors does not match"),
+        "{err}"
+    );
+    assert!(err.contains("step-000000002"), "{err}");
+    assert!(stdout.contains("resumed from step 2"), "{stdout}");
+}

@@ -1,0 +1,278 @@
+//! The training configuration: TOML, typed, unknown keys refused, values validated once,
+//! `--set section.key=value` overrides applied before validation, and the resolved config
+//! saved with the run.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::scheme::Scheme;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Parse(String),
+    #[error("--set {0}: expected section.key=value")]
+    Set(String),
+    #[error("{key} = {value}: {reason}")]
+    Range { key: &'static str, value: String, reason: &'static str },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub optim: OptimConfig,
+    pub run: RunConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A dataset directory made by `sipl ingest` (square images of one size).
+    pub path: PathBuf,
+    /// The first `train_images` images train, the rest validate (SPEC: 46,000) ...
+    pub train_images: Option<usize>,
+    /// ... or, without `train_images`, this fraction of the images validates.
+    #[serde(default = "default_val_fraction")]
+    pub val_fraction: f64,
+    /// Side of an output patch; default the stored image size (the paper: 224).
+    pub patch_size: Option<usize>,
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub scheme: String,
+    /// Weight of symKL (SPEC: 5).
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    pub lr: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub epochs: u64,
+    /// Stop after this many steps in all (short runs and tests).
+    pub max_steps: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    #[serde(default)]
+    pub seed: u64,
+    /// cpu, cuda, cuda:N or auto.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Checkpoint every N steps (and at every epoch end).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// Checkpoints kept on disk.
+    #[serde(default = "default_keep")]
+    pub keep_checkpoints: usize,
+    /// Metrics line every N steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
+    /// libtorch intra-op CPU threads (fixed so CPU runs are reproducible).
+    pub threads: Option<usize>,
+    /// Fault injection for tests: the loss becomes NaN at this step.
+    pub fault_nan_at_step: Option<u64>,
+}
+
+fn default_val_fraction() -> f64 {
+    0.0625
+}
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+fn default_alpha() -> f64 {
+    5.0
+}
+fn default_device() -> String {
+    "auto".into()
+}
+fn default_checkpoint_every() -> u64 {
+    1000
+}
+fn default_keep() -> usize {
+    3
+}
+fn default_log_every() -> u64 {
+    20
+}
+
+impl TrainConfig {
+    /// Reads `path`, applies `--set` overrides, validates.
+    pub fn load(path: &Path, sets: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Io { path: path.to_owned(), source: e })?;
+        Self::parse(&text, sets).map_err(|e| match e {
+            ConfigError::Parse(m) => ConfigError::Parse(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    pub fn parse(text: &str, sets: &[String]) -> Result<Self, ConfigError> {
+        let mut doc: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        for set in sets {
+            apply_set(&mut doc, set)?;
+        }
+        let cfg: TrainConfig = toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.model.scheme.parse().expect("validated")
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, value: String, reason| Err(ConfigError::Range { key, value, reason });
+        if self.model.scheme.parse::<Scheme>().is_err() {
+            return bad(
+                "model.scheme",
+                self.model.scheme.clone(),
+                "expected opl, siplv1, siplv2 or siplv3",
+            );
+        }
+        if !(self.optim.lr > 0.0 && self.optim.lr < 1.0) {
+            return bad("optim.lr", self.optim.lr.to_string(), "must be in (0, 1)");
+        }
+        if self.optim.weight_decay.is_nan() || self.optim.weight_decay < 0.0 {
+            return bad("optim.weight_decay", self.optim.weight_decay.to_string(), "must be >= 0");
+        }
+        if self.optim.batch_size == 0 {
+            return bad("optim.batch_size", "0".into(), "must be >= 1");
+        }
+        if self.optim.epochs == 0 {
+            return bad("optim.epochs", "0".into(), "must be >= 1");
+        }
+        if !(self.model.alpha >= 0.0 && self.model.alpha.is_finite()) {
+            return bad(
+                "model.alpha",
+                self.model.alpha.to_string(),
+                "must be a finite number >= 0",
+            );
+        }
+        if !(self.data.val_fraction > 0.0 && self.data.val_fraction < 1.0) {
+            return bad(
+                "data.val_fraction",
+                self.data.val_fraction.to_string(),
+                "must be in (0, 1)",
+            );
+        }
+        if self.data.workers == 0 {
+            return bad("data.workers", "0".into(), "must be >= 1");
+        }
+        if self.run.checkpoint_every == 0 || self.run.log_every == 0 {
+            return bad(
+                "run.checkpoint_every",
+                "0".into(),
+                "checkpoint_every and log_every must be >= 1",
+            );
+        }
+        if self.run.keep_checkpoints == 0 {
+            return bad("run.keep_checkpoints", "0".into(), "must be >= 1");
+        }
+        if self.run.device.parse::<crate::DeviceSpec>().is_err() {
+            return bad(
+                "run.device",
+                self.run.device.clone(),
+                "expected cpu, cuda, cuda:N or auto",
+            );
+        }
+        Ok(())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Everything that changes the trajectory of a run (what a resume must agree on); the
+    /// stopping point (`epochs`, `max_steps`) and logging cadence may change on resume.
+    pub fn trajectory_fingerprint(&self) -> String {
+        let mut c = self.clone();
+        (c.optim.epochs, c.optim.max_steps) = (0, None);
+        (c.run.log_every, c.run.keep_checkpoints, c.run.checkpoint_every) = (0, 0, 0);
+        c.data.workers = 0;
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(c.to_toml().as_bytes()))
+    }
+}
+
+/// `section.key=value`: the value is parsed as TOML (number, bool, string), else taken as a
+/// plain string.
+fn apply_set(doc: &mut toml::Table, set: &str) -> Result<(), ConfigError> {
+    let (key, value) = set.split_once('=').ok_or_else(|| ConfigError::Set(set.into()))?;
+    let (section, field) =
+        key.trim().split_once('.').ok_or_else(|| ConfigError::Set(set.into()))?;
+    let value = value.trim();
+    let parsed: toml::Value = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let table = doc
+        .entry(section.to_owned())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| ConfigError::Set(set.into()))?;
+    table.insert(field.to_owned(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        [data]
+        path = "d"
+        [model]
+        scheme = "siplv1"
+        [optim]
+        lr = 5e-5
+        batch_size = 64
+        epochs = 100
+        [run]
+    "#;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = TrainConfig::parse(BASE, &["optim.lr=1e-3".into(), "data.path=/x y".into()])
+            .expect("ok");
+        assert_eq!((c.optim.lr, c.model.alpha), (1e-3, 5.0));
+        assert_eq!(c.data.path, PathBuf::from("/x y"));
+        assert_eq!(TrainConfig::parse(&c.to_toml(), &[]).expect("round trip"), c);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = TrainConfig::parse(BASE, &["optim.learning_rate=1".into()]).expect_err("unknown");
+        assert!(e.to_string().contains("learning_rate"), "{e}");
+        let e = TrainConfig::parse(BASE, &["optim.lr=-1".into()]).expect_err("range");
+        assert!(e.to_string().contains("optim.lr"), "{e}");
+        let e = TrainConfig::parse(BASE, &["model.scheme=simclr".into()]).expect_err("scheme");
+        assert!(e.to_string().contains("model.scheme"), "{e}");
+        let e = TrainConfig::parse(BASE, &["run.device=tpu".into()]).expect_err("device");
+        assert!(e.to_string().contains("run.device"), "{e}");
+        let e = TrainConfig::parse(BASE, &["nonsense".into()]).expect_err("set");
+        assert!(e.to_string().contains("section.key=value"), "{e}");
+    }
+}

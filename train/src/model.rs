@@ -1,0 +1,87 @@
+//! The pretext network (SPEC "Model and training"): a ResNet-18 encoder with torchvision's
+//! parameter names under `encoder.` (its 1000-d output is the embedding) and the head
+//! Linear(2000→4096) → ReLU → Linear(4096→8) under `fc.0` / `fc.2`, the names of the authors'
+//! PyTorch model, so weights round-trip both ways.
+
+use tch::nn::{self, Module, ModuleT};
+use tch::{Kind, Tensor};
+
+use crate::scheme::Scheme;
+
+pub const EMBEDDING: i64 = 1000;
+pub const HIDDEN: i64 = 4096;
+pub const POSITIONS: i64 = 8;
+
+pub struct PretextModel {
+    encoder: nn::FuncT<'static>,
+    head: nn::Sequential,
+}
+
+impl PretextModel {
+    /// Creates the variables under `root` (`root / "encoder"`, `root / "fc"`).
+    pub fn new(root: &nn::Path) -> Self {
+        let encoder = tch::vision::resnet::resnet18(&(root / "encoder"), EMBEDDING);
+        let fc = root / "fc";
+        let head = nn::seq()
+            .add(nn::linear(&fc / "0", 2 * EMBEDDING, HIDDEN, Default::default()))
+            .add_fn(|x| x.relu())
+            .add(nn::linear(&fc / "2", HIDDEN, POSITIONS, Default::default()));
+        PretextModel { encoder, head }
+    }
+
+    /// The 1000-d embedding of a batch of patches [N, 3, S, S].
+    pub fn embed(&self, patches: &Tensor, train: bool) -> Tensor {
+        self.encoder.forward_t(patches, train)
+    }
+
+    /// Position logits [N, 8] for (centre, neighbour) embeddings.
+    pub fn head(&self, centre: &Tensor, neighbour: &Tensor) -> Tensor {
+        self.head.forward(&Tensor::cat(&[centre, neighbour], 1))
+    }
+
+    /// Logits of every problem of `scheme` from the batch's views [V, N, 3, S, S]: one encoder
+    /// pass per view (a centre shared by two problems is embedded once, as in SIPLv1/v3).
+    pub fn forward(&self, scheme: Scheme, views: &Tensor, train: bool) -> Vec<Tensor> {
+        let embeddings: Vec<Tensor> =
+            (0..scheme.views() as i64).map(|v| self.embed(&views.get(v), train)).collect();
+        scheme.problems().iter().map(|&(c, n)| self.head(&embeddings[c], &embeddings[n])).collect()
+    }
+}
+
+/// The loss and its parts for one batch.
+pub struct Loss {
+    pub total: Tensor,
+    /// Cross-entropy of each problem.
+    pub ce: Vec<Tensor>,
+    /// symKL(f1, f2) (zero for one problem).
+    pub kl: Tensor,
+}
+
+/// CE(f, y) for one problem; CE(f1,y) + CE(f2,y) + α·symKL(f1,f2) for two, where
+/// symKL = KL(p1‖p2) + KL(p2‖p1) on the softmax outputs with batch-mean reduction (SPEC).
+pub fn loss(logits: &[Tensor], labels: &Tensor, alpha: f64) -> Loss {
+    let ce: Vec<Tensor> = logits.iter().map(|f| f.cross_entropy_for_logits(labels)).collect();
+    let total = ce.iter().fold(Tensor::zeros([], (Kind::Float, labels.device())), |a, b| a + b);
+    let kl = match logits {
+        [f1, f2] => sym_kl(f1, f2),
+        _ => Tensor::zeros([], (Kind::Float, labels.device())),
+    };
+    Loss { total: total + &kl * alpha, ce, kl }
+}
+
+/// KL(p1‖p2) + KL(p2‖p1) = Σ (p1 − p2)(log p1 − log p2) / batch.
+pub fn sym_kl(f1: &Tensor, f2: &Tensor) -> Tensor {
+    let (l1, l2) = (f1.log_softmax(1, Kind::Float), f2.log_softmax(1, Kind::Float));
+    let batch = f1.size()[0] as f64;
+    let kl12 = (l1.exp() * (&l1 - &l2)).sum(Kind::Float) / batch;
+    let kl21 = (l2.exp() * (&l2 - &l1)).sum(Kind::Float) / batch;
+    kl12 + kl21
+}
+
+/// Correct predictions over all problems of a batch (SPEC: pretext accuracy counts both).
+pub fn correct(logits: &[Tensor], labels: &Tensor) -> i64 {
+    logits
+        .iter()
+        .map(|f| f.argmax(1, false).eq_tensor(labels).sum(Kind::Int64).int64_value(&[]))
+        .sum()
+}

@@ -1,0 +1,413 @@
+//! `sipl train`: a long unattended run. Resumes from the newest valid checkpoint of its run
+//! directory; SIGINT/SIGTERM finish the step, checkpoint and return; a non-finite loss stops
+//! the run before it can reach a checkpoint. CPU runs are exact: a run killed at any moment
+//! and resumed ends with the same weights, bit for bit, as one that never stopped.
+
+mod run_dir;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sipl_shards::Dataset;
+use tch::{Device, Kind, Tensor, nn};
+
+use crate::adam::{Adam, AdamConfig};
+use crate::checkpoint::{
+    CheckpointError, Checkpointer, TrainerState, model_tensors, write_tensors,
+};
+use crate::config::{ConfigError, TrainConfig};
+use crate::loader::{Batch, Loader, LoaderConfig, LoaderError};
+use crate::model::{PretextModel, correct, loss};
+pub use run_dir::{CONFIG, METRICS};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("dataset {path}: {source}")]
+    Data {
+        path: PathBuf,
+        #[source]
+        source: sipl_shards::ShardError,
+    },
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+    #[error(transparent)]
+    Device(#[from] crate::DeviceError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("run directory {path}: {reason}")]
+    RunDir { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("loss is {value} at step {step}: stopping; the last good checkpoint is kept")]
+    NonFinite { step: u64, value: f64 },
+    #[error(transparent)]
+    Torch(#[from] tch::TchError),
+}
+
+impl TrainError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        TrainError::Io { path: path.to_owned(), source }
+    }
+}
+
+pub struct TrainJob {
+    pub config: TrainConfig,
+    pub run_dir: PathBuf,
+    /// Resume even though the saved config differs.
+    pub force: bool,
+    pub progress: bool,
+    /// Set to stop at the next step boundary (SIGINT/SIGTERM are wired to it by `train`).
+    pub stop: Arc<AtomicBool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub steps: u64,
+    pub resumed_from: Option<u64>,
+    pub best_val_accuracy: Option<f64>,
+    pub last_val_accuracy: Option<f64>,
+    pub samples_per_s: f64,
+    pub interrupted: bool,
+}
+
+pub const BEST: &str = "best.safetensors";
+pub const FINAL: &str = "final.safetensors";
+
+/// Everything a step needs.
+struct Session {
+    cfg: TrainConfig,
+    device: Device,
+    vs: nn::VarStore,
+    model: PretextModel,
+    adam: Adam,
+    ckpt: Checkpointer,
+    state: TrainerState,
+    run: PathBuf,
+}
+
+/// Runs (or resumes) a training job to its end, or to a stop request.
+pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
+    let cfg = job.config.clone();
+    let data = Arc::new(
+        Dataset::open(&cfg.data.path)
+            .map_err(|source| TrainError::Data { path: cfg.data.path.clone(), source })?,
+    );
+    let device = cfg.run.device.parse::<crate::DeviceSpec>()?.resolve()?;
+    let n = data.len();
+    let n_train = cfg
+        .data
+        .train_images
+        .unwrap_or(n - ((n as f64 * cfg.data.val_fraction).round() as usize).max(1));
+    if n_train == 0 || n_train >= n {
+        return Err(ConfigError::Range {
+            key: "data.train_images",
+            value: n_train.to_string(),
+            reason: "must leave images for both training and validation",
+        }
+        .into());
+    }
+    let mut lc = LoaderConfig::new(cfg.scheme(), cfg.optim.batch_size);
+    (lc.workers, lc.seed, lc.patch_size, lc.subset) =
+        (cfg.data.workers, cfg.run.seed, cfg.data.patch_size, Some((0, n_train)));
+    let train_loader = Loader::new(data.clone(), lc)?;
+    let vc = LoaderConfig { shuffle: false, drop_last: false, subset: Some((n_train, n)), ..lc };
+    let val_loader = Loader::new(data, vc)?;
+    run_dir::claim(&job.run_dir, &cfg, job.force)?;
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, job.stop.clone())
+            .map_err(|e| TrainError::io(&job.run_dir, e))?;
+    }
+    let mut s = Session::start(cfg, device, &job.run_dir)?;
+    let resumed_from = (s.state.step > 0).then_some(s.state.step);
+    let metrics = run_dir::Metrics::open(&job.run_dir, s.state.step)?;
+    s.run_loop(&train_loader, &val_loader, metrics, &job, resumed_from)
+}
+
+impl Session {
+    fn start(cfg: TrainConfig, device: Device, run: &Path) -> Result<Self, TrainError> {
+        if let Some(t) = cfg.run.threads {
+            tch::set_num_threads(t as i32);
+        }
+        tch::manual_seed(cfg.run.seed as i64);
+        let vs = nn::VarStore::new(device);
+        let model = PretextModel::new(&vs.root());
+        let mut adam = Adam::new(&vs, AdamConfig::new(cfg.optim.lr, cfg.optim.weight_decay));
+        let ckpt = Checkpointer::new(run.join("checkpoints"), cfg.run.keep_checkpoints);
+        let (latest, skipped) = ckpt.latest_valid()?;
+        for why in skipped {
+            eprintln!("warning: skipping damaged checkpoint: {why}");
+        }
+        let fingerprint = cfg.trajectory_fingerprint();
+        let state = match latest {
+            Some((path, state)) => {
+                ckpt.load(&path, &vs, &mut adam, &state)?;
+                eprintln!(
+                    "resuming from {} (step {}, epoch {}, batch {})",
+                    path.display(),
+                    state.step,
+                    state.epoch,
+                    state.batch
+                );
+                TrainerState { config_fingerprint: fingerprint, ..state }
+            }
+            None => TrainerState {
+                step: 0,
+                epoch: 0,
+                batch: 0,
+                best_val_accuracy: None,
+                adam_step: 0,
+                config_fingerprint: fingerprint,
+                seed: cfg.run.seed,
+            },
+        };
+        Ok(Session { cfg, device, vs, model, adam, ckpt, state, run: run.to_owned() })
+    }
+
+    fn run_loop(
+        &mut self,
+        train: &Loader,
+        val: &Loader,
+        mut metrics: run_dir::Metrics,
+        job: &TrainJob,
+        resumed_from: Option<u64>,
+    ) -> Result<TrainReport, TrainError> {
+        let (epochs, per_epoch) = (self.cfg.optim.epochs, train.batches_per_epoch() as u64);
+        let max_steps = self.cfg.optim.max_steps.unwrap_or(u64::MAX).min(epochs * per_epoch);
+        let bar = progress(max_steps, self.state.step, job.progress);
+        let start = (Instant::now(), self.state.step);
+        let mut window = Window::new(self.device);
+        let mut last_val = None;
+        let mut validated_at = None;
+        'epochs: while self.state.epoch < epochs && self.state.step < max_steps {
+            for batch in train.epoch(self.state.epoch, self.state.batch) {
+                let batch = batch?;
+                self.step(&batch, &mut window)?;
+                bar.set_position(self.state.step);
+                if self.state.step.is_multiple_of(self.cfg.run.log_every) {
+                    let line = window.flush(&self.state, self.cfg.optim.lr)?;
+                    bar.set_message(format!(
+                        "loss {:.4} acc {:.3} {:.0} samples/s",
+                        line["loss"].as_f64().unwrap_or(0.0),
+                        line["accuracy"].as_f64().unwrap_or(0.0),
+                        line["samples_per_s"].as_f64().unwrap_or(0.0)
+                    ));
+                    metrics.write(line)?;
+                }
+                let stop = job.stop.load(Ordering::Relaxed);
+                if self.state.step.is_multiple_of(self.cfg.run.checkpoint_every)
+                    || stop
+                    || self.state.step >= max_steps
+                {
+                    window.check_finite(self.state.step)?;
+                    self.save_checkpoint()?;
+                }
+                if stop {
+                    bar.abandon_with_message("stopped by signal; checkpoint written");
+                    return Ok(self.report(resumed_from, last_val, start, true));
+                }
+                if self.state.step >= max_steps {
+                    break 'epochs;
+                }
+            }
+            self.state.epoch += 1;
+            self.state.batch = 0;
+            window.check_finite(self.state.step)?;
+            let acc = self.validate(val)?;
+            (last_val, validated_at) = (Some(acc), Some(self.state.step));
+            self.record_validation(acc, &mut metrics)?;
+            self.save_checkpoint()?;
+        }
+        window.check_finite(self.state.step)?;
+        if validated_at != Some(self.state.step) {
+            let acc = self.validate(val)?;
+            last_val = Some(acc);
+            self.record_validation(acc, &mut metrics)?;
+            self.save_checkpoint()?;
+        }
+        let tmp = self.run.join(format!("{FINAL}.tmp"));
+        write_tensors(&tmp, &model_tensors(&self.vs))?;
+        std::fs::rename(&tmp, self.run.join(FINAL)).map_err(|e| TrainError::io(&self.run, e))?;
+        bar.finish_and_clear();
+        Ok(self.report(resumed_from, last_val, start, false))
+    }
+
+    fn step(&mut self, batch: &Batch, window: &mut Window) -> Result<(), TrainError> {
+        let shape: Vec<i64> = batch.shape().iter().map(|&d| d as i64).collect();
+        let x = Tensor::from_slice(&batch.pixels).view(shape.as_slice()).to_device(self.device);
+        let y = Tensor::from_slice(&batch.labels).to_device(self.device);
+        let logits = self.model.forward(self.cfg.scheme(), &x, true);
+        let l = loss(&logits, &y, self.cfg.model.alpha);
+        self.adam.zero_grad();
+        l.total.backward();
+        self.adam.step();
+        self.state.step += 1;
+        self.state.adam_step = self.adam.step;
+        self.state.batch = batch.index + 1;
+        let total = if self.cfg.run.fault_nan_at_step == Some(self.state.step) {
+            l.total.detach() * f64::NAN
+        } else {
+            l.total.detach()
+        };
+        window.add(&total, &l.ce, &l.kl, &logits, &y, batch.batch_size);
+        Ok(())
+    }
+
+    fn validate(&self, val: &Loader) -> Result<f64, TrainError> {
+        let (mut right, mut total) = (0i64, 0i64);
+        tch::no_grad(|| -> Result<(), TrainError> {
+            for batch in val.epoch(0, 0) {
+                let batch = batch?;
+                let shape: Vec<i64> = batch.shape().iter().map(|&d| d as i64).collect();
+                let x =
+                    Tensor::from_slice(&batch.pixels).view(shape.as_slice()).to_device(self.device);
+                let y = Tensor::from_slice(&batch.labels).to_device(self.device);
+                let logits = self.model.forward(self.cfg.scheme(), &x, false);
+                right += correct(&logits, &y);
+                total += (logits.len() * batch.batch_size) as i64;
+            }
+            Ok(())
+        })?;
+        let acc = right as f64 / total.max(1) as f64;
+        Ok(acc)
+    }
+
+    /// Logs a validation accuracy; a new best writes `best.safetensors`.
+    fn record_validation(
+        &mut self,
+        acc: f64,
+        metrics: &mut run_dir::Metrics,
+    ) -> Result<(), TrainError> {
+        let s = &self.state;
+        metrics
+            .write(serde_json::json!({"step": s.step, "epoch": s.epoch, "val_accuracy": acc}))?;
+        if s.best_val_accuracy.is_none_or(|b| acc > b) {
+            self.state.best_val_accuracy = Some(acc);
+            let tmp = self.run.join(format!("{BEST}.tmp"));
+            write_tensors(&tmp, &model_tensors(&self.vs))?;
+            std::fs::rename(&tmp, self.run.join(BEST)).map_err(|e| TrainError::io(&self.run, e))?;
+        }
+        Ok(())
+    }
+
+    fn save_checkpoint(&mut self) -> Result<(), TrainError> {
+        self.ckpt.save(&self.vs, &self.adam, &self.state)?;
+        Ok(())
+    }
+
+    fn report(
+        &self,
+        resumed_from: Option<u64>,
+        last_val: Option<f64>,
+        start: (Instant, u64),
+        interrupted: bool,
+    ) -> TrainReport {
+        let samples = (self.state.step - start.1) as f64 * self.cfg.optim.batch_size as f64;
+        TrainReport {
+            steps: self.state.step,
+            resumed_from,
+            best_val_accuracy: self.state.best_val_accuracy,
+            last_val_accuracy: last_val,
+            samples_per_s: samples / start.0.elapsed().as_secs_f64().max(1e-9),
+            interrupted,
+        }
+    }
+}
+
+/// Loss and accuracy summed on the device between log lines (no per-step host sync).
+struct Window {
+    loss: Tensor,
+    ce: Vec<Tensor>,
+    kl: Tensor,
+    right: Tensor,
+    problems: i64,
+    steps: u64,
+    since: Instant,
+    samples: usize,
+}
+
+impl Window {
+    fn new(device: Device) -> Self {
+        let z = || Tensor::zeros([], (Kind::Float, device));
+        Window {
+            loss: z(),
+            ce: Vec::new(),
+            kl: z(),
+            right: Tensor::zeros([], (Kind::Int64, device)),
+            problems: 0,
+            steps: 0,
+            since: Instant::now(),
+            samples: 0,
+        }
+    }
+
+    fn add(
+        &mut self,
+        total: &Tensor,
+        ce: &[Tensor],
+        kl: &Tensor,
+        logits: &[Tensor],
+        y: &Tensor,
+        n: usize,
+    ) {
+        self.loss += total;
+        if self.ce.len() != ce.len() {
+            self.ce = ce.iter().map(|t| t.detach().zeros_like()).collect();
+        }
+        for (a, b) in self.ce.iter_mut().zip(ce) {
+            *a += b.detach();
+        }
+        self.kl += kl.detach();
+        for f in logits {
+            self.right += f.argmax(1, false).eq_tensor(y).sum(Kind::Int64);
+        }
+        self.problems += (logits.len() * n) as i64;
+        self.steps += 1;
+        self.samples += n;
+    }
+
+    fn check_finite(&self, step: u64) -> Result<(), TrainError> {
+        let v = self.loss.double_value(&[]);
+        if v.is_finite() { Ok(()) } else { Err(TrainError::NonFinite { step, value: v }) }
+    }
+
+    /// A metrics line for the steps since the last one; resets the window.
+    fn flush(&mut self, state: &TrainerState, lr: f64) -> Result<serde_json::Value, TrainError> {
+        self.check_finite(state.step)?;
+        let k = self.steps.max(1) as f64;
+        let line = serde_json::json!({
+            "step": state.step,
+            "epoch": state.epoch,
+            "loss": self.loss.double_value(&[]) / k,
+            "ce": self.ce.iter().map(|t| t.double_value(&[]) / k).collect::<Vec<_>>(),
+            "sym_kl": self.kl.double_value(&[]) / k,
+            "accuracy": self.right.int64_value(&[]) as f64 / self.problems.max(1) as f64,
+            "samples_per_s": self.samples as f64 / self.since.elapsed().as_secs_f64().max(1e-9),
+            "lr": lr,
+        });
+        let device = self.loss.device();
+        *self = Window::new(device);
+        Ok(line)
+    }
+}
+
+fn progress(total: u64, at: u64, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("train {bar:30} {pos}/{len} steps  {msg}  eta {eta}")
+            .expect("static template"),
+    );
+    bar.set_position(at);
+    bar
+}

@@ -1,0 +1,80 @@
+//! The run directory: the resolved config (saved once, compared on resume), `metrics.jsonl`
+//! (cut back to the resumed step so a resumed run reads as one), and weight files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::TrainError;
+use crate::config::TrainConfig;
+
+pub const CONFIG: &str = "config.toml";
+pub const METRICS: &str = "metrics.jsonl";
+
+/// Saves `config` as `RUN/config.toml`, or checks it against the one already there: a
+/// different trajectory is refused unless `force`.
+pub fn claim(run: &Path, config: &TrainConfig, force: bool) -> Result<(), TrainError> {
+    std::fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
+    let path = run.join(CONFIG);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let old = TrainConfig::parse(&text, &[]).map_err(|e| TrainError::RunDir {
+            path: path.clone(),
+            reason: format!("unreadable saved config: {e}"),
+        })?;
+        if old.trajectory_fingerprint() != config.trajectory_fingerprint() && !force {
+            return Err(TrainError::RunDir {
+                path: run.to_owned(),
+                reason: format!(
+                    "holds a run with another configuration ({}); resume with the same config, or pass --force",
+                    differences(&old, config)
+                ),
+            });
+        }
+    }
+    sipl_shards::write_atomic(&path, config.to_toml().as_bytes())
+        .map_err(|e| TrainError::RunDir { path, reason: e.to_string() })
+}
+
+fn differences(a: &TrainConfig, b: &TrainConfig) -> String {
+    let (ta, tb) = (a.to_toml(), b.to_toml());
+    let la: Vec<&str> = ta.lines().collect();
+    let diffs: Vec<String> = tb
+        .lines()
+        .filter(|l| !la.contains(l) && l.contains('='))
+        .map(|l| l.trim().to_owned())
+        .collect();
+    if diffs.is_empty() { "settings differ".into() } else { diffs.join(", ") }
+}
+
+/// Appends metric lines; on open, drops lines past `keep_through_step`.
+pub struct Metrics {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Metrics {
+    pub fn open(run: &Path, keep_through_step: u64) -> Result<Self, TrainError> {
+        let path = run.join(METRICS);
+        let kept: String = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v["step"].as_u64())
+                    .is_some_and(|s| s <= keep_through_step)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        sipl_shards::write_atomic(&path, kept.as_bytes())
+            .map_err(|e| TrainError::RunDir { path: path.clone(), reason: e.to_string() })?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| TrainError::io(&path, e))?;
+        Ok(Metrics { file, path })
+    }
+
+    pub fn write(&mut self, line: serde_json::Value) -> Result<(), TrainError> {
+        writeln!(self.file, "{line}").map_err(|e| TrainError::io(&self.path, e))
+    }
+}
