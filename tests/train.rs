@@ -186,3 +186,23 @@ fn a_corrupted_newest_checkpoint_falls_back_to_the_previous_one() {
     assert!(err.contains("step-000000002"), "{err}");
     assert!(stdout.contains("resumed from step 2"), "{stdout}");
 }
+
+#[test]
+fn speed_benchmarks_and_channels_last_run_on_cpu() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (config, args) = setup(tmp.path());
+    let (ok, stdout, err) = run(&[
+        "bench", "step", "--device", "cpu", "--batch", "2", "--size", "32", "--steps", "1",
+        "--warmup", "0",
+    ]);
+    assert!(ok && stdout.contains("images/s"), "{stdout}{err}");
+    let (ok, stdout, err) =
+        run(&["bench", "train", "--config", s(&config), "--steps", "2", "--set", "optim.epochs=1"]);
+    assert!(ok && stdout.contains("samples/s"), "{stdout}{err}");
+    let (ok, stdout, err) = train(
+        &args,
+        &tmp.path().join("cl"),
+        &["--set", "run.channels_last=true", "--set", "optim.max_steps=2"],
+    );
+    assert!(ok && stdout.contains("done after 2 steps"), "{stdout}{err}");
+}

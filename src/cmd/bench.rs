@@ -13,6 +13,39 @@ use sipl_train::scheme::Scheme;
 pub enum BenchCommand {
     /// Measure the sample stream alone (no training).
     Loader(LoaderBenchArgs),
+    /// ResNet-18 train step alone on random data (forward, backward, Adam): images/s.
+    Step(StepBenchArgs),
+    /// Training end to end (loader, model, loss, Adam) from a config: samples/s.
+    Train(TrainBenchArgs),
+}
+
+#[derive(Args)]
+pub struct StepBenchArgs {
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    #[arg(long, default_value_t = 192)]
+    batch: i64,
+    #[arg(long, default_value_t = 224)]
+    size: i64,
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// channels_last (default: on for CUDA).
+    #[arg(long)]
+    channels_last: Option<bool>,
+}
+
+#[derive(Args)]
+pub struct TrainBenchArgs {
+    #[arg(long)]
+    config: PathBuf,
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    sets: Vec<String>,
+    /// Timed steps, rounded up to whole windows of 10 (after one untimed window).
+    #[arg(long, default_value_t = 50)]
+    steps: u64,
 }
 
 #[derive(Args)]
@@ -38,7 +71,65 @@ pub struct LoaderBenchArgs {
 }
 
 pub fn run(c: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Loader(a) = c;
+    match c {
+        BenchCommand::Loader(a) => loader(a),
+        BenchCommand::Step(a) => step(a),
+        BenchCommand::Train(a) => train(a),
+    }
+}
+
+fn step(a: StepBenchArgs) -> anyhow::Result<()> {
+    let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    let ips =
+        sipl_train::bench::resnet_step(device, a.batch, a.size, a.steps, a.warmup, a.channels_last);
+    println!(
+        "resnet18 train step on {device:?}: {ips:.1} images/s (batch {}, {}², {} timed steps)",
+        a.batch, a.size, a.steps
+    );
+    Ok(())
+}
+
+fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
+    use sipl_train::config::TrainConfig;
+    let window = 10;
+    let timed = a.steps.div_ceil(window).max(1) * window;
+    let mut sets = a.sets.clone();
+    sets.extend([
+        format!("optim.max_steps={}", timed + window),
+        "optim.epochs=1000000".into(),
+        "run.checkpoint_every=1000000000".into(),
+        format!("run.log_every={window}"),
+    ]);
+    let config = TrainConfig::load(&a.config, &sets)?;
+    let tmp = std::env::temp_dir().join(format!("sipl-bench-train-{}", std::process::id()));
+    let job = sipl_train::trainer::TrainJob {
+        config: config.clone(),
+        run_dir: tmp.clone(),
+        force: true,
+        progress: false,
+        stop: Default::default(),
+    };
+    let result = sipl_train::trainer::train(job);
+    let metrics =
+        std::fs::read_to_string(tmp.join(sipl_train::trainer::METRICS)).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result?;
+    let rates: Vec<f64> = metrics
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["samples_per_s"].as_f64())
+        .skip(1)
+        .collect();
+    anyhow::ensure!(!rates.is_empty(), "no timed window: raise --steps");
+    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+    println!(
+        "{} training end to end on {}: {mean:.1} samples/s (batch {}, {} timed steps after {window})",
+        config.model.scheme, config.run.device, config.optim.batch_size, timed
+    );
+    Ok(())
+}
+
+fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
     let ds = Arc::new(Dataset::open(&a.data)?);
     let mut cfg = LoaderConfig::new(a.scheme, a.batch);
     cfg.workers = a.workers.unwrap_or(cfg.workers);

@@ -217,10 +217,16 @@ pub fn load_model(path: &Path, vs: &nn::VarStore) -> Result<(), CheckpointError>
     })
 }
 
-/// Writes tensors (moved to CPU) as safetensors, fsynced.
+/// Writes tensors as safetensors, fsynced: on the CPU and in the default layout whatever the
+/// training layout (channels_last parameters are copied into fresh standard-stride tensors;
+/// the writer refuses anything else).
 pub fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), CheckpointError> {
-    let cpu: Vec<(&str, Tensor)> =
-        tensors.iter().map(|(n, t)| (n.as_str(), t.to_device(tch::Device::Cpu))).collect();
+    let standard = |t: &Tensor| {
+        let mut out = Tensor::empty(t.size(), (t.kind(), tch::Device::Cpu));
+        out.copy_(t);
+        out
+    };
+    let cpu: Vec<(&str, Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), standard(t))).collect();
     Tensor::write_safetensors(&cpu, path).map_err(|e| bad(path, e))?;
     File::open(path).and_then(|f| f.sync_all()).map_err(io(path))
 }

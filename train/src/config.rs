@@ -89,6 +89,8 @@ pub struct RunConfig {
     pub log_every: u64,
     /// libtorch intra-op CPU threads (fixed so CPU runs are reproducible).
     pub threads: Option<usize>,
+    /// channels_last memory format (default: on for CUDA, off for CPU).
+    pub channels_last: Option<bool>,
     /// Fault injection for tests: the loss becomes NaN at this step.
     pub fault_nan_at_step: Option<u64>,
 }

@@ -23,6 +23,7 @@
 
 pub mod adam;
 pub mod augment;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
@@ -33,6 +34,7 @@ pub mod planar;
 pub mod preview;
 pub mod rng;
 pub mod scheme;
+pub mod speed;
 pub mod trainer;
 
 pub use device::{DeviceError, DeviceSpec};

@@ -21,6 +21,7 @@ use crate::checkpoint::{
 use crate::config::{ConfigError, TrainConfig};
 use crate::loader::{Batch, Loader, LoaderConfig, LoaderError};
 use crate::model::{PretextModel, correct, loss};
+use crate::speed::SpeedSettings;
 pub use run_dir::{CONFIG, METRICS};
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,7 @@ pub const FINAL: &str = "final.safetensors";
 struct Session {
     cfg: TrainConfig,
     device: Device,
+    speed: SpeedSettings,
     vs: nn::VarStore,
     model: PretextModel,
     adam: Adam,
@@ -140,6 +142,8 @@ impl Session {
         tch::manual_seed(cfg.run.seed as i64);
         let vs = nn::VarStore::new(device);
         let model = PretextModel::new(&vs.root());
+        let speed = SpeedSettings::for_device(device, cfg.run.channels_last);
+        speed.prepare_model(&vs);
         let mut adam = Adam::new(&vs, AdamConfig::new(cfg.optim.lr, cfg.optim.weight_decay));
         let ckpt = Checkpointer::new(run.join("checkpoints"), cfg.run.keep_checkpoints);
         let (latest, skipped) = ckpt.latest_valid()?;
@@ -169,7 +173,7 @@ impl Session {
                 seed: cfg.run.seed,
             },
         };
-        Ok(Session { cfg, device, vs, model, adam, ckpt, state, run: run.to_owned() })
+        Ok(Session { cfg, device, speed, vs, model, adam, ckpt, state, run: run.to_owned() })
     }
 
     fn run_loop(
@@ -241,9 +245,7 @@ impl Session {
     }
 
     fn step(&mut self, batch: &Batch, window: &mut Window) -> Result<(), TrainError> {
-        let shape: Vec<i64> = batch.shape().iter().map(|&d| d as i64).collect();
-        let x = Tensor::from_slice(&batch.pixels).view(shape.as_slice()).to_device(self.device);
-        let y = Tensor::from_slice(&batch.labels).to_device(self.device);
+        let (x, y) = self.upload(batch);
         let logits = self.model.forward(self.cfg.scheme(), &x, true);
         let l = loss(&logits, &y, self.cfg.model.alpha);
         self.adam.zero_grad();
@@ -259,6 +261,14 @@ impl Session {
         };
         window.add(&total, &l.ce, &l.kl, &logits, &y, batch.batch_size);
         Ok(())
+    }
+
+    /// The batch's views [V, N, 3, S, S] and labels on the device.
+    fn upload(&self, batch: &Batch) -> (Tensor, Tensor) {
+        let shape: Vec<i64> = batch.shape().iter().map(|&d| d as i64).collect();
+        let x = self.speed.upload(&Tensor::from_slice(&batch.pixels).view(shape.as_slice()));
+        let y = Tensor::from_slice(&batch.labels).to_device(self.device);
+        (x, y)
     }
 
     fn validate(&self, val: &Loader) -> Result<f64, TrainError> {

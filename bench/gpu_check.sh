@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The GPU checks of the loader and training issues, as one script for the device machine
+# (GPU.md): build here, carry the binary and the shards, run this there.
+#
+#   here:  make build && ./target/release/sipl ingest folder \
+#            .work/data/imagenet-sample-images/imagenet-sample-images --out .gpu/sample -q
+#          mkdir -p .gpu && cp target/release/sipl .gpu/ && cp -r bench configs .gpu/
+#          (.gpu must be listed in .git/info/exclude; carry [".gpu"])
+#   there: bash .gpu/bench/gpu_check.sh .gpu   (results under $OUT)
+set -uo pipefail
+G=${1:-.gpu}
+OUT=${OUT:-/tmp/gpu-check}
+mkdir -p "$OUT"
+TL=$(python3 -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')
+export LD_LIBRARY_PATH=$TL
+S="$G/sipl"
+{
+  nvidia-smi --query-gpu=name,memory.total --format=csv
+  nproc
+  "$S" info
+  echo "== (a) ResNet-18 train step, batch 192, 224², PyTorch vs sipl =="
+  python3 "$G/bench/pytorch_step.py" --device cuda --batch 192 --bf16 --channels-last
+  python3 "$G/bench/pytorch_step.py" --device cuda --batch 192 --channels-last
+  "$S" bench step --device cuda --batch 192 --channels-last true
+  "$S" bench step --device cuda --batch 192 --channels-last false
+  echo "== loader alone, SIPLv1, 224², 16 and 14 workers =="
+  "$S" bench loader "$G/sample" --scheme siplv1 --workers 16 --seconds 20
+  "$S" bench loader "$G/sample" --scheme siplv1 --workers 14 --seconds 20
+  "$S" bench loader "$G/sample" --scheme opl --workers 16 --seconds 10
+  echo "== (b) SIPLv1 training end to end =="
+  "$S" bench train --config "$G/configs/siplv1.toml" --set data.path="$G/sample" \
+    --set data.train_images=900 --set data.workers=14 --set run.device=cuda --steps 100
+} 2>&1 | tee "$OUT/gpu-check.txt"

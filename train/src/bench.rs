@@ -1,0 +1,50 @@
+//! Training-speed benchmarks (figures for notes, never assertions): the bare ResNet-18 train
+//! step on random data (GPU.md's anchor), for comparison with PyTorch on the same device.
+
+use std::time::Instant;
+
+use tch::{Device, Kind, Tensor, nn};
+
+use crate::adam::{Adam, AdamConfig};
+use crate::speed::SpeedSettings;
+
+/// Images per second of ResNet-18 forward + backward + Adam on random [batch, 3, size, size]
+/// inputs, after `warmup` untimed steps.
+pub fn resnet_step(
+    device: Device,
+    batch: i64,
+    size: i64,
+    steps: usize,
+    warmup: usize,
+    channels_last: Option<bool>,
+) -> f64 {
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(device);
+    let net = tch::vision::resnet::resnet18(&vs.root(), 1000);
+    let speed = SpeedSettings::for_device(device, channels_last);
+    speed.prepare_model(&vs);
+    let mut adam = Adam::new(&vs, AdamConfig::new(1e-4, 0.0));
+    let x =
+        speed.upload(&Tensor::randn([1, batch, 3, size, size], (Kind::Float, Device::Cpu))).get(0);
+    let y = Tensor::randint(1000, [batch], (Kind::Int64, device));
+    let mut start = Instant::now();
+    for i in 0..warmup + steps {
+        if i == warmup {
+            sync(device);
+            start = Instant::now();
+        }
+        let loss = nn::ModuleT::forward_t(&net, &x, true).cross_entropy_for_logits(&y);
+        adam.zero_grad();
+        loss.backward();
+        adam.step();
+    }
+    sync(device);
+    (steps as i64 * batch) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Waits for queued device work (timings must not stop before the GPU does).
+pub fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
