@@ -4,6 +4,7 @@
 //! and resumed ends with the same weights, bit for bit, as one that never stopped.
 
 mod run_dir;
+mod window;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sipl_shards::Dataset;
-use tch::{Device, Kind, Tensor, nn};
+use tch::{Device, Tensor, nn};
 
 use crate::adam::{Adam, AdamConfig};
 use crate::checkpoint::{
@@ -23,6 +24,7 @@ use crate::loader::{Batch, Loader, LoaderConfig, LoaderError};
 use crate::model::{PretextModel, correct, loss};
 use crate::speed::SpeedSettings;
 pub use run_dir::{CONFIG, METRICS};
+use window::Window;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -329,83 +331,6 @@ impl Session {
             samples_per_s: samples / start.0.elapsed().as_secs_f64().max(1e-9),
             interrupted,
         }
-    }
-}
-
-/// Loss and accuracy summed on the device between log lines (no per-step host sync).
-struct Window {
-    loss: Tensor,
-    ce: Vec<Tensor>,
-    kl: Tensor,
-    right: Tensor,
-    problems: i64,
-    steps: u64,
-    since: Instant,
-    samples: usize,
-}
-
-impl Window {
-    fn new(device: Device) -> Self {
-        let z = || Tensor::zeros([], (Kind::Float, device));
-        Window {
-            loss: z(),
-            ce: Vec::new(),
-            kl: z(),
-            right: Tensor::zeros([], (Kind::Int64, device)),
-            problems: 0,
-            steps: 0,
-            since: Instant::now(),
-            samples: 0,
-        }
-    }
-
-    fn add(
-        &mut self,
-        total: &Tensor,
-        ce: &[Tensor],
-        kl: &Tensor,
-        logits: &[Tensor],
-        y: &Tensor,
-        n: usize,
-    ) {
-        self.loss += total;
-        if self.ce.len() != ce.len() {
-            self.ce = ce.iter().map(|t| t.detach().zeros_like()).collect();
-        }
-        for (a, b) in self.ce.iter_mut().zip(ce) {
-            *a += b.detach();
-        }
-        self.kl += kl.detach();
-        for f in logits {
-            self.right += f.argmax(1, false).eq_tensor(y).sum(Kind::Int64);
-        }
-        self.problems += (logits.len() * n) as i64;
-        self.steps += 1;
-        self.samples += n;
-    }
-
-    fn check_finite(&self, step: u64) -> Result<(), TrainError> {
-        let v = self.loss.double_value(&[]);
-        if v.is_finite() { Ok(()) } else { Err(TrainError::NonFinite { step, value: v }) }
-    }
-
-    /// A metrics line for the steps since the last one; resets the window.
-    fn flush(&mut self, state: &TrainerState, lr: f64) -> Result<serde_json::Value, TrainError> {
-        self.check_finite(state.step)?;
-        let k = self.steps.max(1) as f64;
-        let line = serde_json::json!({
-            "step": state.step,
-            "epoch": state.epoch,
-            "loss": self.loss.double_value(&[]) / k,
-            "ce": self.ce.iter().map(|t| t.double_value(&[]) / k).collect::<Vec<_>>(),
-            "sym_kl": self.kl.double_value(&[]) / k,
-            "accuracy": self.right.int64_value(&[]) as f64 / self.problems.max(1) as f64,
-            "samples_per_s": self.samples as f64 / self.since.elapsed().as_secs_f64().max(1e-9),
-            "lr": lr,
-        });
-        let device = self.loss.device();
-        *self = Window::new(device);
-        Ok(line)
     }
 }
 
