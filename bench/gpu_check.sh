@@ -21,6 +21,7 @@ S="$G/sipl"
   echo "== (a) ResNet-18 train step, batch 192, 224², PyTorch vs sipl =="
   python3 "$G/bench/pytorch_step.py" --device cuda --batch 192 --bf16 --channels-last
   python3 "$G/bench/pytorch_step.py" --device cuda --batch 192 --channels-last
+  "$S" bench step --device cuda --batch 192 --channels-last true --amp
   "$S" bench step --device cuda --batch 192 --channels-last true
   "$S" bench step --device cuda --batch 192 --channels-last false
   echo "== loader alone, SIPLv1, 224², 16 and 14 workers =="

@@ -206,3 +206,11 @@ fn speed_benchmarks_and_channels_last_run_on_cpu() {
     );
     assert!(ok && stdout.contains("done after 2 steps"), "{stdout}{err}");
 }
+
+#[test]
+fn bf16_autocast_is_refused_on_cpu() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup(tmp.path());
+    let (ok, _, err) = train(&args, &tmp.path().join("amp"), &["--set", "run.amp=true"]);
+    assert!(!ok && err.contains("run.amp") && err.contains("exact fp32"), "{err}");
+}

@@ -35,6 +35,9 @@ pub struct StepBenchArgs {
     /// channels_last (default: on for CUDA).
     #[arg(long)]
     channels_last: Option<bool>,
+    /// bf16 autocast around forward and loss.
+    #[arg(long)]
+    amp: bool,
 }
 
 #[derive(Args)]
@@ -80,11 +83,16 @@ pub fn run(c: BenchCommand) -> anyhow::Result<()> {
 
 fn step(a: StepBenchArgs) -> anyhow::Result<()> {
     let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
-    let ips =
-        sipl_train::bench::resnet_step(device, a.batch, a.size, a.steps, a.warmup, a.channels_last);
+    let ips = sipl_train::bench::resnet_step(
+        device,
+        (a.batch, a.size),
+        (a.steps, a.warmup),
+        a.channels_last,
+        a.amp,
+    );
     println!(
-        "resnet18 train step on {device:?}: {ips:.1} images/s (batch {}, {}², {} timed steps)",
-        a.batch, a.size, a.steps
+        "resnet18 train step on {device:?}: {ips:.1} images/s (batch {}, {}², {} timed steps, bf16 autocast {})",
+        a.batch, a.size, a.steps, a.amp
     );
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Training-speed benchmarks (figures for notes, never assertions): the bare ResNet-18 train
-//! step on random data (GPU.md's anchor), for comparison with PyTorch on the same device.
+//! step on random data (GPU.md's anchor), for comparison with PyTorch on the same device;
+//! `amp` wraps forward and loss in bf16 autocast as training does on CUDA.
 
 use std::time::Instant;
 
@@ -12,11 +13,10 @@ use crate::speed::SpeedSettings;
 /// inputs, after `warmup` untimed steps.
 pub fn resnet_step(
     device: Device,
-    batch: i64,
-    size: i64,
-    steps: usize,
-    warmup: usize,
+    (batch, size): (i64, i64),
+    (steps, warmup): (usize, usize),
     channels_last: Option<bool>,
+    amp: bool,
 ) -> f64 {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
@@ -33,7 +33,8 @@ pub fn resnet_step(
             sync(device);
             start = Instant::now();
         }
-        let loss = nn::ModuleT::forward_t(&net, &x, true).cross_entropy_for_logits(&y);
+        let forward = || nn::ModuleT::forward_t(&net, &x, true).cross_entropy_for_logits(&y);
+        let loss = if amp { crate::autocast::with_bf16(device, forward) } else { forward() };
         adam.zero_grad();
         loss.backward();
         adam.step();

@@ -91,6 +91,8 @@ pub struct RunConfig {
     pub threads: Option<usize>,
     /// channels_last memory format (default: on for CUDA, off for CPU).
     pub channels_last: Option<bool>,
+    /// bf16 autocast for forward and loss (default: on for CUDA; CPU runs stay exact fp32).
+    pub amp: Option<bool>,
     /// Fault injection for tests: the loss becomes NaN at this step.
     pub fault_nan_at_step: Option<u64>,
 }

@@ -23,6 +23,7 @@
 
 pub mod adam;
 pub mod augment;
+pub mod autocast;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;

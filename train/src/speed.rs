@@ -1,8 +1,7 @@
 //! GPU speed settings (GPU.md): channels_last memory format for the input and every 4-D
 //! parameter, cuDNN autotuning, and host batches copied from pinned memory without blocking.
-//! bf16 autocast is not wired yet: tch's `autocast` prints deprecation warnings on every call
-//! with this libtorch (GPU.md), so it waits for a small C++ shim. CPU runs stay exact fp32 in
-//! the default layout.
+//! bf16 autocast lives in `autocast.rs` (a C++ shim: tch's own prints deprecation warnings on
+//! every call). CPU runs stay exact fp32 in the default layout.
 
 use tch::{Device, Tensor, nn};
 

@@ -90,6 +90,8 @@ struct Session {
     cfg: TrainConfig,
     device: Device,
     speed: SpeedSettings,
+    /// bf16 autocast around forward and loss (CUDA only).
+    amp: bool,
     vs: nn::VarStore,
     model: PretextModel,
     adam: Adam,
@@ -142,6 +144,16 @@ impl Session {
             tch::set_num_threads(t as i32);
         }
         tch::manual_seed(cfg.run.seed as i64);
+        let cuda = matches!(device, Device::Cuda(_));
+        if cfg.run.amp == Some(true) && !cuda {
+            return Err(ConfigError::Range {
+                key: "run.amp",
+                value: "true".into(),
+                reason: "bf16 autocast needs a CUDA device; CPU runs are exact fp32",
+            }
+            .into());
+        }
+        let amp = cfg.run.amp.unwrap_or(cuda);
         let vs = nn::VarStore::new(device);
         let model = PretextModel::new(&vs.root());
         let speed = SpeedSettings::for_device(device, cfg.run.channels_last);
@@ -175,7 +187,7 @@ impl Session {
                 seed: cfg.run.seed,
             },
         };
-        Ok(Session { cfg, device, speed, vs, model, adam, ckpt, state, run: run.to_owned() })
+        Ok(Session { cfg, device, speed, amp, vs, model, adam, ckpt, state, run: run.to_owned() })
     }
 
     fn run_loop(
@@ -248,8 +260,12 @@ impl Session {
 
     fn step(&mut self, batch: &Batch, window: &mut Window) -> Result<(), TrainError> {
         let (x, y) = self.upload(batch);
-        let logits = self.model.forward(self.cfg.scheme(), &x, true);
-        let l = loss(&logits, &y, self.cfg.model.alpha);
+        let (scheme, alpha) = (self.cfg.scheme(), self.cfg.model.alpha);
+        let (logits, l) = self.autocast(|| {
+            let logits = self.model.forward(scheme, &x, true);
+            let l = loss(&logits, &y, alpha);
+            (logits, l)
+        });
         self.adam.zero_grad();
         l.total.backward();
         self.adam.step();
@@ -263,6 +279,10 @@ impl Session {
         };
         window.add(&total, &l.ce, &l.kl, &logits, &y, batch.batch_size);
         Ok(())
+    }
+
+    fn autocast<T>(&self, f: impl FnOnce() -> T) -> T {
+        if self.amp { crate::autocast::with_bf16(self.device, f) } else { f() }
     }
 
     /// The batch's views [V, N, 3, S, S] and labels on the device.
@@ -282,7 +302,7 @@ impl Session {
                 let x =
                     Tensor::from_slice(&batch.pixels).view(shape.as_slice()).to_device(self.device);
                 let y = Tensor::from_slice(&batch.labels).to_device(self.device);
-                let logits = self.model.forward(self.cfg.scheme(), &x, false);
+                let logits = self.autocast(|| self.model.forward(self.cfg.scheme(), &x, false));
                 right += correct(&logits, &y);
                 total += (logits.len() * batch.batch_size) as i64;
             }
