@@ -36,6 +36,8 @@ enum Command {
     Preview(cmd::preview::PreviewArgs),
     /// Train a pretext model (resumes an existing run directory).
     Train(cmd::train::TrainArgs),
+    /// Export a run's encoder as a torchvision resnet18 state dict (safetensors).
+    Export(cmd::export::ExportArgs),
     /// Benchmarks (throughput figures, not tests).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Preview(a) => cmd::preview::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Train(a) => cmd::train::run(a),
+        Command::Export(a) => cmd::export::run(a),
         Command::Info => {
             println!("{}", sipl_train::device::describe());
             Ok(())

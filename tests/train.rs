@@ -214,3 +214,20 @@ fn bf16_autocast_is_refused_on_cpu() {
     let (ok, _, err) = train(&args, &tmp.path().join("amp"), &["--set", "run.amp=true"]);
     assert!(!ok && err.contains("run.amp") && err.contains("exact fp32"), "{err}");
 }
+
+#[test]
+fn export_writes_the_encoder_of_a_run_and_refuses_a_run_without_weights() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let out = tmp.path().join("encoder.safetensors");
+    let (ok, _, err) = run(&["export", "--run", s(&run_dir), "--out", s(&out)]);
+    assert!(!ok && err.contains("not a directory"), "{err}");
+    let (ok, _, err) = train(&args, &run_dir, &["--set", "optim.max_steps=2"]);
+    assert!(ok, "{err}");
+    let (ok, stdout, err) =
+        run(&["export", "--run", s(&run_dir), "--which", "final", "--out", s(&out)]);
+    assert!(ok && stdout.contains("122 tensors"), "{stdout}{err}");
+    let (ok, stdout, err) = run(&["export", "--run", s(&run_dir), "--out", s(&out)]);
+    assert!(ok && stdout.contains("best.safetensors"), "{stdout}{err}");
+}

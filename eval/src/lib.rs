@@ -1,0 +1,24 @@
+//! The evaluation side of sipl: frozen pretext encoders put to use outside the pretext task.
+//!
+//! So far: [`export`], a torchvision-compatible ResNet-18 state dict from a run. Downstream
+//! training, embeddings and the t-SNE study arrive with the evaluation issue. This crate uses
+//! `sipl-train` only through its model and checkpoint modules.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), sipl_eval::EvalError> {
+//! let weights = sipl_eval::export::run_weights("runs/siplv1".as_ref(), sipl_eval::export::Which::Best)?;
+//! sipl_eval::export::export_encoder(&weights, "encoder.safetensors".as_ref())?;
+//! # Ok(()) }
+//! ```
+
+pub mod export;
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("run directory {path}: {reason}")]
+    Run { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Checkpoint(#[from] sipl_train::checkpoint::CheckpointError),
+}
