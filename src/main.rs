@@ -36,6 +36,9 @@ enum Command {
     Preview(cmd::preview::PreviewArgs),
     /// Train a pretext model (resumes an existing run directory).
     Train(cmd::train::TrainArgs),
+    /// Evaluate a frozen encoder downstream.
+    #[command(subcommand)]
+    Eval(cmd::eval::EvalCommand),
     /// Export a run's encoder as a torchvision resnet18 state dict (safetensors).
     Export(cmd::export::ExportArgs),
     /// Benchmarks (throughput figures, not tests).
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Bench(c) => cmd::bench::run(c),
         Command::Train(a) => cmd::train::run(a),
         Command::Export(a) => cmd::export::run(a),
+        Command::Eval(c) => cmd::eval::run(c),
         Command::Info => {
             println!("{}", sipl_train::device::describe());
             Ok(())

@@ -11,7 +11,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod downstream;
 pub mod export;
+pub mod features;
+pub mod split;
 
 use std::path::PathBuf;
 
@@ -21,4 +24,6 @@ pub enum EvalError {
     Run { path: PathBuf, reason: String },
     #[error(transparent)]
     Checkpoint(#[from] sipl_train::checkpoint::CheckpointError),
+    #[error("data: {0}")]
+    Data(String),
 }
