@@ -93,7 +93,8 @@ fn bad_evaluation_inputs_are_clear_errors() {
     assert!(!ok && err.contains("no best.safetensors"), "{err}");
     let foreign = tmp.path().join("x.safetensors");
     std::fs::write(&foreign, b"not safetensors at all").expect("write");
-    let (ok, _, err) = with(&["--weights", s(&foreign), "--data", s(&data), "--stratified", "0.25"]);
+    let (ok, _, err) =
+        with(&["--weights", s(&foreign), "--data", s(&data), "--stratified", "0.25"]);
     assert!(!ok && err.contains("x.safetensors"), "{err}");
     let (ok, _, err) = with(&["--random-init", "--data", s(&data), "--train-images", "24"]);
     assert!(!ok && err.contains("must leave held-out images"), "{err}");
