@@ -39,6 +39,8 @@ enum Command {
     /// Evaluate a frozen encoder downstream.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
+    /// Write every image's embedding to Parquet.
+    Embed(cmd::embed::EmbedArgs),
     /// Export a run's encoder as a torchvision resnet18 state dict (safetensors).
     Export(cmd::export::ExportArgs),
     /// Benchmarks (throughput figures, not tests).
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Train(a) => cmd::train::run(a),
         Command::Export(a) => cmd::export::run(a),
         Command::Eval(c) => cmd::eval::run(c),
+        Command::Embed(a) => cmd::embed::run(a),
         Command::Info => {
             println!("{}", sipl_train::device::describe());
             Ok(())

@@ -230,4 +230,29 @@ fn export_writes_the_encoder_of_a_run_and_refuses_a_run_without_weights() {
     assert!(ok && stdout.contains("122 tensors"), "{stdout}{err}");
     let (ok, stdout, err) = run(&["export", "--run", s(&run_dir), "--out", s(&out)]);
     assert!(ok && stdout.contains("best.safetensors"), "{stdout}{err}");
+
+    let parquet = tmp.path().join("emb.parquet");
+    let data = tmp.path().join("ds");
+    let (ok, stdout, err) = run(&[
+        "embed",
+        "--run",
+        s(&run_dir),
+        "--data",
+        s(&data),
+        "--out",
+        s(&parquet),
+        "--input-size",
+        "32",
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok && stdout.contains("48 embeddings"), "{stdout}{err}");
+    let check = "import sys, pyarrow.parquet as pq, math\n\
+                 t = pq.read_table(sys.argv[1])\n\
+                 assert t.column_names == ['id', 'path', 'label', 'embedding'], t.column_names\n\
+                 e = t['embedding'].to_pylist()\n\
+                 assert len(e) == 48 and all(len(v) == 1000 and all(map(math.isfinite, v)) for v in e)\n";
+    let (ok, _, err) =
+        common::text(common::python().args(["-c", check, s(&parquet)]).output().expect("python"));
+    assert!(ok, "{err}");
 }

@@ -12,6 +12,7 @@
 //! ```
 
 pub mod downstream;
+pub mod embed;
 pub mod export;
 pub mod features;
 pub mod split;
