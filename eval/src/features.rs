@@ -7,15 +7,13 @@ use std::path::Path;
 
 use sipl_shards::Dataset;
 use sipl_train::augment::resize::resize;
+use sipl_train::augment::{MEAN, STD};
 use sipl_train::checkpoint::load_model;
 use sipl_train::model::{EMBEDDING, PretextModel};
 use sipl_train::planar::Planar;
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::EvalError;
-
-const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-const STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// A pretext model's encoder, frozen.
 pub struct Encoder {

@@ -33,8 +33,8 @@ pub fn resize_shorter(img: &RgbImage, short: u32) -> RgbImage {
 /// torchvision `CenterCrop(size)` on an image at least `size` on both sides.
 pub fn center_crop(img: &RgbImage, size: u32) -> RgbImage {
     assert!(img.width >= size && img.height >= size, "crop larger than image");
-    let top = round_half_even((img.height - size) as f64 / 2.0) as usize;
-    let left = round_half_even((img.width - size) as f64 / 2.0) as usize;
+    let top = ((img.height - size) as f64 / 2.0).round_ties_even() as usize;
+    let left = ((img.width - size) as f64 / 2.0).round_ties_even() as usize;
     let (w, s) = (img.width as usize, size as usize);
     let mut pixels = Vec::with_capacity(s * s * 3);
     for y in top..top + s {
@@ -42,11 +42,6 @@ pub fn center_crop(img: &RgbImage, size: u32) -> RgbImage {
         pixels.extend_from_slice(&img.pixels[row..row + s * 3]);
     }
     RgbImage { width: size, height: size, pixels }
-}
-
-fn round_half_even(x: f64) -> f64 {
-    let r = x.round();
-    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 { r - x.signum() } else { r }
 }
 
 #[cfg(test)]
@@ -64,9 +59,9 @@ mod tests {
 
     #[test]
     fn center_crop_rounds_half_to_even() {
-        assert_eq!(round_half_even(58.5), 58.0);
-        assert_eq!(round_half_even(57.5), 58.0);
-        assert_eq!(round_half_even(16.0), 16.0);
+        assert_eq!(58.5f64.round_ties_even(), 58.0);
+        assert_eq!(57.5f64.round_ties_even(), 58.0);
+        assert_eq!(16.0f64.round_ties_even(), 16.0);
         let img = RgbImage { width: 5, height: 4, pixels: (0..60).collect() };
         // (5-2)/2 = 1.5 -> 2 ; (4-2)/2 = 1
         let c = center_crop(&img, 2);

@@ -10,7 +10,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use sipl_shards::format::MANIFEST_FILE;
-use sipl_shards::{Counts, DatasetMeta, EncodedImage, FileInfo, ManifestEntry, ShardWriter};
+use sipl_shards::{Counts, DatasetMeta, EncodedImage, ManifestEntry, ShardWriter};
 
 use crate::error::{IngestError, Result};
 use crate::intake::{self, IntakeLimits, Rejection, RgbImage};
@@ -91,14 +91,7 @@ pub fn ingest(job: &IngestJob) -> Result<IngestReport> {
         close_shard(&mut writer, &job.out, &mut meta)?;
     }
     bar.finish_and_clear();
-    let manifest_path = job.out.join(MANIFEST_FILE);
-    sipl_shards::write_manifest(&manifest_path, &manifest)?;
-    let bytes = std::fs::read(&manifest_path).map_err(|e| IngestError::io(&manifest_path, e))?;
-    meta.manifest = FileInfo {
-        file: MANIFEST_FILE.into(),
-        bytes: bytes.len() as u64,
-        xxh3: sipl_shards::format::file_hash(&bytes),
-    };
+    meta.manifest = sipl_shards::write_manifest(&job.out.join(MANIFEST_FILE), &manifest)?;
     meta.save(&job.out)?;
     output::finish(&job.out)?;
     Ok(IngestReport { meta, ran: true, seconds: start.elapsed().as_secs_f64(), threads })

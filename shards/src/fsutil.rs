@@ -26,3 +26,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     file.sync_all().map_err(|e| ShardError::io(&tmp, e))?;
     commit(&tmp, path)
 }
+
+/// A writer that counts and hashes (xxh3-64, as [`crate::format::file_hash`]) what passes
+/// through it, so a file's size and hash come from writing it, not from reading it back.
+pub(crate) struct HashingWriter<W> {
+    inner: W,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    bytes: u64,
+}
+
+impl<W: std::io::Write> HashingWriter<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        HashingWriter { inner, hasher: xxhash_rust::xxh3::Xxh3::new(), bytes: 0 }
+    }
+
+    /// The inner writer, the byte count and the hash in `file_hash`'s format.
+    pub(crate) fn finish(self) -> (W, u64, String) {
+        (self.inner, self.bytes, format!("{:016x}", self.hasher.digest()))
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

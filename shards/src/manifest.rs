@@ -15,6 +15,8 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::error::{Result, ShardError};
+use crate::fsutil::HashingWriter;
+use crate::meta::FileInfo;
 
 /// One source file and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +54,9 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
-/// Writes the manifest to `path` atomically.
-pub fn write_manifest(path: &Path, entries: &[ManifestEntry]) -> Result<()> {
+/// Writes the manifest to `path` atomically; returns its name, size and hash for
+/// `dataset.json`.
+pub fn write_manifest(path: &Path, entries: &[ManifestEntry]) -> Result<FileInfo> {
     let bad = |e: parquet::errors::ParquetError| ShardError::Manifest {
         path: path.to_owned(),
         reason: e.to_string(),
@@ -78,11 +81,14 @@ pub fn write_manifest(path: &Path, entries: &[ManifestEntry]) -> Result<()> {
         .build();
     let tmp = crate::format::tmp_path(path);
     let file = File::create(&tmp).map_err(|e| ShardError::io(&tmp, e))?;
-    let mut writer = ArrowWriter::try_new(file, schema(), Some(props)).map_err(bad)?;
+    let mut writer =
+        ArrowWriter::try_new(HashingWriter::new(file), schema(), Some(props)).map_err(bad)?;
     writer.write(&batch).map_err(bad)?;
-    let file = writer.into_inner().map_err(bad)?;
+    let (file, bytes, xxh3) = writer.into_inner().map_err(bad)?.finish();
     file.sync_all().map_err(|e| ShardError::io(&tmp, e))?;
-    crate::fsutil::commit(&tmp, path)
+    crate::fsutil::commit(&tmp, path)?;
+    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    Ok(FileInfo { file: name, bytes, xxh3 })
 }
 
 /// Reads a manifest written by [`write_manifest`].

@@ -12,7 +12,8 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ShardError};
-use crate::format::{file_hash, shard_rel_path, shard_schema, tmp_path};
+use crate::format::{shard_rel_path, shard_schema, tmp_path};
+use crate::fsutil::HashingWriter;
 
 /// One kept image, already compressed (compression runs in parallel workers, not here).
 #[derive(Debug, Clone)]
@@ -110,15 +111,14 @@ impl ShardWriter {
             .record_batch()
             .map_err(|e| ShardError::BadShard { path: path.clone(), reason: e.to_string() })?;
         let raw_bytes = self.rows.iter().map(|r| r.height as u64 * r.width as u64 * 3).sum();
-        write_ipc(&tmp, &batch)?;
+        let (bytes, xxh3) = write_ipc(&tmp, &batch)?;
         crate::fsutil::commit(&tmp, &path)?;
-        let bytes = std::fs::read(&path).map_err(|e| ShardError::io(&path, e))?;
         Ok(ShardInfo {
             file: rel,
             rows: self.rows.len(),
             first_id: self.first_id,
-            bytes: bytes.len() as u64,
-            xxh3: file_hash(&bytes),
+            bytes,
+            xxh3,
             raw_bytes,
         })
     }
@@ -149,17 +149,21 @@ impl ShardWriter {
     }
 }
 
-fn write_ipc(tmp: &Path, batch: &RecordBatch) -> Result<()> {
+/// Writes and fsyncs the IPC file; returns its size and hash.
+fn write_ipc(tmp: &Path, batch: &RecordBatch) -> Result<(u64, String)> {
     let bad = |e: arrow::error::ArrowError| ShardError::BadShard {
         path: tmp.to_owned(),
         reason: e.to_string(),
     };
     let file = File::create(tmp).map_err(|e| ShardError::io(tmp, e))?;
-    let mut writer = FileWriter::try_new(BufWriter::new(file), &batch.schema()).map_err(bad)?;
+    let out = BufWriter::new(HashingWriter::new(file));
+    let mut writer = FileWriter::try_new(out, &batch.schema()).map_err(bad)?;
     writer.write(batch).map_err(bad)?;
     writer.finish().map_err(bad)?;
     let mut buf = writer.into_inner().map_err(bad)?;
     buf.flush().map_err(|e| ShardError::io(tmp, e))?;
-    let file = buf.into_inner().map_err(|e| ShardError::io(tmp, e.into_error()))?;
-    file.sync_all().map_err(|e| ShardError::io(tmp, e))
+    let hashed = buf.into_inner().map_err(|e| ShardError::io(tmp, e.into_error()))?;
+    let (file, bytes, xxh3) = hashed.finish();
+    file.sync_all().map_err(|e| ShardError::io(tmp, e))?;
+    Ok((bytes, xxh3))
 }

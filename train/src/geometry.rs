@@ -5,7 +5,7 @@
 use rand::{Rng, RngExt};
 
 use crate::augment::resize::resize;
-use crate::planar::{Planar, round_half_even};
+use crate::planar::Planar;
 
 /// Neighbour cells for labels 0..8, row-major around the centre (1, 1).
 pub const NEIGHBOURS: [(usize, usize); 8] =
@@ -40,7 +40,7 @@ impl Geometry {
 
     /// Top-left corner of the jitter window inside a cell, before the random offset.
     fn gap_offset(&self) -> usize {
-        round_half_even((self.cell - self.gap) as f64 / 2.0) as usize
+        ((self.cell - self.gap) as f64 / 2.0).round_ties_even() as usize
     }
 
     /// Cuts the patch of `cell` (row, col) from an RGB8 HWC S×S image: gap, jitter (drawn from

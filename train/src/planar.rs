@@ -70,9 +70,3 @@ impl Planar {
 
 /// torchvision's luma weights for `rgb_to_grayscale` on tensors (0.2989, not 0.299).
 pub const LUMA: [f32; 3] = [0.2989, 0.587, 0.114];
-
-/// Rounds half to even, as Python's `round` (torchvision's crop offsets use it).
-pub fn round_half_even(x: f64) -> f64 {
-    let r = x.round();
-    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 { r - x.signum() } else { r }
-}

@@ -59,8 +59,8 @@ fn run_case(op: &str, p: &Value, img: &mut Planar) {
         "resize" => *img = resize(img, u(p, "size"), u(p, "size")),
         "center_crop_then_crop" => {
             let g = u(p, "gap");
-            let top = sipl_train::planar::round_half_even((img.height - g) as f64 / 2.0) as usize;
-            let left = sipl_train::planar::round_half_even((img.width - g) as f64 / 2.0) as usize;
+            let top = ((img.height - g) as f64 / 2.0).round_ties_even() as usize;
+            let left = ((img.width - g) as f64 / 2.0).round_ties_even() as usize;
             let s = u(p, "size");
             *img = img.crop(top + u(p, "top"), left + u(p, "left"), s, s);
         }

@@ -17,14 +17,22 @@ fn dataset(dir: &Path, n: usize, side: u32) -> Arc<Dataset> {
     let images = dir.join("images");
     write_synth(&images, SynthSpec { classes: 2, per_class: n.div_ceil(2), size: 40, seed: 1 })
         .expect("synth");
-    let mut settings =
-        IngestSettings::defaults(SourceKind::Folder, &images, None).expect("settings");
-    (settings.resize, settings.crop, settings.shard_max_images) = (Some(side), Some(side), 7);
-    let out = dir.join("ds");
-    let job =
-        IngestJob { settings, out: out.clone(), threads: Some(2), force: false, progress: false };
+    ingest_folder(&images, &dir.join("ds"), Some(side), 7)
+}
+
+/// Ingests a folder (resized and cropped to `side`, or as decoded) and opens the result.
+fn ingest_folder(root: &Path, out: &Path, side: Option<u32>, shard_images: usize) -> Arc<Dataset> {
+    let mut settings = IngestSettings::defaults(SourceKind::Folder, root, None).expect("settings");
+    (settings.resize, settings.crop, settings.shard_max_images) = (side, side, shard_images);
+    let job = IngestJob {
+        settings,
+        out: out.to_owned(),
+        threads: Some(2),
+        force: false,
+        progress: false,
+    };
     sipl_ingest::ingest(&job).expect("ingest");
-    Arc::new(Dataset::open(&out).expect("open"))
+    Arc::new(Dataset::open(out).expect("open"))
 }
 
 fn config(scheme: Scheme, batch: usize, workers: usize) -> LoaderConfig {
@@ -180,19 +188,7 @@ fn bad_datasets_are_refused_at_start() {
     let empty_root = tmp.path().join("empty");
     std::fs::create_dir_all(empty_root.join("imgs")).expect("mkdir");
     std::fs::write(empty_root.join("imgs/text.png"), b"not a png").expect("write");
-    let mut s =
-        IngestSettings::defaults(SourceKind::Folder, &empty_root.join("imgs"), None).expect("s");
-    (s.resize, s.crop) = (Some(32), Some(32));
-    let out = empty_root.join("ds");
-    sipl_ingest::ingest(&IngestJob {
-        settings: s,
-        out: out.clone(),
-        threads: Some(1),
-        force: false,
-        progress: false,
-    })
-    .expect("ingest");
-    let empty = Arc::new(Dataset::open(&out).expect("open"));
+    let empty = ingest_folder(&empty_root.join("imgs"), &empty_root.join("ds"), Some(32), 10_000);
     let err = Loader::new(empty, config(Scheme::Opl, 1, 1)).err().expect("empty");
     assert!(matches!(err, LoaderError::Empty(_)), "{err}");
 
@@ -202,19 +198,7 @@ fn bad_datasets_are_refused_at_start() {
         std::fs::create_dir_all(&mixed_root).expect("mkdir");
         img.save(mixed_root.join(format!("{i}.png"))).expect("save");
     }
-    let mut s = IngestSettings::defaults(SourceKind::Folder, &mixed_root, None).expect("s");
-    (s.resize, s.crop) = (None, None);
-    let out = tmp.path().join("mixed-ds");
-    sipl_ingest::ingest(&IngestJob {
-        settings: s,
-        out: out.clone(),
-        threads: Some(1),
-        force: false,
-        progress: false,
-    })
-    .expect("ingest");
-    let err = Loader::new(Arc::new(Dataset::open(&out).expect("open")), config(Scheme::Opl, 1, 1))
-        .err()
-        .expect("mixed sizes");
+    let mixed = ingest_folder(&mixed_root, &tmp.path().join("mixed-ds"), None, 10_000);
+    let err = Loader::new(mixed, config(Scheme::Opl, 1, 1)).err().expect("mixed sizes");
     assert!(matches!(err, LoaderError::ImageSize { width: 40, height: 32, .. }), "{err}");
 }

@@ -6,7 +6,6 @@
 use rand::{Rng, RngExt};
 
 use super::resized_crop::ResizedCrop;
-use crate::planar::round_half_even;
 
 /// The augmentation's hyper-parameters (paper values by default).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,8 +86,8 @@ pub fn draw_crop(cfg: &StyleConfig, size: usize, rng: &mut impl Rng) -> ResizedC
     for _ in 0..10 {
         let target = area * rng.random_range(cfg.crop_scale.0..=cfg.crop_scale.1);
         let ratio = rng.random_range(lr0..=lr1).exp();
-        let w = round_half_even((target * ratio).sqrt()) as usize;
-        let h = round_half_even((target / ratio).sqrt()) as usize;
+        let w = (target * ratio).sqrt().round_ties_even() as usize;
+        let h = (target / ratio).sqrt().round_ties_even() as usize;
         if 0 < w && w <= size && 0 < h && h <= size {
             let top = rng.random_range(0..=size - h);
             let left = rng.random_range(0..=size - w);
