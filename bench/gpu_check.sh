@@ -28,7 +28,14 @@ S="$G/sipl"
   "$S" bench loader "$G/sample" --scheme siplv1 --workers 16 --seconds 20
   "$S" bench loader "$G/sample" --scheme siplv1 --workers 14 --seconds 20
   "$S" bench loader "$G/sample" --scheme opl --workers 16 --seconds 10
-  echo "== (b) SIPLv1 training end to end =="
-  "$S" bench train --config "$G/configs/siplv1.toml" --set data.path="$G/sample" \
-    --set data.train_images=900 --set data.workers=14 --set run.device=cuda --steps 100
+  echo "== (b) SIPLv1 training end to end: default (pinned batches, side-stream uploads) =="
+  T=("$S" bench train --config "$G/configs/siplv1.toml" --set data.path="$G/sample"
+     --set data.train_images=900 --set data.workers=14 --set run.device=cuda --steps 200)
+  "${T[@]}"
+  echo "== (b') uploads on the compute stream, pageable batches =="
+  "${T[@]}" --set run.overlap_uploads=false
+  echo "== (b'') all views in one encoder pass (changes BatchNorm statistics) =="
+  "${T[@]}" --set model.joint_views=true
+  echo "== PyTorch SIPLv1 step on device-resident data, for the ceiling =="
+  python3 "$G/bench/pytorch_step.py" --device cuda --batch 64 --bf16 --channels-last --siplv1 || true
 } 2>&1 | tee "$OUT/gpu-check.txt"

@@ -1,8 +1,10 @@
 """PyTorch's own ResNet-18 train step on random data, the yardstick for `sipl bench step`
-(same model, batch, size, Adam). Prints images/s.
+(same model, batch, size, Adam). Prints images/s. With --siplv1, the whole SIPLv1 step on
+device-resident data instead (three encoder passes of `batch`, the 2000-4096-8 head, CE + CE +
+5·symKL): the ceiling for `sipl bench train`, in samples/s.
 
 Usage: .venv/bin/python bench/pytorch_step.py --device cuda --batch 192 --size 224 \
-           --steps 20 --warmup 5 [--bf16] [--channels-last]
+           --steps 20 --warmup 5 [--bf16] [--channels-last] [--siplv1]
 """
 import argparse
 import time
@@ -20,30 +22,47 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--siplv1", action="store_true")
     a = ap.parse_args()
     dev = torch.device(a.device)
     torch.backends.cudnn.benchmark = True
     net = torchvision.models.resnet18().to(dev)
-    x = torch.randn(a.batch, 3, a.size, a.size, device=dev)
+    views = 3 if a.siplv1 else 1
+    xs = [torch.randn(a.batch, 3, a.size, a.size, device=dev) for _ in range(views)]
     if a.channels_last:
         net = net.to(memory_format=torch.channels_last)
-        x = x.to(memory_format=torch.channels_last)
-    y = torch.randint(0, 1000, (a.batch,), device=dev)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+        xs = [x.to(memory_format=torch.channels_last) for x in xs]
+    head = torch.nn.Sequential(torch.nn.Linear(2000, 4096), torch.nn.ReLU(),
+                               torch.nn.Linear(4096, 8)).to(dev)
+    y = torch.randint(0, 8 if a.siplv1 else 1000, (a.batch,), device=dev)
+    params = list(net.parameters()) + (list(head.parameters()) if a.siplv1 else [])
+    opt = torch.optim.Adam(params, lr=1e-4)
+
+    def step_loss():
+        if not a.siplv1:
+            return torch.nn.functional.cross_entropy(net(xs[0]), y)
+        c, n1, n2 = (net(x) for x in xs)
+        f1, f2 = head(torch.cat([c, n1], 1)), head(torch.cat([c, n2], 1))
+        l1, l2 = f1.float().log_softmax(1), f2.float().log_softmax(1)
+        kl = ((l1.exp() * (l1 - l2)).sum() + (l2.exp() * (l2 - l1)).sum()) / a.batch
+        ce = torch.nn.functional.cross_entropy
+        return ce(f1, y) + ce(f2, y) + 5 * kl
+
     for i in range(a.warmup + a.steps):
         if i == a.warmup:
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
-            loss = torch.nn.functional.cross_entropy(net(x), y)
+            loss = step_loss()
         opt.zero_grad()
         loss.backward()
         opt.step()
     if dev.type == "cuda":
         torch.cuda.synchronize()
     ips = a.steps * a.batch / (time.perf_counter() - start)
-    print(f"pytorch resnet18 train step on {a.device}: {ips:.1f} images/s "
+    what = "SIPLv1 step (samples/s)" if a.siplv1 else "resnet18 train step (images/s)"
+    print(f"pytorch {what} on {a.device}: {ips:.1f} "
           f"(batch {a.batch}, {a.size}², bf16={a.bf16}, channels_last={a.channels_last})")
 
 

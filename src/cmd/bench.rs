@@ -89,7 +89,7 @@ fn step(a: StepBenchArgs) -> anyhow::Result<()> {
         (a.steps, a.warmup),
         a.channels_last,
         a.amp,
-    );
+    )?;
     println!(
         "resnet18 train step on {device:?}: {ips:.1} images/s (batch {}, {}², {} timed steps, bf16 autocast {})",
         a.batch, a.size, a.steps, a.amp

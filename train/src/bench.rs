@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use tch::{Device, Kind, Tensor, nn};
+use tch::{Device, Kind, TchError, Tensor, nn};
 
 use crate::adam::{Adam, AdamConfig};
 use crate::speed::SpeedSettings;
@@ -17,15 +17,15 @@ pub fn resnet_step(
     (steps, warmup): (usize, usize),
     channels_last: Option<bool>,
     amp: bool,
-) -> f64 {
+) -> Result<f64, TchError> {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
     let net = tch::vision::resnet::resnet18(&vs.root(), 1000);
-    let speed = SpeedSettings::for_device(device, channels_last);
+    let speed = SpeedSettings::for_device(device, channels_last, None)?;
     speed.prepare_model(&vs);
     let mut adam = Adam::new(&vs, AdamConfig::new(1e-4, 0.0));
     let x =
-        speed.upload(&Tensor::randn([1, batch, 3, size, size], (Kind::Float, Device::Cpu))).get(0);
+        speed.upload(&Tensor::randn([1, batch, 3, size, size], (Kind::Float, Device::Cpu)))?.get(0);
     let y = Tensor::randint(1000, [batch], (Kind::Int64, device));
     let mut start = Instant::now();
     for i in 0..warmup + steps {
@@ -40,7 +40,7 @@ pub fn resnet_step(
         adam.step();
     }
     sync(device);
-    (steps as i64 * batch) as f64 / start.elapsed().as_secs_f64()
+    Ok((steps as i64 * batch) as f64 / start.elapsed().as_secs_f64())
 }
 
 /// Waits for queued device work (timings must not stop before the GPU does).

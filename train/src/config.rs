@@ -56,6 +56,10 @@ pub struct ModelConfig {
     /// Weight of symKL (SPEC: 5).
     #[serde(default = "default_alpha")]
     pub alpha: f64,
+    /// One encoder pass over all views together (faster on GPU; BatchNorm statistics then span
+    /// all views, which changes results). The paper: one pass per view (false).
+    #[serde(default)]
+    pub joint_views: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +97,10 @@ pub struct RunConfig {
     pub channels_last: Option<bool>,
     /// bf16 autocast for forward and loss (default: on for CUDA; CPU runs stay exact fp32).
     pub amp: Option<bool>,
+    /// CUDA: build batches in pinned host memory and upload them on a side stream, overlapping
+    /// the previous step's compute (default on). Off: the copy runs on the compute stream.
+    /// Never changes results.
+    pub overlap_uploads: Option<bool>,
     /// Fault injection for tests: the loss becomes NaN at this step.
     pub fault_nan_at_step: Option<u64>,
 }
@@ -216,6 +224,7 @@ impl TrainConfig {
         (c.optim.epochs, c.optim.max_steps) = (0, None);
         (c.run.log_every, c.run.keep_checkpoints, c.run.checkpoint_every) = (0, 0, 0);
         c.data.workers = 0;
+        c.run.overlap_uploads = None;
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(c.to_toml().as_bytes()))
     }
 }

@@ -37,5 +37,6 @@ pub mod rng;
 pub mod scheme;
 pub mod speed;
 pub mod trainer;
+pub mod transfer;
 
 pub use device::{DeviceError, DeviceSpec};

@@ -1,25 +1,38 @@
 //! GPU speed settings (GPU.md): channels_last memory format for the input and every 4-D
-//! parameter, cuDNN autotuning, and host batches copied from pinned memory without blocking.
-//! bf16 autocast lives in `autocast.rs` (a C++ shim: tch's own prints deprecation warnings on
-//! every call). CPU runs stay exact fp32 in the default layout.
+//! parameter, cuDNN autotuning, and host batches uploaded from pinned memory on a side stream
+//! (`transfer.rs`) so the copy overlaps the previous step's compute. bf16 autocast lives in
+//! `autocast.rs` (a C++ shim: tch's own prints deprecation warnings on every call). CPU runs
+//! stay exact fp32 in the default layout.
 
-use tch::{Device, Tensor, nn};
+use tch::{Device, TchError, Tensor, nn};
+
+use crate::transfer::CopyStream;
 
 /// How tensors are laid out and moved for a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpeedSettings {
     pub channels_last: bool,
     pub device: Device,
+    /// The upload stream (CUDA with overlap only).
+    copy: Option<CopyStream>,
 }
 
 impl SpeedSettings {
     /// channels_last on CUDA unless `channels_last` says otherwise; never on CPU by default.
-    pub fn for_device(device: Device, channels_last: Option<bool>) -> Self {
+    /// Uploads to CUDA overlap compute on a side stream unless `overlap_uploads` is false.
+    pub fn for_device(
+        device: Device,
+        channels_last: Option<bool>,
+        overlap_uploads: Option<bool>,
+    ) -> Result<Self, TchError> {
         let cuda = matches!(device, Device::Cuda(_));
         if cuda {
             tch::Cuda::cudnn_set_benchmark(true);
         }
-        SpeedSettings { channels_last: channels_last.unwrap_or(cuda), device }
+        let copy = match overlap_uploads {
+            Some(false) => None,
+            _ => CopyStream::for_device(device)?,
+        };
+        Ok(SpeedSettings { channels_last: channels_last.unwrap_or(cuda), device, copy })
     }
 
     /// Converts every 4-D variable to channels_last (once, before the optimizer reads them).
@@ -37,13 +50,28 @@ impl SpeedSettings {
         });
     }
 
-    /// A host batch [V, N, 3, S, S] on the device, in the model's layout. From CUDA the copy
-    /// goes through pinned memory and does not block the host.
-    pub fn upload(&self, host: &Tensor) -> Tensor {
-        let on_device = match self.device {
-            Device::Cpu => host.shallow_clone(),
-            d => host.pin_memory(d).to_device_(d, host.kind(), true, false),
-        };
+    /// A host batch [V, N, 3, S, S] on the device, in the model's layout. To CUDA the copy
+    /// does not block the host and runs on the side stream unless overlap is off (a pageable
+    /// `host` is first copied into pinned memory; the loader's CUDA batches are pinned).
+    pub fn upload(&self, host: &Tensor) -> Result<Tensor, TchError> {
+        Ok(self.layout(self.to_device(host)?))
+    }
+
+    /// Any host tensor on the device, as it is. To CUDA: never a blocking copy (that would
+    /// wait for the whole queue, a host sync per step).
+    pub fn to_device(&self, host: &Tensor) -> Result<Tensor, TchError> {
+        match &self.copy {
+            None if self.device == Device::Cpu => Ok(host.shallow_clone()),
+            None => {
+                Ok(host.pin_memory(self.device).to_device_(self.device, host.kind(), true, false))
+            }
+            Some(copy) if host.is_pinned(copy.device()) => copy.upload(host),
+            Some(copy) => copy.upload(&host.pin_memory(copy.device())),
+        }
+    }
+
+    /// A device batch [V, N, 3, S, S] in the model's layout.
+    pub fn layout(&self, on_device: Tensor) -> Tensor {
         if self.channels_last {
             // Each view [N, 3, S, S] must itself be channels_last: NHWC strides within a view.
             on_device.permute([0, 1, 3, 4, 2]).contiguous().permute([0, 1, 4, 2, 3])

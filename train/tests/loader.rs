@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use sipl_ingest::synth::{SynthSpec, write_synth};
 use sipl_ingest::{IngestJob, IngestSettings, SourceKind};
 use sipl_shards::{Dataset, ShardReader};
-use sipl_train::loader::{Batch, CorruptPolicy, Loader, LoaderConfig, LoaderError};
+use sipl_train::loader::{
+    Batch, CorruptPolicy, HostBuffers, Loader, LoaderConfig, LoaderError, Pixels,
+};
 use sipl_train::scheme::Scheme;
 
 /// A dataset of `n` synthetic `side`×`side` images (as several shards) in `dir`.
@@ -64,6 +66,38 @@ fn every_scheme_gives_batches_shaped_for_tch() {
         ids.sort();
         assert_eq!(ids, (0..12).collect::<Vec<_>>(), "{scheme}: each image once per epoch");
     }
+}
+
+#[test]
+fn batches_built_straight_into_host_tensors_equal_pooled_ones() {
+    // The CUDA path writes into (pinned) libtorch host tensors; without CUDA the same code
+    // writes into ordinary ones, which must give the very same stream and a zero-copy tensor.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ds = dataset(tmp.path(), 12, 32);
+    let pooled = collect(&Loader::new(ds.clone(), config(Scheme::SiplV1, 4, 2)).expect("l"), 0, 0);
+    let cfg = LoaderConfig { buffers: HostBuffers::Tensor, ..config(Scheme::SiplV1, 4, 2) };
+    let tensors = collect(&Loader::new(ds, cfg).expect("l"), 0, 0);
+    assert_eq!(pooled, tensors);
+    for (p, t) in pooled.iter().zip(&tensors) {
+        assert!(matches!(t.pixels, Pixels::Tensor(_)));
+        let (pt, tt) = (p.pixel_tensor(), t.pixel_tensor());
+        assert_eq!(tt.size(), vec![3, 4, 3, 32, 32]);
+        assert!(pt.equal(&tt));
+        assert_eq!(tt.data_ptr(), t.pixels.as_ptr() as *mut _, "the buffer itself, not a copy");
+    }
+}
+
+#[test]
+fn pinned_buffers_without_cuda_fail_with_a_clear_error() {
+    if tch::Cuda::is_available() {
+        return; // pinned memory works here; the error cannot be provoked
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ds = dataset(tmp.path(), 8, 32);
+    let cfg = LoaderConfig { buffers: HostBuffers::Pinned, ..config(Scheme::Opl, 4, 1) };
+    let e = Loader::new(ds, cfg).expect("l").epoch(0, 0).next().expect("one").expect_err("no CUDA");
+    assert!(matches!(e, LoaderError::Buffer { buffers: HostBuffers::Pinned, .. }), "{e}");
+    assert!(e.to_string().contains("Pinned"), "{e}");
 }
 
 #[test]

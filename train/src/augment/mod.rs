@@ -35,6 +35,12 @@ pub trait StyleOp {
 /// optional grayscale, blur, optional solarize (the order of SPEC and of the authors' code).
 pub fn apply_style(img: &mut Planar, crop: &ResizedCrop, colour: &ColourParams, cfg: &StyleConfig) {
     crop.apply(img);
+    apply_colour(img, colour, cfg);
+}
+
+/// The style ops of A after the crop: jitter in `colour.order`, optional grayscale, blur,
+/// optional solarize (the t-SNE study's "style transforms only").
+pub fn apply_colour(img: &mut Planar, colour: &ColourParams, cfg: &StyleConfig) {
     for op in colour.order {
         match op {
             0 => Brightness(colour.brightness).apply(img),

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sipl_shards::{Dataset, ShardError};
 
-pub use batch::Batch;
+pub use batch::{Batch, HostBuffers, Pixels};
 pub use sampler::Sampler;
 pub use stats::StageStats;
 pub use stream::EpochStream;
@@ -54,6 +54,8 @@ pub struct LoaderConfig {
     pub corrupt: CorruptPolicy,
     /// Only images `start..end` of the dataset (a train/validation split); `None` = all.
     pub subset: Option<(usize, usize)>,
+    /// Where batches are built: pooled vectors, or host tensors (pinned for CUDA uploads).
+    pub buffers: HostBuffers,
     /// Fault injection for tests: the worker building this batch panics.
     #[doc(hidden)]
     pub panic_at_batch: Option<usize>,
@@ -75,6 +77,7 @@ impl LoaderConfig {
             world: 1,
             corrupt: CorruptPolicy::Fail,
             subset: None,
+            buffers: HostBuffers::Pooled,
             panic_at_batch: None,
         }
     }
@@ -96,6 +99,8 @@ pub enum LoaderError {
     Shard(#[from] ShardError),
     #[error("loader worker {worker} panicked: {message}")]
     WorkerPanic { worker: usize, message: String },
+    #[error("allocating a {buffers:?} batch buffer: {message}")]
+    Buffer { buffers: HostBuffers, message: String },
     #[error("loader worker {worker} stopped without finishing its batches")]
     WorkerGone { worker: usize },
 }

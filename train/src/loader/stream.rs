@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use sipl_shards::Dataset;
 
 use super::stats::StageStats;
-use super::{Batch, CorruptPolicy, LoaderConfig, LoaderError};
+use super::{Batch, CorruptPolicy, HostBuffers, LoaderConfig, LoaderError, Pixels};
 use crate::augment::project_normalize_into;
 use crate::rng::sample_rng;
 use crate::scheme::SampleSpec;
@@ -153,9 +153,13 @@ fn build_batch(p: &StreamParts, b: usize, rgb: &mut Vec<u8>) -> Result<Batch, Lo
     let views = p.spec.scheme.views();
     let size = p.spec.geometry.out;
     let patch = 3 * size * size;
-    // A recycled buffer (every element is overwritten below), else a fresh one.
-    let mut pixels = p.pool.1.try_recv().unwrap_or_default();
-    pixels.resize(views * count * patch, 0.0);
+    // A recycled or fresh buffer; every element is overwritten below.
+    let recycled = match cfg.buffers {
+        HostBuffers::Pooled => p.pool.1.try_recv().ok(),
+        _ => None,
+    };
+    let mut pixels = Pixels::with_len(cfg.buffers, views * count * patch, recycled)
+        .map_err(|e| LoaderError::Buffer { buffers: cfg.buffers, message: e.to_string() })?;
     let (mut labels, mut ids) = (Vec::with_capacity(count), Vec::with_capacity(count));
     let (mut decode, mut build) = (Duration::ZERO, Duration::ZERO);
     for i in 0..count {

@@ -20,7 +20,7 @@ use crate::checkpoint::{
     CheckpointError, Checkpointer, TrainerState, model_tensors, write_tensors,
 };
 use crate::config::{ConfigError, TrainConfig};
-use crate::loader::{Batch, Loader, LoaderConfig, LoaderError};
+use crate::loader::{Batch, HostBuffers, Loader, LoaderConfig, LoaderError};
 use crate::model::{PretextModel, correct, loss};
 use crate::speed::SpeedSettings;
 pub use run_dir::{CONFIG, METRICS};
@@ -124,6 +124,9 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
     let mut lc = LoaderConfig::new(cfg.scheme(), cfg.optim.batch_size);
     (lc.workers, lc.seed, lc.patch_size, lc.subset) =
         (cfg.data.workers, cfg.run.seed, cfg.data.patch_size, Some((0, n_train)));
+    if cfg.run.overlap_uploads != Some(false) {
+        lc.buffers = HostBuffers::for_device(device);
+    }
     let train_loader = Loader::new(data.clone(), lc)?;
     let vc = LoaderConfig { shuffle: false, drop_last: false, subset: Some((n_train, n)), ..lc };
     let val_loader = Loader::new(data, vc)?;
@@ -155,8 +158,10 @@ impl Session {
         }
         let amp = cfg.run.amp.unwrap_or(cuda);
         let vs = nn::VarStore::new(device);
-        let model = PretextModel::new(&vs.root());
-        let speed = SpeedSettings::for_device(device, cfg.run.channels_last);
+        let mut model = PretextModel::new(&vs.root());
+        model.joint_views = cfg.model.joint_views;
+        let speed =
+            SpeedSettings::for_device(device, cfg.run.channels_last, cfg.run.overlap_uploads)?;
         speed.prepare_model(&vs);
         let mut adam = Adam::new(&vs, AdamConfig::new(cfg.optim.lr, cfg.optim.weight_decay));
         let ckpt = Checkpointer::new(run.join("checkpoints"), cfg.run.keep_checkpoints);
@@ -259,7 +264,7 @@ impl Session {
     }
 
     fn step(&mut self, batch: &Batch, window: &mut Window) -> Result<(), TrainError> {
-        let (x, y) = self.upload(batch);
+        let (x, y) = self.upload(batch)?;
         let (scheme, alpha) = (self.cfg.scheme(), self.cfg.model.alpha);
         let (logits, l) = self.autocast(|| {
             let logits = self.model.forward(scheme, &x, true);
@@ -286,11 +291,10 @@ impl Session {
     }
 
     /// The batch's views [V, N, 3, S, S] and labels on the device.
-    fn upload(&self, batch: &Batch) -> (Tensor, Tensor) {
-        let shape: Vec<i64> = batch.shape().iter().map(|&d| d as i64).collect();
-        let x = self.speed.upload(&Tensor::from_slice(&batch.pixels).view(shape.as_slice()));
-        let y = Tensor::from_slice(&batch.labels).to_device(self.device);
-        (x, y)
+    fn upload(&self, batch: &Batch) -> Result<(Tensor, Tensor), TrainError> {
+        let x = self.speed.upload(&batch.pixel_tensor())?;
+        let y = self.speed.to_device(&Tensor::from_slice(&batch.labels))?;
+        Ok((x, y))
     }
 
     fn validate(&self, val: &Loader) -> Result<f64, TrainError> {
@@ -298,10 +302,7 @@ impl Session {
         tch::no_grad(|| -> Result<(), TrainError> {
             for batch in val.epoch(0, 0) {
                 let batch = batch?;
-                let shape: Vec<i64> = batch.shape().iter().map(|&d| d as i64).collect();
-                let x =
-                    Tensor::from_slice(&batch.pixels).view(shape.as_slice()).to_device(self.device);
-                let y = Tensor::from_slice(&batch.labels).to_device(self.device);
+                let (x, y) = self.upload(&batch)?;
                 let logits = self.autocast(|| self.model.forward(self.cfg.scheme(), &x, false));
                 right += correct(&logits, &y);
                 total += (logits.len() * batch.batch_size) as i64;

@@ -1,0 +1,78 @@
+// Host buffers and host-to-device copies for sipl-train's loader and trainer, through APIs tch
+// does not expose: tensors allocated in page-locked (pinned) memory, and copies enqueued on a
+// side CUDA stream that the compute stream waits on (so a batch's upload overlaps the previous
+// step's compute). Only device-generic c10 interfaces are used, so nothing here needs the CUDA
+// toolkit's headers or libraries; the CUDA implementation registers itself from libc10_cuda.
+//
+// Errors never unwind into Rust: each function catches, returns null and hands back a message
+// allocated with malloc (freed by `sipl_free_error`).
+#include <ATen/ATen.h>
+#include <c10/core/Event.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+
+namespace {
+void set_error(char** error, const std::exception& e) { *error = strdup(e.what()); }
+}  // namespace
+
+extern "C" {
+
+void sipl_free_error(char* error) { free(error); }
+
+// A 1-D float32 tensor of `numel` uninitialised elements in host memory: page-locked through
+// the CUDA caching host allocator when `pinned` (a freed block is reused only after the copies
+// recorded on it have finished), else ordinary memory.
+void* sipl_host_empty_f32(int64_t numel, bool pinned, char** error) {
+  try {
+    auto options = at::TensorOptions().dtype(at::kFloat).pinned_memory(pinned);
+    return new at::Tensor(at::empty({numel}, options));
+  } catch (const std::exception& e) {
+    set_error(error, e);
+    return nullptr;
+  }
+}
+
+// A stream from the CUDA stream pool of device `index`, for copies.
+void* sipl_copy_stream_new(int index, char** error) {
+  try {
+    const c10::Device device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index));
+    const auto* impl = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
+    return new c10::Stream(impl->getStreamFromGlobalPool(device, false));
+  } catch (const std::exception& e) {
+    set_error(error, e);
+    return nullptr;
+  }
+}
+
+void sipl_copy_stream_free(void* stream) { delete static_cast<c10::Stream*>(stream); }
+
+// Copies host tensor `host` to the stream's device on the copy stream, without blocking the
+// host, and makes the device's current (compute) stream wait for the copy before any work
+// enqueued after this call. The result is allocated on the compute stream, where it is used and
+// freed; the pinned source is protected by the event the copy records on the copy stream.
+void* sipl_upload_on(void* stream, const void* host, char** error) {
+  try {
+    const c10::Stream& side = *static_cast<const c10::Stream*>(stream);
+    const at::Tensor& src = *static_cast<const at::Tensor*>(host);
+    const auto* impl = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
+    const c10::Stream compute = impl->getStream(side.device());
+    at::Tensor dst =
+        at::empty(src.sizes(), at::TensorOptions().dtype(src.scalar_type()).device(side.device()));
+    c10::Event copied(c10::DeviceType::CUDA);
+    {
+      c10::StreamGuard on_side(side);
+      dst.copy_(src, /*non_blocking=*/true);
+      copied.record(side);
+    }
+    copied.block(compute);
+    return new at::Tensor(std::move(dst));
+  } catch (const std::exception& e) {
+    set_error(error, e);
+    return nullptr;
+  }
+}
+}
