@@ -17,7 +17,7 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: setup venv build demo test test-data lint ingest bench-ingest bench-loader bench-reference clean
+.PHONY: setup venv build demo test test-data lint ingest eval bench-ingest bench-loader bench-reference clean
 
 setup: build
 
@@ -50,7 +50,7 @@ lint: venv
 	cargo clippy --release --locked --workspace --all-targets -- -D warnings
 
 # The main job on an embedded default: a synthetic image set, ingested, verified, summarised,
-# previewed, and a short SIPLv1 pretext run on CPU (evaluation comes with its issue).
+# previewed, a short SIPLv1 pretext run on CPU, and its evaluation (make eval).
 demo: build
 	$(SIPL) synth --out $(WORK)/demo/images --classes 8 --per-class 64 --size 96 --seed 0
 	$(SIPL) ingest folder $(WORK)/demo/images --out $(WORK)/demo/shards --resize 64 --crop 64 --force
@@ -60,7 +60,9 @@ demo: build
 	rm -rf $(WORK)/demo/run-siplv1
 	$(SIPL) train --config configs/smoke-siplv1.toml --set data.path=$(WORK)/demo/shards --set optim.max_steps=60 \
 	  --set optim.epochs=3 --set run.checkpoint_every=20 --run-dir $(WORK)/demo/run-siplv1
-	@echo "demo: preview at $(WORK)/demo/preview-siplv1.png; run (config, metrics.jsonl, checkpoints, weights) in $(WORK)/demo/run-siplv1"
+	$(MAKE) --no-print-directory eval RUNS=$(WORK)/demo/run-siplv1 TINY=$(WORK)/demo/shards EVAL_OUT=$(WORK)/demo/results \
+	  EVAL_FLAGS="--stratified 0.125 --epochs 20 --input-size 64 --device cpu -q" TSNE_FLAGS="--input-size 64 --device cpu"
+	@echo "demo: preview at $(WORK)/demo/preview-siplv1.png; run (config, metrics.jsonl, checkpoints, weights) in $(WORK)/demo/run-siplv1; results in $(WORK)/demo/results/report.md"
 
 # The paper's two datasets in one go:
 #   make ingest IMAGENET=/data/imagenet TINY=/data/tiny-imagenet-200 OUT=/data/sipl
@@ -72,6 +74,22 @@ ingest: build
 	$(SIPL) shards verify $(OUT)/imagenet-val
 	$(SIPL) ingest tiny-imagenet $(TINY) --split val --out $(OUT)/tiny-val
 	$(SIPL) shards verify $(OUT)/tiny-val
+
+# The evaluation of pretext runs: downstream curve per run (RUN/eval/downstream-MODE), a
+# random-initialised baseline, the t-SNE study of all runs, and the report (Table 4, Figures 3-4):
+#   make eval RUNS="runs/opl runs/siplv1" TINY=/data/sipl/tiny-val [EVAL_OUT=results]
+#             [EVAL_FLAGS="--mode faithful --device cuda"] [TSNE_FLAGS="--classes 3,17"]
+EVAL_OUT ?= results
+EVAL_FLAGS ?=
+TSNE_FLAGS ?=
+eval: build
+	@test -n "$(RUNS)" -a -n "$(TINY)" || \
+	  { echo "usage: make eval RUNS='RUN_DIR...' TINY=TINY_VAL_SHARDS [EVAL_OUT=DIR]"; exit 2; }
+	@for r in $(RUNS); do echo "== downstream $$r"; $(SIPL) eval downstream --run $$r --data $(TINY) $(EVAL_FLAGS) || exit 1; done
+	@echo "== downstream baseline (random-initialised encoder)"
+	$(SIPL) eval downstream --random-init --data $(TINY) --out $(EVAL_OUT)/baseline-random-init $(EVAL_FLAGS)
+	$(SIPL) eval tsne $(addprefix --run ,$(RUNS)) --random-init --data $(TINY) --out $(EVAL_OUT)/tsne $(TSNE_FLAGS)
+	$(SIPL) report $(RUNS) --baseline $(EVAL_OUT)/baseline-random-init --tsne $(EVAL_OUT)/tsne --out $(EVAL_OUT)
 
 # Ingest throughput on the real images in ../shared/data (figures for the notes).
 bench-ingest: build test-data

@@ -36,13 +36,15 @@ enum Command {
     Preview(cmd::preview::PreviewArgs),
     /// Train a pretext model (resumes an existing run directory).
     Train(cmd::train::TrainArgs),
-    /// Evaluate a frozen encoder downstream.
+    /// Evaluate frozen encoders: downstream accuracy curve, t-SNE study.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
     /// Write every image's embedding to Parquet.
     Embed(cmd::embed::EmbedArgs),
     /// Export a run's encoder as a torchvision resnet18 state dict (safetensors).
     Export(cmd::export::ExportArgs),
+    /// Table 4 in Markdown with Figures 3 and 4, from evaluated runs.
+    Report(cmd::report::ReportArgs),
     /// Benchmarks (throughput figures, not tests).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Export(a) => cmd::export::run(a),
         Command::Eval(c) => cmd::eval::run(c),
         Command::Embed(a) => cmd::embed::run(a),
+        Command::Report(a) => cmd::report::run(a),
         Command::Info => {
             println!("{}", sipl_train::device::describe());
             Ok(())

@@ -1,5 +1,7 @@
-//! `sipl eval downstream` on a tiny labelled set, and the bad inputs the evaluation issue lists
-//! so far: an unlabelled set, a run without weights, weights of another model.
+//! `sipl eval downstream` (cached and faithful), `sipl eval tsne` and `sipl report` on a tiny
+//! labelled set, and the bad inputs the evaluation issue lists: an unlabelled set, a run without
+//! weights, weights of another model, labels that do not fit the head, too few images per class
+//! for the t-SNE selection, a folder that is not a run.
 
 mod common;
 
@@ -54,7 +56,7 @@ fn downstream_head_on_a_random_encoder_writes_the_curve() {
     assert!(ok && stdout.contains("best held-out accuracy"), "{stdout}{err}");
     let csv = std::fs::read_to_string(out.join("curve.csv")).expect("csv");
     let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows[0], "epoch,train_loss,val_accuracy");
+    assert_eq!(rows[0], "epoch,train_loss,val_accuracy,seconds");
     assert_eq!(rows.len(), 5);
     for r in &rows[1..] {
         let acc: f64 = r.split(',').nth(2).expect("acc").parse().expect("number");
@@ -100,4 +102,149 @@ fn bad_evaluation_inputs_are_clear_errors() {
     assert!(!ok && err.contains("must leave held-out images"), "{err}");
     let (ok, _, err) = with(&["--data", s(&data)]);
     assert!(!ok && err.contains("--random-init"), "{err}");
+}
+
+/// Downstream in both modes on the data set, over a 2-step pretext run and a random
+/// baseline; then the t-SNE study and the report over all of it.
+#[test]
+fn faithful_and_cached_downstream_tsne_and_report_from_one_run() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = dataset(tmp.path(), true);
+    let run_dir = tmp.path().join("siplv1-tiny");
+    let config = common::repo().join("configs/smoke-siplv1.toml");
+    let (ok, _, err) = run(&[
+        "train",
+        "--config",
+        s(&config),
+        "--run-dir",
+        s(&run_dir),
+        "-q",
+        "--set",
+        &format!("data.path={}", data.display()),
+        "--set",
+        "data.patch_size=16",
+        "--set",
+        "optim.batch_size=4",
+        "--set",
+        "optim.max_steps=2",
+    ]);
+    assert!(ok, "{err}");
+    let common = ["--data", s(&data), "--stratified", "0.25", "--epochs", "2"];
+    let small = ["--input-size", "32", "--batch", "8", "--device", "cpu", "-q"];
+    let downstream = |extra: &[&str]| {
+        let mut v = vec!["eval", "downstream"];
+        v.extend_from_slice(&common);
+        v.extend_from_slice(&small);
+        v.extend_from_slice(extra);
+        run(&v)
+    };
+    for mode in ["cached", "faithful"] {
+        let (ok, stdout, err) = downstream(&["--run", s(&run_dir), "--mode", mode]);
+        assert!(ok && stdout.contains(&format!("{mode} mode")), "{stdout}{err}");
+        let out = run_dir.join("eval").join(format!("downstream-{mode}"));
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("summary.json")).expect("summary"),
+        )
+        .expect("json");
+        assert_eq!((summary["mode"].as_str(), summary["epochs"].as_u64()), (Some(mode), Some(2)));
+        assert_eq!(summary["name"], "siplv1-tiny");
+        let png = image::open(out.join("curve.png")).expect("curve.png").to_rgb8();
+        assert_eq!(png.dimensions(), (960, 600));
+    }
+    let baseline = tmp.path().join("baseline");
+    let (ok, _, err) = downstream(&["--random-init", "--out", s(&baseline)]);
+    assert!(ok, "{err}");
+
+    let tsne = tmp.path().join("tsne");
+    let tsne_args = |per_class: &str, perplexity: &str| {
+        run(&[
+            "eval",
+            "tsne",
+            "--run",
+            s(&run_dir),
+            "--random-init",
+            "--data",
+            s(&data),
+            "--out",
+            s(&tsne),
+            "--per-class",
+            per_class,
+            "--perplexity",
+            perplexity,
+            "--epochs",
+            "300",
+            "--input-size",
+            "32",
+            "--device",
+            "cpu",
+        ])
+    };
+    let (ok, stdout, err) = tsne_args("8", "5");
+    assert!(ok && stdout.contains("twin-NN"), "{stdout}{err}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tsne.join("tsne.json")).expect("json"))
+            .expect("json");
+    let models = json["models"].as_array().expect("models");
+    assert_eq!(models.len(), 2);
+    for m in models {
+        for k in ["twin_nn_embedding", "twin_nn_map"] {
+            let v = m["scores"][k].as_f64().expect("score");
+            assert!((0.0..=1.0).contains(&v), "{k} = {v}");
+        }
+    }
+    let csv = std::fs::read_to_string(tsne.join("tsne.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 1 + 2 * 32, "2 models × 2 classes × 8 images × 2 styles");
+    assert_eq!(image::open(tsne.join("tsne.png")).expect("png").to_rgb8().width(), 1120);
+
+    // The too-few-images and too-high-perplexity refusals.
+    let (ok, _, err) = tsne_args("9", "5");
+    assert!(!ok && err.contains("too few images per class"), "{err}");
+    let (ok, _, err) = tsne_args("8", "30");
+    assert!(!ok && err.contains("perplexity 30"), "{err}");
+
+    let report = tmp.path().join("report");
+    let (ok, stdout, err) = run(&[
+        "report",
+        s(&run_dir),
+        "--baseline",
+        s(&baseline),
+        "--tsne",
+        s(&tsne),
+        "--out",
+        s(&report),
+    ]);
+    assert!(ok && stdout.contains("3 rows"), "{stdout}{err}");
+    let md = std::fs::read_to_string(report.join("report.md")).expect("md");
+    assert!(md.contains("| siplv1-tiny | siplv1 | 2 |"), "{md}");
+    assert!(md.contains("| cached |") && md.contains("| faithful |"), "{md}");
+    assert!(md.contains("| 35.4 | 16.8 |"), "the paper's row for comparison: {md}");
+    assert!(md.contains("| random init |"), "{md}");
+    assert!(md.contains("![Figure 3](figure3.png)") && md.contains("twin-NN"), "{md}");
+    for f in ["figure3.png", "figure4.png"] {
+        assert!(image::open(report.join(f)).is_ok(), "{f}");
+    }
+    let (ok, _, err) = run(&["report", s(&data), "--out", s(&report)]);
+    assert!(!ok && err.contains("not a `sipl train` run"), "{err}");
+}
+
+#[test]
+fn labels_that_do_not_fit_the_head_are_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = dataset(tmp.path(), true); // 3 classes
+    let (ok, _, err) = run(&[
+        "eval",
+        "downstream",
+        "--random-init",
+        "--data",
+        s(&data),
+        "--out",
+        s(&tmp.path().join("o")),
+        "--classes",
+        "2",
+        "--stratified",
+        "0.25",
+        "--device",
+        "cpu",
+    ]);
+    assert!(!ok && err.contains("does not fit a head over 2 classes"), "{err}");
 }

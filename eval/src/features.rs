@@ -1,10 +1,16 @@
 //! Frozen-encoder features (SPEC "Downstream evaluation"): image /255 → bilinear resize to the
 //! input size (torchvision `Resize` semantics) → ImageNet normalisation (no colour projection)
 //! → encoder in eval mode, no gradients. The encoder is frozen, so features computed once are
-//! exact for every epoch of a head trained without augmentation ("cached" mode).
+//! exact for every epoch of a head trained without augmentation ("cached" mode); with
+//! AutoAugment ("faithful" mode) the images change every epoch and so do their features.
+//!
+//! [`Preprocess`] hooks in per-image transforms: on the decoded uint8 image (AutoAugment) and
+//! on the resized float image before normalisation (the t-SNE study's style draws). Images of a
+//! batch are prepared in parallel (rayon), then embedded in one encoder pass.
 
 use std::path::Path;
 
+use rayon::prelude::*;
 use sipl_shards::Dataset;
 use sipl_train::augment::resize::resize;
 use sipl_train::augment::{MEAN, STD};
@@ -14,6 +20,18 @@ use sipl_train::planar::Planar;
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::EvalError;
+
+/// A transform of the decoded uint8 RGB image (HWC, width, height) of dataset image `index`.
+pub type U8Transform<'a> = &'a (dyn Fn(usize, &mut [u8], usize, usize) + Sync);
+/// A transform of the resized float image ([0, 1], CHW) before normalisation.
+pub type FloatTransform<'a> = &'a (dyn Fn(&mut Planar) + Sync);
+
+/// Per-image transforms around the fixed resize and normalisation.
+#[derive(Clone, Copy, Default)]
+pub struct Preprocess<'a> {
+    pub on_u8: Option<U8Transform<'a>>,
+    pub on_float: Option<FloatTransform<'a>>,
+}
 
 /// A pretext model's encoder, frozen.
 pub struct Encoder {
@@ -36,6 +54,10 @@ impl Encoder {
         Ok(Encoder { _vs: vs, model, device })
     }
 
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
     /// Embeddings [N, 1000] of images `indices` of `ds` at `input_size`², in batches.
     pub fn embed(
         &self,
@@ -44,23 +66,27 @@ impl Encoder {
         input_size: usize,
         batch: usize,
     ) -> Result<Tensor, EvalError> {
+        self.embed_with(ds, indices, input_size, batch, Preprocess::default())
+    }
+
+    /// As [`Encoder::embed`], with per-image transforms.
+    pub fn embed_with(
+        &self,
+        ds: &Dataset,
+        indices: &[usize],
+        input_size: usize,
+        batch: usize,
+        pre: Preprocess,
+    ) -> Result<Tensor, EvalError> {
         let mut out = Vec::with_capacity(indices.len().div_ceil(batch.max(1)));
-        let mut rgb = Vec::new();
+        let n = 3 * input_size * input_size;
+        let mut pixels = Vec::new();
         for chunk in indices.chunks(batch.max(1)) {
-            let mut pixels = Vec::with_capacity(chunk.len() * 3 * input_size * input_size);
-            for &i in chunk {
-                let rec =
-                    ds.decode_into(i, &mut rgb).map_err(|e| EvalError::Data(e.to_string()))?;
-                let (w, h) = (rec.width as usize, rec.height as usize);
-                let img = Planar::from_rgb8_window(&rgb, w, (0, 0), (h, w));
-                let img = resize(&img, input_size, input_size);
-                let n = input_size * input_size;
-                for c in 0..3 {
-                    pixels.extend(
-                        img.data[c * n..(c + 1) * n].iter().map(|v| (v - MEAN[c]) / STD[c]),
-                    );
-                }
-            }
+            pixels.resize(chunk.len() * n, 0.0);
+            pixels
+                .par_chunks_mut(n)
+                .zip(chunk.par_iter())
+                .try_for_each(|(dst, &i)| prepare(ds, i, input_size, pre, dst))?;
             let x = Tensor::from_slice(&pixels)
                 .view([chunk.len() as i64, 3, input_size as i64, input_size as i64])
                 .to_device(self.device);
@@ -71,4 +97,32 @@ impl Encoder {
         }
         Ok(Tensor::cat(&out, 0))
     }
+}
+
+/// Decodes image `index`, transforms, resizes and normalises it into `dst` (3 × size²).
+fn prepare(
+    ds: &Dataset,
+    index: usize,
+    size: usize,
+    pre: Preprocess,
+    dst: &mut [f32],
+) -> Result<(), EvalError> {
+    let mut rgb = Vec::new();
+    let rec = ds.decode_into(index, &mut rgb).map_err(|e| EvalError::Data(e.to_string()))?;
+    let (w, h) = (rec.width as usize, rec.height as usize);
+    if let Some(f) = pre.on_u8 {
+        f(index, &mut rgb, w, h);
+    }
+    let img = Planar::from_rgb8_window(&rgb, w, (0, 0), (h, w));
+    let mut img = resize(&img, size, size);
+    if let Some(f) = pre.on_float {
+        f(&mut img);
+    }
+    let plane = size * size;
+    for c in 0..3 {
+        for (d, v) in dst[c * plane..][..plane].iter_mut().zip(&img.data[c * plane..][..plane]) {
+            *d = (v - MEAN[c]) / STD[c];
+        }
+    }
+    Ok(())
 }

@@ -11,11 +11,15 @@
 //! # Ok(()) }
 //! ```
 
+pub mod autoaugment;
 pub mod downstream;
 pub mod embed;
 pub mod export;
 pub mod features;
+pub mod plot;
+pub mod report;
 pub mod split;
+pub mod tsne;
 
 use std::path::PathBuf;
 
@@ -27,4 +31,6 @@ pub enum EvalError {
     Checkpoint(#[from] sipl_train::checkpoint::CheckpointError),
     #[error("data: {0}")]
     Data(String),
+    #[error("plot: {0}")]
+    Plot(String),
 }

@@ -6,9 +6,11 @@ pub mod eval;
 pub mod export;
 pub mod ingest;
 pub mod preview;
+pub mod report;
 pub mod shards;
 pub mod synth;
 pub mod train;
+pub mod tsne;
 
 /// Bytes as MiB with one decimal.
 pub fn mib(bytes: u64) -> String {

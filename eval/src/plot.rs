@@ -1,0 +1,210 @@
+//! The figures as PNGs: accuracy curves of several runs overlaid (the paper's Figure 3) and
+//! t-SNE scatter panels side by side (Figure 4). plotters draws into an RGB buffer with an
+//! embedded DejaVu Sans (no system fonts needed; licence in `assets/`), `image` writes the PNG.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::EvalError;
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            plotters::style::register_font("sans-serif", style, FONT)
+                .unwrap_or_else(|_| panic!("the embedded font parses"));
+        }
+    });
+}
+
+/// Distinct line and point colours (Tableau 10).
+pub const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn plot_error(e: impl std::fmt::Display) -> EvalError {
+    EvalError::Plot(e.to_string())
+}
+
+fn save(buf: Vec<u8>, (w, h): (u32, u32), path: &Path) -> Result<(), EvalError> {
+    let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| plot_error("buffer size"))?;
+    img.save(path).map_err(|e| plot_error(format!("{}: {e}", path.display())))
+}
+
+/// One named curve: (epoch, held-out accuracy in [0, 1]).
+pub struct Curve {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Held-out accuracy (%) against epoch, one line per curve, legend with each best value.
+pub fn curves_png(curves: &[Curve], title: &str, path: &Path) -> Result<(), EvalError> {
+    register_font();
+    let size = (960u32, 600u32);
+    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let max_epoch =
+            curves.iter().flat_map(|c| c.points.iter().map(|p| p.0)).fold(1.0, f64::max);
+        let max_acc =
+            curves.iter().flat_map(|c| c.points.iter().map(|p| 100.0 * p.1)).fold(1.0, f64::max);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..max_epoch, 0.0..(max_acc * 1.1).ceil())
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("held-out accuracy (%)")
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(plot_error)?;
+        for (i, c) in curves.iter().enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
+            let best = c.points.iter().map(|p| 100.0 * p.1).fold(0.0, f64::max);
+            chart
+                .draw_series(LineSeries::new(
+                    c.points.iter().map(|&(e, a)| (e, 100.0 * a)),
+                    colour.stroke_width(2),
+                ))
+                .map_err(plot_error)?
+                .label(format!("{} (best {best:.1}%)", c.name))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    save(buf, size, path)
+}
+
+/// One point of a t-SNE panel: position, class (colour) and style draw (marker).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScatterPoint {
+    pub x: f64,
+    pub y: f64,
+    pub class: usize,
+    pub style: usize,
+}
+
+/// One t-SNE panel.
+pub struct Panel {
+    pub title: String,
+    pub points: Vec<ScatterPoint>,
+}
+
+/// Panels side by side; class by colour, style by marker (circle, triangle, cross, square).
+pub fn scatter_png(panels: &[Panel], legend: &[String], path: &Path) -> Result<(), EvalError> {
+    register_font();
+    let side = 560u32;
+    let foot = 12 + 22 * legend.len() as u32;
+    let size = (side * panels.len().max(1) as u32, side + foot);
+    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let (body, foot) = root.split_vertically(side);
+        for (i, line) in legend.iter().enumerate() {
+            foot.draw(&Text::new(line.as_str(), (12, 4 + 22 * i as i32), ("sans-serif", 16)))
+                .map_err(plot_error)?;
+        }
+        for (area, panel) in body.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
+            let range = |f: fn(&ScatterPoint) -> f64| {
+                let (lo, hi) = panel
+                    .points
+                    .iter()
+                    .map(f)
+                    .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
+                let pad = ((hi - lo) * 0.05).max(1e-6);
+                (lo - pad)..(hi + pad)
+            };
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.title, ("sans-serif", 18))
+                .margin(12)
+                .build_cartesian_2d(range(|p| p.x), range(|p| p.y))
+                .map_err(plot_error)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_labels(0)
+                .y_labels(0)
+                .draw()
+                .map_err(plot_error)?;
+            for p in &panel.points {
+                let c = PALETTE[p.class % PALETTE.len()];
+                let at = (p.x, p.y);
+                match p.style % 4 {
+                    0 => chart.plotting_area().draw(&Circle::new(at, 4, c.filled())),
+                    1 => chart.plotting_area().draw(&TriangleMarker::new(at, 6, c.filled())),
+                    2 => chart.plotting_area().draw(&Cross::new(at, 5, c.stroke_width(2))),
+                    _ => chart
+                        .plotting_area()
+                        .draw(&Rectangle::new([(p.x, p.y), (p.x, p.y)], c.stroke_width(6))),
+                }
+                .map_err(plot_error)?;
+            }
+        }
+        root.present().map_err(plot_error)?;
+    }
+    save(buf, size, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curves_and_scatter_render_to_png() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let curves = vec![
+            Curve { name: "a".into(), points: vec![(1.0, 0.05), (2.0, 0.10), (3.0, 0.12)] },
+            Curve { name: "b".into(), points: vec![(1.0, 0.02), (2.0, 0.04), (3.0, 0.03)] },
+        ];
+        let path = tmp.path().join("c.png");
+        curves_png(&curves, "downstream", &path).expect("curves");
+        let img = image::open(&path).expect("png").to_rgb8();
+        assert_eq!(img.dimensions(), (960, 600));
+        let coloured = |c: RGBColor| img.pixels().filter(|p| p.0 == [c.0, c.1, c.2]).count();
+        assert!(coloured(PALETTE[0]) > 100 && coloured(PALETTE[1]) > 100, "both lines drawn");
+        let panel = |t: &str| Panel {
+            title: t.into(),
+            points: (0..8)
+                .map(|i| ScatterPoint {
+                    x: i as f64,
+                    y: (i * i) as f64,
+                    class: i % 2,
+                    style: i / 4,
+                })
+                .collect(),
+        };
+        let path = tmp.path().join("s.png");
+        scatter_png(&[panel("x"), panel("y")], &["legend".into()], &path).expect("scatter");
+        assert_eq!(image::open(&path).expect("png").to_rgb8().dimensions(), (1120, 594));
+    }
+}

@@ -1,0 +1,146 @@
+//! `sipl eval tsne`: the embedding study (Figure 4) for one or more encoders, side by side.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use sipl_eval::export::{Which, run_weights};
+use sipl_eval::features::Encoder;
+use sipl_eval::plot::{Panel, ScatterPoint, scatter_png};
+use sipl_eval::tsne::{TsneConfig, select, study, style_draws};
+use sipl_shards::Dataset;
+
+#[derive(Args)]
+pub struct TsneArgs {
+    /// Run directories (their best.safetensors), one panel each ...
+    #[arg(long)]
+    run: Vec<PathBuf>,
+    /// ... and/or weight files from `sipl train` ...
+    #[arg(long)]
+    weights: Vec<PathBuf>,
+    /// ... and/or a randomly initialised encoder.
+    #[arg(long)]
+    random_init: bool,
+    /// A labelled dataset (Tiny ImageNet val ingested as decoded).
+    #[arg(long)]
+    data: PathBuf,
+    /// Output folder: tsne.png, tsne.csv, tsne.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// The two class labels (indices), e.g. 3,17 [default: the first two classes with enough
+    /// images].
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    classes: Option<Vec<i32>>,
+    /// Images per class.
+    #[arg(long, default_value_t = 50)]
+    per_class: usize,
+    #[arg(long, default_value_t = 30.0)]
+    perplexity: f32,
+    /// t-SNE iterations.
+    #[arg(long, default_value_t = 1000)]
+    epochs: usize,
+    /// Side the images are resized to before the style ops and the encoder.
+    #[arg(long, default_value_t = 224)]
+    input_size: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+pub fn run(a: TsneArgs) -> anyhow::Result<()> {
+    let mut models: Vec<(String, Option<PathBuf>)> = Vec::new();
+    for r in &a.run {
+        let name = r
+            .canonicalize()
+            .ok()
+            .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| r.display().to_string());
+        models.push((name, Some(run_weights(r, Which::Best)?)));
+    }
+    for w in &a.weights {
+        let stem = w.file_stem().map_or("?".into(), |s| s.to_string_lossy().into_owned());
+        models.push((stem, Some(w.clone())));
+    }
+    if a.random_init {
+        models.push(("random init".into(), None));
+    }
+    if models.is_empty() {
+        bail!("give at least one --run DIR, --weights FILE or --random-init");
+    }
+    let cfg = TsneConfig {
+        per_class: a.per_class,
+        perplexity: a.perplexity,
+        epochs: a.epochs,
+        input_size: a.input_size,
+        seed: a.seed,
+        ..TsneConfig::default()
+    };
+    let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    let ds = Dataset::open(&a.data)?;
+    let classes = a.classes.as_ref().map(|c| [c[0], c[1]]);
+    let sel = select(&ds, classes, a.per_class)?;
+    let styles = style_draws(&cfg);
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let class_names: Vec<String> = sel
+        .classes
+        .iter()
+        .map(|&c| ds.meta().classes.get(c as usize).cloned().unwrap_or(c.to_string()))
+        .collect();
+    let csv_path = a.out.join("tsne.csv");
+    let mut csv = std::fs::File::create(&csv_path)
+        .with_context(|| format!("writing {}", csv_path.display()))?;
+    writeln!(csv, "model,image,class,style,x,y")?;
+    let (mut panels, mut summaries) = (Vec::new(), Vec::new());
+    for (name, weights) in &models {
+        let encoder = Encoder::load(weights.as_deref(), device, a.seed as i64)?;
+        let st = study(&encoder, &ds, &sel, &styles, &cfg)?;
+        let n = sel.indices.len();
+        for (i, p) in st.map.iter().enumerate() {
+            let image = sel.indices[i % n];
+            let (c, s) = (st.class[i], st.style[i]);
+            writeln!(csv, "{name},{image},{},{s},{},{}", class_names[c], p[0], p[1])?;
+        }
+        let sc = st.scores;
+        println!(
+            "{name}: twin-NN {:.1}% (embedding) / {:.1}% (map); silhouette class {:.3}, style {:.3}",
+            100.0 * sc.twin_nn_embedding,
+            100.0 * sc.twin_nn_map,
+            sc.class_silhouette,
+            sc.style_silhouette
+        );
+        panels.push(Panel {
+            title: format!("{name}: twin-NN {:.0}%", 100.0 * sc.twin_nn_embedding),
+            points: st
+                .map
+                .iter()
+                .enumerate()
+                .map(|(i, p)| ScatterPoint {
+                    x: p[0] as f64,
+                    y: p[1] as f64,
+                    class: st.class[i],
+                    style: st.style[i],
+                })
+                .collect(),
+        });
+        summaries.push(serde_json::json!({"name": name, "weights": weights, "scores": sc}));
+    }
+    let legend = vec![
+        format!("colour: class ({}: blue, {}: orange)", class_names[0], class_names[1]),
+        "marker: style draw (1: circle, 2: triangle)".to_owned(),
+    ];
+    scatter_png(&panels, &legend, &a.out.join("tsne.png"))?;
+    let json = serde_json::json!({
+        "classes": class_names,
+        "per_class": a.per_class,
+        "seed": a.seed,
+        "perplexity": a.perplexity,
+        "styles": styles.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>(),
+        "models": summaries,
+    });
+    std::fs::write(a.out.join("tsne.json"), serde_json::to_string_pretty(&json)? + "\n")?;
+    println!("{}: tsne.png, tsne.csv, tsne.json", a.out.display());
+    Ok(())
+}
