@@ -64,6 +64,7 @@ impl Head {
                 .add_fn(|x| x.relu())
                 .add(nn::linear(&root / "2", 1000, classes, Default::default()))
         };
+        sipl_train::model::torchvision_init(&vs); // nn.Linear's weights: uniform(±1/√fan_in)
         let adam = Adam::new(&vs, AdamConfig::new(cfg.lr, 0.0));
         Head { _vs: vs, net, adam, cfg }
     }

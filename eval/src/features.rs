@@ -41,14 +41,15 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// From pretext weights (`best`/`final.safetensors`), or randomly initialised (the
-    /// baseline row) when `weights` is `None`.
+    /// From pretext weights (`best`/`final.safetensors`), or randomly initialised as
+    /// torchvision initialises ResNet-18 (the baseline row) when `weights` is `None`.
     pub fn load(weights: Option<&Path>, device: Device, seed: i64) -> Result<Self, EvalError> {
         tch::manual_seed(seed);
         let mut vs = nn::VarStore::new(device);
         let model = PretextModel::new(&vs.root());
-        if let Some(w) = weights {
-            load_model(w, &vs)?;
+        match weights {
+            Some(w) => load_model(w, &vs)?,
+            None => sipl_train::model::torchvision_init(&vs),
         }
         vs.freeze();
         Ok(Encoder { _vs: vs, model, device })

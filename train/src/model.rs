@@ -22,7 +22,8 @@ pub struct PretextModel {
 }
 
 impl PretextModel {
-    /// Creates the variables under `root` (`root / "encoder"`, `root / "fc"`).
+    /// Creates the variables under `root` (`root / "encoder"`, `root / "fc"`) with tch's
+    /// initialisation; [`torchvision_init`] re-draws them as PyTorch would.
     pub fn new(root: &nn::Path) -> Self {
         let encoder = tch::vision::resnet::resnet18(&(root / "encoder"), EMBEDDING);
         let fc = root / "fc";
@@ -57,6 +58,37 @@ impl PretextModel {
         };
         scheme.problems().iter().map(|&(c, n)| self.head(&embeddings[c], &embeddings[n])).collect()
     }
+}
+
+/// Re-draws every variable of `vs` as `torchvision.models.resnet18()` and `nn.Linear` draw
+/// them, where tch's defaults differ: convolutions kaiming-normal (fan_out, ReLU) instead of
+/// kaiming-uniform (fan_in); BatchNorm scale 1 instead of uniform(0, 1); linear weights
+/// uniform(±1/√fan_in) instead of uniform(±√(6/fan_in)). Biases (uniform(±1/√fan_in) for linear
+/// layers, 0 for BatchNorm) and running statistics already agree. Draws come from tch's
+/// generator in name order, so `tch::manual_seed` makes them reproducible.
+pub fn torchvision_init(vs: &nn::VarStore) {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    tch::no_grad(|| {
+        for (name, mut v) in vars {
+            let size = v.size();
+            let leaf = name.rsplit('.').next().unwrap_or_default();
+            match (size.len(), leaf) {
+                (4, _) => {
+                    let fan_out = (size[0] * size[2] * size[3]) as f64;
+                    let _ = v.normal_(0.0, (2.0 / fan_out).sqrt());
+                }
+                (2, "weight") => {
+                    let bound = 1.0 / (size[1] as f64).sqrt();
+                    let _ = v.uniform_(-bound, bound);
+                }
+                (1, "weight") => {
+                    let _ = v.fill_(1.0); // BatchNorm scale
+                }
+                _ => {}
+            }
+        }
+    });
 }
 
 /// The loss and its parts for one batch.
@@ -101,6 +133,27 @@ pub fn correct(logits: &[Tensor], labels: &Tensor) -> i64 {
 mod tests {
     use super::*;
     use tch::{Device, nn};
+
+    #[test]
+    fn torchvision_init_draws_pytorch_distributions() {
+        tch::manual_seed(1);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _model = PretextModel::new(&vs.root());
+        torchvision_init(&vs);
+        let v = vs.variables();
+        let std = |t: &Tensor| t.std(true).double_value(&[]);
+        let conv = &v["encoder.layer1.0.conv1.weight"]; // 64×64×3×3: fan_out 576
+        assert!((std(conv) / (2.0f64 / 576.0).sqrt() - 1.0).abs() < 0.02, "{}", std(conv));
+        let first = &v["encoder.conv1.weight"]; // 64×3×7×7: fan_out 3136
+        assert!((std(first) / (2.0f64 / 3136.0).sqrt() - 1.0).abs() < 0.05);
+        assert!(v["encoder.bn1.weight"].eq(1.0).all().int64_value(&[]) == 1);
+        assert!(v["encoder.layer2.0.downsample.1.weight"].eq(1.0).all().int64_value(&[]) == 1);
+        let bound = |t: &Tensor| t.abs().max().double_value(&[]);
+        let fc = &v["fc.0.weight"]; // 4096×2000
+        assert!(bound(fc) <= 1.0 / 2000f64.sqrt() && bound(fc) > 0.99 / 2000f64.sqrt());
+        assert!(bound(&v["encoder.fc.weight"]) <= 1.0 / 512f64.sqrt());
+        assert!(v["encoder.bn1.running_var"].eq(1.0).all().int64_value(&[]) == 1);
+    }
 
     #[test]
     fn joint_views_change_only_training_mode_batch_statistics() {

@@ -159,6 +159,7 @@ impl Session {
         let amp = cfg.run.amp.unwrap_or(cuda);
         let vs = nn::VarStore::new(device);
         let mut model = PretextModel::new(&vs.root());
+        crate::model::torchvision_init(&vs);
         model.joint_views = cfg.model.joint_views;
         let speed =
             SpeedSettings::for_device(device, cfg.run.channels_last, cfg.run.overlap_uploads)?;
@@ -247,7 +248,10 @@ impl Session {
             let acc = self.validate(val)?;
             (last_val, validated_at) = (Some(acc), Some(self.state.step));
             self.record_validation(acc, &mut metrics)?;
-            self.save_checkpoint()?;
+            let last = self.state.epoch >= epochs || self.state.step >= max_steps;
+            if self.cfg.run.checkpoint_each_epoch || last {
+                self.save_checkpoint()?;
+            }
         }
         window.check_finite(self.state.step)?;
         if validated_at != Some(self.state.step) {
