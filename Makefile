@@ -17,7 +17,7 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: setup venv build demo test test-data lint ingest eval bench-ingest bench-loader bench-reference clean
+.PHONY: setup venv build demo test test-data lint ingest eval reproduce reproduce-small bench-ingest bench-loader bench-reference clean
 
 setup: build
 
@@ -52,17 +52,18 @@ lint: venv
 # The main job on an embedded default: a synthetic image set, ingested, verified, summarised,
 # previewed, a short SIPLv1 pretext run on CPU, and its evaluation (make eval).
 demo: build
+	rm -rf $(WORK)/demo/images
 	$(SIPL) synth --out $(WORK)/demo/images --classes 8 --per-class 64 --size 96 --seed 0
 	$(SIPL) ingest folder $(WORK)/demo/images --out $(WORK)/demo/shards --resize 64 --crop 64 --force
 	$(SIPL) shards verify $(WORK)/demo/shards
 	$(SIPL) shards inspect $(WORK)/demo/shards
 	$(SIPL) preview $(WORK)/demo/shards --scheme siplv1 --patch-size 32 --out $(WORK)/demo/preview-siplv1.png
-	rm -rf $(WORK)/demo/run-siplv1
-	$(SIPL) train --config configs/smoke-siplv1.toml --set data.path=$(WORK)/demo/shards --set optim.max_steps=60 \
-	  --set optim.epochs=3 --set run.checkpoint_every=20 --run-dir $(WORK)/demo/run-siplv1
-	$(MAKE) --no-print-directory eval RUNS=$(WORK)/demo/run-siplv1 TINY=$(WORK)/demo/shards EVAL_OUT=$(WORK)/demo/results \
-	  EVAL_FLAGS="--stratified 0.125 --epochs 20 --input-size 64 --device cpu -q" TSNE_FLAGS="--input-size 64 --device cpu"
-	@echo "demo: preview at $(WORK)/demo/preview-siplv1.png; run (config, metrics.jsonl, checkpoints, weights) in $(WORK)/demo/run-siplv1; results in $(WORK)/demo/results/report.md"
+	@for m in opl siplv1; do echo "== pretext $$m"; rm -rf $(WORK)/demo/run-$$m; \
+	  $(SIPL) train --config configs/demo-$$m.toml --set data.path=$(WORK)/demo/shards --run-dir $(WORK)/demo/run-$$m || exit 1; done
+	$(MAKE) --no-print-directory eval RUNS="$(WORK)/demo/run-opl $(WORK)/demo/run-siplv1" TINY=$(WORK)/demo/shards \
+	  EVAL_OUT=$(WORK)/demo/results EVAL_FLAGS="--stratified 0.25 --epochs 30 --input-size 64 --device cpu -q" \
+	  TSNE_FLAGS="--input-size 64 --device cpu"
+	@echo "demo: preview $(WORK)/demo/preview-siplv1.png; runs $(WORK)/demo/run-{opl,siplv1}; table and figures $(WORK)/demo/results/report.md"
 
 # The paper's two datasets in one go:
 #   make ingest IMAGENET=/data/imagenet TINY=/data/tiny-imagenet-200 OUT=/data/sipl
@@ -90,6 +91,43 @@ eval: build
 	$(SIPL) eval downstream --random-init --data $(TINY) --out $(EVAL_OUT)/baseline-random-init $(EVAL_FLAGS)
 	$(SIPL) eval tsne $(addprefix --run ,$(RUNS)) --random-init --data $(TINY) --out $(EVAL_OUT)/tsne $(TSNE_FLAGS)
 	$(SIPL) report $(RUNS) --baseline $(EVAL_OUT)/baseline-random-init --tsne $(EVAL_OUT)/tsne --out $(EVAL_OUT)
+
+# The paper's protocol: the four pretext runs (configs/*.toml: Table 3, 100 epochs, the first
+# 46,000 ImageNet val images) and their evaluation on Tiny ImageNet val (Table 4, Figures 3-4):
+#   make reproduce IMAGENET_SHARDS=/data/sipl/imagenet-val TINY=/data/sipl/tiny-val [RUNS_DIR=runs]
+# (make ingest makes both sets). Rerunning resumes every run where it stopped.
+RUNS_DIR ?= runs
+DEVICE ?= auto
+MODELS ?= opl siplv1 siplv2 siplv3
+reproduce: build
+	@test -n "$(IMAGENET_SHARDS)" -a -n "$(TINY)" || \
+	  { echo "usage: make reproduce IMAGENET_SHARDS=DIR TINY=DIR [RUNS_DIR=runs] [DEVICE=cuda]"; exit 2; }
+	@for m in $(MODELS); do echo "== pretext $$m"; \
+	  $(SIPL) train --config configs/$$m.toml --set data.path=$(IMAGENET_SHARDS) --set run.device=$(DEVICE) \
+	    --run-dir $(RUNS_DIR)/$$m || exit 1; done
+	$(MAKE) --no-print-directory eval RUNS="$(addprefix $(RUNS_DIR)/,$(MODELS))" TINY=$(TINY) \
+	  EVAL_OUT=$(RUNS_DIR)/results EVAL_FLAGS="--device $(DEVICE) -q $(EVAL_EXTRA)" TSNE_FLAGS="--device $(DEVICE)"
+
+# The same protocol at ../shared/data's size, sized for a few minutes on one GPU: Tiny train100 +
+# Tiny test (64², as decoded, about 29,400 images) are the pretext corpus (1,000 held out),
+# patches resized to 64², SMALL_EPOCHS epochs per model; Tiny val downstream at 224².
+#   make reproduce-small [DEVICE=cuda] [SMALL_EPOCHS=15] [SMALL_SET="--set optim.max_steps=5"]
+SMALL ?= $(WORK)/small
+SMALL_EPOCHS ?= 15
+SMALL_SET ?=
+reproduce-small: build test-data
+	@rm -rf $(SMALL)/corpus-src && mkdir -p $(SMALL)/corpus-src
+	ln -s $(WORK)/data/tiny-imagenet-200-train100/tiny-imagenet-200/train $(SMALL)/corpus-src/train
+	ln -s $(WORK)/data/tiny-imagenet-200-test/tiny-imagenet-200/test $(SMALL)/corpus-src/test
+	$(SIPL) ingest folder $(SMALL)/corpus-src --out $(SMALL)/corpus --resize none --crop none -q
+	$(SIPL) ingest tiny-imagenet $(WORK)/data/tiny-imagenet-200-val/tiny-imagenet-200 --split val --out $(SMALL)/tiny-val -q
+	@n=$$($(SIPL) shards inspect $(SMALL)/corpus | awk '/^images/ {print $$2}'); \
+	for m in $(MODELS); do echo "== pretext $$m ($$n images, $(SMALL_EPOCHS) epochs)"; \
+	  $(SIPL) train --config configs/$$m.toml --run-dir $(SMALL)/runs/$$m --force -q \
+	    --set data.path=$(SMALL)/corpus --set data.train_images=$$((n - 1000)) --set data.patch_size=64 \
+	    --set optim.epochs=$(SMALL_EPOCHS) --set run.device=$(DEVICE) --set run.log_every=100 $(SMALL_SET) || exit 1; done
+	$(MAKE) --no-print-directory eval RUNS="$(addprefix $(SMALL)/runs/,$(MODELS))" TINY=$(SMALL)/tiny-val \
+	  EVAL_OUT=$(SMALL)/results EVAL_FLAGS="--device $(DEVICE) -q $(EVAL_EXTRA)" TSNE_FLAGS="--device $(DEVICE)"
 
 # Ingest throughput on the real images in ../shared/data (figures for the notes).
 bench-ingest: build test-data

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The GPU checks of the loader and training issues, as one script for the device machine
-# (GPU.md): build here, carry the binary and the shards, run this there.
+# (GPU.md): build here, carry the stripped binary (the debug-info one is 160 MB; carry allows
+# 64 MiB in all) and the Tiny val tar, ingest there at 224² (upscaled: the throughput is what
+# counts), run.
 #
-#   here:  make build && ./target/release/sipl ingest folder \
-#            .work/data/imagenet-sample-images/imagenet-sample-images --out .gpu/sample -q
-#          mkdir -p .gpu && cp target/release/sipl .gpu/ && cp -r bench configs .gpu/
-#          (.gpu must be listed in .git/info/exclude; carry [".gpu"])
+#   here:  make build && mkdir -p .gpu && strip -o .gpu/sipl target/release/sipl \
+#          && cp -r bench configs .gpu/ && cp ../shared/data/tiny-imagenet-200-val.tar .gpu/
+#          (.gpu must be listed in .git/info/exclude; carry [".gpu"]: about 50 MB)
 #   there: bash .gpu/bench/gpu_check.sh .gpu   (results under $OUT)
 set -uo pipefail
 G=${1:-.gpu}
@@ -14,6 +15,11 @@ mkdir -p "$OUT"
 TL=$(python3 -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')
 export LD_LIBRARY_PATH=$TL
 S="$G/sipl"
+if [ ! -f "$G/sample/dataset.json" ]; then
+  mkdir -p /tmp/tiny && tar -xf "$G/tiny-imagenet-200-val.tar" -C /tmp/tiny
+  "$S" ingest tiny-imagenet /tmp/tiny/tiny-imagenet-200 --split val --resize 224 --crop 224 \
+    --out "$G/sample" -q
+fi
 {
   nvidia-smi --query-gpu=name,memory.total --format=csv
   nproc
@@ -30,7 +36,7 @@ S="$G/sipl"
   "$S" bench loader "$G/sample" --scheme opl --workers 16 --seconds 10
   echo "== (b) SIPLv1 training end to end: default (pinned batches, side-stream uploads) =="
   T=("$S" bench train --config "$G/configs/siplv1.toml" --set data.path="$G/sample"
-     --set data.train_images=900 --set data.workers=14 --set run.device=cuda --steps 200)
+     --set data.train_images=9000 --set data.workers=14 --set run.device=cuda --steps 200)
   "${T[@]}"
   echo "== (b') uploads on the compute stream, pageable batches =="
   "${T[@]}" --set run.overlap_uploads=false

@@ -3,7 +3,7 @@
 //! Each image has *spatial* structure, so the relative position of two patches is learnable
 //! (a sky-to-ground gradient from top to bottom, light falling from the left, a horizon line),
 //! and *class* structure, so downstream accuracy means something (each class has its own
-//! object shape, colour and texture frequency, placed at a random spot).
+//! object shape and stripe texture; colour, size and place are drawn per image).
 
 use std::path::Path;
 
@@ -44,7 +44,13 @@ pub fn write_synth(out: &Path, spec: SynthSpec) -> Result<usize> {
 }
 
 /// One image of `class` (of `classes`), `size`×`size`.
+///
+/// The class fixes the object's *shape* (disc, square, ring, diamond: `class % 4`) and its
+/// *texture* (stripe frequency and orientation: `class / 4`); its colour, size, place and
+/// stripe phase are drawn per image, so colour says nothing about the class (the style
+/// augmentation randomises colour anyway) and neither does position.
 pub fn synth_image(class: usize, classes: usize, size: u32, seed: u64) -> image::RgbImage {
+    let _ = classes;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let s = size as f32;
     let horizon = rng.random_range(0.45..0.65) * s;
@@ -52,11 +58,13 @@ pub fn synth_image(class: usize, classes: usize, size: u32, seed: u64) -> image:
         [rng.random_range(0.45..0.7), rng.random_range(0.6..0.8), rng.random_range(0.85..1.0)];
     let ground =
         [rng.random_range(0.3..0.5), rng.random_range(0.25..0.4), rng.random_range(0.1..0.2)];
-    let hue = class as f32 / classes as f32;
-    let colour = hsv(hue, 0.8, 0.9);
+    let colour = hsv(rng.random_range(0.0..1.0), rng.random_range(0.5..0.9), 0.9);
     let shape = class % 4;
-    let freq = 2.0 + (class / 4) as f32 * 1.5;
-    let radius = rng.random_range(0.14..0.22) * s;
+    let texture = class / 4;
+    let freq = 2.0 + (texture % 3) as f32 * 2.0;
+    let angle = (texture % 4) as f32 * std::f32::consts::FRAC_PI_4;
+    let (ca, sa) = (angle.cos(), angle.sin());
+    let radius = rng.random_range(0.18..0.26) * s;
     let (cx, cy) = (rng.random_range(0.3..0.7) * s, rng.random_range(0.3..0.7) * s);
     let phase: f32 = rng.random_range(0.0..std::f32::consts::TAU);
     image::RgbImage::from_fn(size, size, |x, y| {
@@ -74,15 +82,14 @@ pub fn synth_image(class: usize, classes: usize, size: u32, seed: u64) -> image:
         let r = (dx * dx + dy * dy).sqrt();
         let inside = match shape {
             0 => r < radius,
-            1 => dx.abs() < radius && dy.abs() < radius,
+            1 => dx.abs() < radius * 0.9 && dy.abs() < radius * 0.9,
             2 => r < radius && r > radius * 0.55,
             _ => dx.abs() + dy.abs() < radius * 1.3,
         };
         if inside {
-            let texture = 0.8
-                + 0.2
-                    * ((dx * freq + dy * freq * 0.5) / s * std::f32::consts::TAU * 2.0 + phase)
-                        .sin();
+            let along = (dx * ca + dy * sa) / radius;
+            let stripes = (along * freq * std::f32::consts::PI + phase).sin();
+            let texture = if stripes > 0.0 { 1.0 } else { 0.45 };
             px = colour.map(|c| c * texture);
         }
         let noise: f32 = rng.random_range(-0.03..0.03);

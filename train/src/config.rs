@@ -85,6 +85,9 @@ pub struct RunConfig {
     /// Checkpoint every N steps (and at every epoch end).
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
+    /// Also checkpoint at every epoch end (off for tiny epochs: a checkpoint is ~240 MB).
+    #[serde(default = "default_true")]
+    pub checkpoint_each_epoch: bool,
     /// Checkpoints kept on disk.
     #[serde(default = "default_keep")]
     pub keep_checkpoints: usize,
@@ -119,6 +122,9 @@ fn default_device() -> String {
 }
 fn default_checkpoint_every() -> u64 {
     1000
+}
+fn default_true() -> bool {
+    true
 }
 fn default_keep() -> usize {
     3
@@ -223,6 +229,7 @@ impl TrainConfig {
         let mut c = self.clone();
         (c.optim.epochs, c.optim.max_steps) = (0, None);
         (c.run.log_every, c.run.keep_checkpoints, c.run.checkpoint_every) = (0, 0, 0);
+        c.run.checkpoint_each_epoch = true;
         c.data.workers = 0;
         c.run.overlap_uploads = None;
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(c.to_toml().as_bytes()))
