@@ -33,6 +33,9 @@ void* sipl_host_empty_f32(int64_t numel, bool pinned, char** error) {
   } catch (const std::exception& e) {
     set_error(error, e);
     return nullptr;
+  } catch (...) {
+    *error = strdup("unknown C++ exception");
+    return nullptr;
   }
 }
 
@@ -45,6 +48,9 @@ void* sipl_copy_stream_new(int index, char** error) {
   } catch (const std::exception& e) {
     set_error(error, e);
     return nullptr;
+  } catch (...) {
+    *error = strdup("unknown C++ exception");
+    return nullptr;
   }
 }
 
@@ -52,26 +58,49 @@ void sipl_copy_stream_free(void* stream) { delete static_cast<c10::Stream*>(stre
 
 // Copies host tensor `host` to the stream's device on the copy stream, without blocking the
 // host, and makes the device's current (compute) stream wait for the copy before any work
-// enqueued after this call. The result is allocated on the compute stream, where it is used and
-// freed; the pinned source is protected by the event the copy records on the copy stream.
+// enqueued after this call. The result is allocated on the copy stream (so the caching
+// allocator orders its reuse after the copy) and marked as used by the compute stream (so its
+// block is not handed out again before the compute stream is done with it). The pinned source
+// is protected by the event the copy records on the copy stream.
 void* sipl_upload_on(void* stream, const void* host, char** error) {
   try {
     const c10::Stream& side = *static_cast<const c10::Stream*>(stream);
     const at::Tensor& src = *static_cast<const at::Tensor*>(host);
     const auto* impl = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
     const c10::Stream compute = impl->getStream(side.device());
-    at::Tensor dst =
-        at::empty(src.sizes(), at::TensorOptions().dtype(src.scalar_type()).device(side.device()));
+    at::Tensor dst;
     c10::Event copied(c10::DeviceType::CUDA);
     {
       c10::StreamGuard on_side(side);
+      dst = at::empty(src.sizes(),
+                      at::TensorOptions().dtype(src.scalar_type()).device(side.device()));
       dst.copy_(src, /*non_blocking=*/true);
       copied.record(side);
     }
     copied.block(compute);
+    dst.record_stream(compute);
     return new at::Tensor(std::move(dst));
   } catch (const std::exception& e) {
     set_error(error, e);
+    return nullptr;
+  } catch (...) {
+    *error = strdup("unknown C++ exception");
+    return nullptr;
+  }
+}
+
+// `host` in page-locked memory: itself when it already is, else a pinned copy. (tch's
+// `pin_memory(device)` / `is_pinned(device)` pass a device, which this libtorch warns about as
+// deprecated on every call.)
+void* sipl_pinned(const void* host, char** error) {
+  try {
+    const at::Tensor& t = *static_cast<const at::Tensor*>(host);
+    return new at::Tensor(t.is_pinned() ? t : t.pin_memory());
+  } catch (const std::exception& e) {
+    set_error(error, e);
+    return nullptr;
+  } catch (...) {
+    *error = strdup("unknown C++ exception");
     return nullptr;
   }
 }

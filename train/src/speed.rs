@@ -6,7 +6,7 @@
 
 use tch::{Device, TchError, Tensor, nn};
 
-use crate::transfer::CopyStream;
+use crate::transfer::{CopyStream, pinned};
 
 /// How tensors are laid out and moved for a device.
 pub struct SpeedSettings {
@@ -62,11 +62,8 @@ impl SpeedSettings {
     pub fn to_device(&self, host: &Tensor) -> Result<Tensor, TchError> {
         match &self.copy {
             None if self.device == Device::Cpu => Ok(host.shallow_clone()),
-            None => {
-                Ok(host.pin_memory(self.device).to_device_(self.device, host.kind(), true, false))
-            }
-            Some(copy) if host.is_pinned(copy.device()) => copy.upload(host),
-            Some(copy) => copy.upload(&host.pin_memory(copy.device())),
+            None => Ok(pinned(host)?.to_device_(self.device, host.kind(), true, false)),
+            Some(copy) => copy.upload(&pinned(host)?),
         }
     }
 

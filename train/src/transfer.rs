@@ -18,6 +18,7 @@ unsafe extern "C" {
     fn sipl_host_empty_f32(numel: i64, pinned: bool, error: *mut *mut c_char) -> *mut c_void;
     fn sipl_copy_stream_new(index: i32, error: *mut *mut c_char) -> *mut c_void;
     fn sipl_copy_stream_free(stream: *mut c_void);
+    fn sipl_pinned(host: *const c_void, error: *mut *mut c_char) -> *mut c_void;
     fn sipl_upload_on(
         stream: *mut c_void,
         host: *const c_void,
@@ -50,6 +51,16 @@ pub fn host_empty_f32(numel: usize, pinned: bool) -> Result<Tensor, TchError> {
     // SAFETY: the shim returns a heap `at::Tensor*` (what tch's `C_tensor` is) or null.
     let ptr = checked(|e| unsafe { sipl_host_empty_f32(numel as i64, pinned, e) })?;
     // SAFETY: ownership of the new tensor passes to tch, which deletes it on drop.
+    Ok(unsafe { Tensor::from_ptr(ptr as *mut C_tensor) })
+}
+
+/// `host` in page-locked memory: the same tensor when it already is, else a pinned copy
+/// (needs CUDA).
+pub fn pinned(host: &Tensor) -> Result<Tensor, TchError> {
+    let src = host.as_ptr() as *const c_void;
+    // SAFETY: `src` is live for the call; the result is a new heap `at::Tensor*` or null.
+    let ptr = checked(|e| unsafe { sipl_pinned(src, e) })?;
+    // SAFETY: as in `host_empty_f32`.
     Ok(unsafe { Tensor::from_ptr(ptr as *mut C_tensor) })
 }
 
@@ -112,6 +123,8 @@ mod tests {
         }
         let e = host_empty_f32(12, true).expect_err("no CUDA, no pinned memory");
         assert!(!e.to_string().is_empty());
+        let host = Tensor::zeros([3], (tch::Kind::Float, Device::Cpu));
+        assert!(pinned(&host).is_err(), "pinning needs CUDA");
         assert!(CopyStream::for_device(Device::Cpu).expect("cpu").is_none());
         assert!(CopyStream::for_device(Device::Cuda(0)).is_err());
     }

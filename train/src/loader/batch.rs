@@ -73,6 +73,7 @@ impl Deref for Pixels {
     fn deref(&self) -> &[f32] {
         match self {
             Pixels::Vec(v) => v,
+            Pixels::Tensor(t) if t.numel() == 0 => &[], // its data pointer may be null
             // SAFETY: a contiguous f32 tensor of `numel` elements made by `host_empty_f32`.
             Pixels::Tensor(t) => unsafe {
                 std::slice::from_raw_parts(t.data_ptr() as *const f32, t.numel())
@@ -85,6 +86,7 @@ impl DerefMut for Pixels {
     fn deref_mut(&mut self) -> &mut [f32] {
         match self {
             Pixels::Vec(v) => v,
+            Pixels::Tensor(t) if t.numel() == 0 => &mut [],
             // SAFETY: as in `deref`, and `&mut self` means no other reference to the buffer.
             Pixels::Tensor(t) => unsafe {
                 std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, t.numel())

@@ -21,7 +21,7 @@ use crate::checkpoint::{
 };
 use crate::config::{ConfigError, TrainConfig};
 use crate::loader::{Batch, HostBuffers, Loader, LoaderConfig, LoaderError};
-use crate::model::{PretextModel, correct, loss};
+use crate::model::{PretextModel, correct_on_device, loss};
 use crate::speed::SpeedSettings;
 pub use run_dir::{CONFIG, METRICS};
 use window::Window;
@@ -302,18 +302,20 @@ impl Session {
     }
 
     fn validate(&self, val: &Loader) -> Result<f64, TrainError> {
-        let (mut right, mut total) = (0i64, 0i64);
+        // Counted on the device: one host sync for the whole pass, not one per batch.
+        let mut right = Tensor::zeros([], (tch::Kind::Int64, self.device));
+        let mut total = 0i64;
         tch::no_grad(|| -> Result<(), TrainError> {
             for batch in val.epoch(0, 0) {
                 let batch = batch?;
                 let (x, y) = self.upload(&batch)?;
                 let logits = self.autocast(|| self.model.forward(self.cfg.scheme(), &x, false));
-                right += correct(&logits, &y);
+                right += correct_on_device(&logits, &y);
                 total += (logits.len() * batch.batch_size) as i64;
             }
             Ok(())
         })?;
-        let acc = right as f64 / total.max(1) as f64;
+        let acc = right.int64_value(&[]) as f64 / total.max(1) as f64;
         Ok(acc)
     }
 
