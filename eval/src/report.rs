@@ -119,6 +119,14 @@ pub struct RunInfo {
     pub steps: Option<u64>,
 }
 
+/// A run's display name: its folder's name (of the resolved path, so `.` and `runs/x/` work).
+pub fn run_name(dir: &Path) -> String {
+    dir.canonicalize()
+        .ok()
+        .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| dir.display().to_string())
+}
+
 /// Reads a run directory's config and metrics.
 pub fn read_run(dir: &Path) -> Result<RunInfo, EvalError> {
     let bad = |why: String| EvalError::Run { path: dir.to_owned(), reason: why };
@@ -141,12 +149,13 @@ pub fn read_run(dir: &Path) -> Result<RunInfo, EvalError> {
             steps = Some(steps.map_or(s, |m| m.max(s)));
         }
     }
-    let name = dir
-        .canonicalize()
-        .ok()
-        .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| dir.display().to_string());
-    Ok(RunInfo { name, dir: dir.to_owned(), scheme: cfg.model.scheme, pretext_best: best, steps })
+    Ok(RunInfo {
+        name: run_name(dir),
+        dir: dir.to_owned(),
+        scheme: cfg.model.scheme,
+        pretext_best: best,
+        steps,
+    })
 }
 
 /// What `report` wrote.

@@ -11,7 +11,7 @@ use sipl_eval::downstream::{EpochResult, HeadConfig, train_head, train_head_fait
 use sipl_eval::export::{Which, run_weights};
 use sipl_eval::features::Encoder;
 use sipl_eval::plot::{Curve, curves_png};
-use sipl_eval::report::{DownstreamSummary, SUMMARY, read_curve};
+use sipl_eval::report::{DownstreamSummary, SUMMARY, run_name};
 use sipl_shards::Dataset;
 use tch::Tensor;
 
@@ -43,14 +43,8 @@ impl EncoderArgs {
     /// The weight file (`None` for random initialisation) and a display name.
     pub fn resolve(&self) -> anyhow::Result<(Option<PathBuf>, String)> {
         let stem = |p: &Path| p.file_stem().map_or("?".into(), |s| s.to_string_lossy().into());
-        let dir_name = |p: &Path| {
-            p.canonicalize()
-                .ok()
-                .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .unwrap_or_else(|| p.display().to_string())
-        };
         Ok(match (&self.run, &self.weights, self.random_init) {
-            (Some(r), _, _) => (Some(run_weights(r, Which::Best)?), dir_name(r)),
+            (Some(r), _, _) => (Some(run_weights(r, Which::Best)?), run_name(r)),
             (None, Some(w), _) => (Some(w.clone()), stem(w)),
             (None, None, true) => (None, "random init".into()),
             (None, None, false) => bail!("give --run DIR, --weights FILE or --random-init"),
@@ -261,7 +255,7 @@ fn write_outputs(
     let summary_path = out.join(SUMMARY);
     std::fs::write(&summary_path, serde_json::to_string_pretty(summary)? + "\n")
         .with_context(|| format!("writing {}", summary_path.display()))?;
-    let points = read_curve(&path)?;
+    let points = curve.iter().map(|r| (r.epoch as f64, r.val_accuracy)).collect();
     let title = format!("Downstream accuracy ({} mode)", summary.mode);
     curves_png(&[Curve { name: summary.name.clone(), points }], &title, &out.join("curve.png"))?;
     Ok(())

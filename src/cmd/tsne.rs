@@ -8,6 +8,7 @@ use clap::Args;
 use sipl_eval::export::{Which, run_weights};
 use sipl_eval::features::Encoder;
 use sipl_eval::plot::{Panel, ScatterPoint, scatter_png};
+use sipl_eval::report::run_name;
 use sipl_eval::tsne::{TsneConfig, select, study, style_draws};
 use sipl_shards::Dataset;
 
@@ -53,12 +54,7 @@ pub struct TsneArgs {
 pub fn run(a: TsneArgs) -> anyhow::Result<()> {
     let mut models: Vec<(String, Option<PathBuf>)> = Vec::new();
     for r in &a.run {
-        let name = r
-            .canonicalize()
-            .ok()
-            .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| r.display().to_string());
-        models.push((name, Some(run_weights(r, Which::Best)?)));
+        models.push((run_name(r), Some(run_weights(r, Which::Best)?)));
     }
     for w in &a.weights {
         let stem = w.file_stem().map_or("?".into(), |s| s.to_string_lossy().into_owned());

@@ -121,12 +121,8 @@ pub fn sym_kl(f1: &Tensor, f2: &Tensor) -> Tensor {
     kl12 + kl21
 }
 
-/// Correct predictions over all problems of a batch (SPEC: pretext accuracy counts both).
-pub fn correct(logits: &[Tensor], labels: &Tensor) -> i64 {
-    correct_on_device(logits, labels).int64_value(&[])
-}
-
-/// As [`correct`], left on the device (no host sync) as an int64 scalar tensor.
+/// Correct predictions over all problems of a batch (SPEC: pretext accuracy counts both), left
+/// on the device (no host sync) as an int64 scalar tensor.
 pub fn correct_on_device(logits: &[Tensor], labels: &Tensor) -> Tensor {
     logits.iter().fold(Tensor::zeros([], (Kind::Int64, labels.device())), |acc, f| {
         acc + f.argmax(1, false).eq_tensor(labels).sum(Kind::Int64)
