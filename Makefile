@@ -11,6 +11,9 @@ VENV_STAMP := $(VENV)/.sipl-$(shell sha256sum python/requirements.txt | cut -c1-
 SIPL := $(CURDIR)/target/release/sipl
 DATA ?= $(CURDIR)/../shared/data
 WORK ?= $(CURDIR)/.work
+# Gloo's headers (CPU ranks of data-parallel training), from Debian's libgloo-dev; see
+# train/build.rs. Only the headers are used: Gloo's code is in libtorch.
+GLOO := $(CURDIR)/.work/gloo/usr/include/gloo/context.h
 
 # tch's build finds libtorch through the venv's torch (see ARCHITECTURE.md).
 export VIRTUAL_ENV := $(VENV)
@@ -28,8 +31,15 @@ $(VENV_STAMP): python/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements.txt
 	@rm -f $(VENV)/.sipl-* && touch $@
 
-build: venv
+build: venv $(GLOO)
 	cargo build --release --locked --bin sipl
+
+$(GLOO):
+	@mkdir -p $(CURDIR)/.work/gloo-deb
+	@cd $(CURDIR)/.work/gloo-deb && rm -f libgloo-dev_*.deb && \
+	  { apt-get download libgloo-dev >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get download libgloo-dev >/dev/null 2>&1; }; } && \
+	  dpkg -x libgloo-dev_*.deb $(CURDIR)/.work/gloo && echo "Gloo headers unpacked into .work/gloo" || \
+	  echo "warning: could not fetch Debian's libgloo-dev: CPU ranks (--devices cpu,...) will be unavailable"
 
 # Tests run in the release profile: one profile means one build of arrow/parquet/libtorch glue.
 test: build test-data

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of the loader and training issues, as one script for the device machine
+# The GPU checks of the loader, training and several-GPU issues, as one script for the device machine
 # (GPU.md): build here, carry the stripped binary (the debug-info one is 160 MB; carry allows
 # 64 MiB in all) and the Tiny val tar, ingest there at 224² (upscaled: the throughput is what
 # counts), run.
@@ -42,6 +42,10 @@ fi
   "${T[@]}" --set run.overlap_uploads=false
   echo "== (b'') all views in one encoder pass (changes BatchNorm statistics) =="
   "${T[@]}" --set model.joint_views=true
+  echo "== (c) world size 1 through the distributed path (NCCL, c10d Reducer): within 5% of (b) =="
+  RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29517 "${T[@]}"
+  echo "== (c') the same with one gradient bucket (reduction after backward, no overlap) =="
+  RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29518 "${T[@]}" --set run.bucket_mb=1000
   echo "== PyTorch SIPLv1 step on device-resident data, for the ceiling =="
   python3 "$G/bench/pytorch_step.py" --device cuda --batch 64 --bf16 --channels-last --siplv1 || true
 } 2>&1 | tee "$OUT/gpu-check.txt"

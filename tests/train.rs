@@ -3,42 +3,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{run, s, sipl, text};
-
-/// A 48-image 32² dataset and a config training SIPLv1 on it for 12 steps (3 epochs).
-fn setup(dir: &Path) -> (PathBuf, Vec<String>) {
-    let images = dir.join("images");
-    let (ok, _, err) =
-        run(&["synth", "--out", s(&images), "--classes", "2", "--per-class", "24", "--size", "40"]);
-    assert!(ok, "{err}");
-    let data = dir.join("ds");
-    let (ok, _, err) =
-        run(&["ingest", "folder", s(&images), "--out", s(&data), "--resize", "32", "--crop", "32"]);
-    assert!(ok, "{err}");
-    let config = dir.join("tiny.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[data]\npath = {:?}\nval_fraction = 0.125\nworkers = 1\n[model]\nscheme = \"siplv1\"\n\
-             [optim]\nlr = 1e-4\nbatch_size = 8\nepochs = 3\nmax_steps = 12\n\
-             [run]\ndevice = \"cpu\"\ncheckpoint_every = 2\nkeep_checkpoints = 2\nlog_every = 1\nthreads = 1\n",
-            s(&data)
-        ),
-    )
-    .expect("config");
-    let args = vec!["train".into(), "--config".into(), s(&config).into(), "-q".into()];
-    (config, args)
-}
-
-fn train(args: &[String], run_dir: &Path, extra: &[&str]) -> (bool, String, String) {
-    let out =
-        sipl().args(args).args(["--run-dir", s(run_dir)]).args(extra).output().expect("spawn");
-    text(out)
-}
+use common::{run, s, setup_tiny_training as setup, sipl, train_in as train};
 
 fn spawn(args: &[String], run_dir: &Path) -> Child {
     sipl().args(args).args(["--run-dir", s(run_dir)]).spawn().expect("spawn")

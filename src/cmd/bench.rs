@@ -116,6 +116,9 @@ fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
         force: true,
         progress: false,
         stop: Default::default(),
+        // RANK/WORLD_SIZE set: the timed run is one rank of a distributed run (the GPU check
+        // times world size 1 through NCCL this way).
+        launch: sipl_train::dist::Launch::from_env()?,
     };
     let result = sipl_train::trainer::train(job);
     let metrics =

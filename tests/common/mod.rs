@@ -48,3 +48,36 @@ pub fn check_with_pyarrow(dir: &Path, root: Option<&Path>) -> serde_json::Value 
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// A 48-image 32² dataset and a config training SIPLv1 on it for 12 steps (3 epochs); the
+/// `sipl train` arguments without `--run-dir`.
+pub fn setup_tiny_training(dir: &Path) -> (PathBuf, Vec<String>) {
+    let images = dir.join("images");
+    let (ok, _, err) =
+        run(&["synth", "--out", s(&images), "--classes", "2", "--per-class", "24", "--size", "40"]);
+    assert!(ok, "{err}");
+    let data = dir.join("ds");
+    let (ok, _, err) =
+        run(&["ingest", "folder", s(&images), "--out", s(&data), "--resize", "32", "--crop", "32"]);
+    assert!(ok, "{err}");
+    let config = dir.join("tiny.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\npath = {:?}\nval_fraction = 0.125\nworkers = 1\n[model]\nscheme = \"siplv1\"\n\
+             [optim]\nlr = 1e-4\nbatch_size = 8\nepochs = 3\nmax_steps = 12\n\
+             [run]\ndevice = \"cpu\"\ncheckpoint_every = 2\nkeep_checkpoints = 2\nlog_every = 1\nthreads = 1\n",
+            s(&data)
+        ),
+    )
+    .expect("config");
+    let args = vec!["train".into(), "--config".into(), s(&config).into(), "-q".into()];
+    (config, args)
+}
+
+/// `sipl ARGS --run-dir RUN EXTRA`.
+pub fn train_in(args: &[String], run_dir: &Path, extra: &[&str]) -> (bool, String, String) {
+    let out =
+        sipl().args(args).args(["--run-dir", s(run_dir)]).args(extra).output().expect("spawn");
+    text(out)
+}

@@ -51,6 +51,14 @@ pub struct TrainerState {
     /// The sample stream's randomness is a function of (seed, epoch, image); nothing else to
     /// save. Recorded for the reader.
     pub seed: u64,
+    /// Ranks of the run that wrote it: `epoch`/`batch` count each rank's batches, so a resume
+    /// needs the same number of ranks.
+    #[serde(default = "one_rank")]
+    pub world: usize,
+}
+
+fn one_rank() -> usize {
+    1
 }
 
 const MODEL: &str = "model.safetensors";

@@ -104,6 +104,14 @@ pub struct RunConfig {
     /// the previous step's compute (default on). Off: the copy runs on the compute stream.
     /// Never changes results.
     pub overlap_uploads: Option<bool>,
+    /// Several ranks: gradients are all-reduced in buckets of this many MiB, each as soon as
+    /// backward has produced it (PyTorch DDP's default, 25). Never changes results.
+    #[serde(default = "default_bucket_mb")]
+    pub bucket_mb: f64,
+    /// Several ranks: how long a rank waits for the rendezvous and for a collective before
+    /// failing, in seconds.
+    #[serde(default = "default_dist_timeout")]
+    pub dist_timeout_s: u64,
     /// Fault injection for tests: the loss becomes NaN at this step.
     pub fault_nan_at_step: Option<u64>,
 }
@@ -122,6 +130,12 @@ fn default_device() -> String {
 }
 fn default_checkpoint_every() -> u64 {
     1000
+}
+fn default_bucket_mb() -> f64 {
+    25.0
+}
+fn default_dist_timeout() -> u64 {
+    300
 }
 fn default_true() -> bool {
     true
@@ -226,13 +240,27 @@ impl TrainConfig {
     /// Everything that changes the trajectory of a run (what a resume must agree on); the
     /// stopping point (`epochs`, `max_steps`) and logging cadence may change on resume.
     pub fn trajectory_fingerprint(&self) -> String {
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(self.trajectory_toml().as_bytes()))
+    }
+
+    /// The config with everything that cannot change the trajectory reset, as TOML.
+    pub fn trajectory_toml(&self) -> String {
         let mut c = self.clone();
         (c.optim.epochs, c.optim.max_steps) = (0, None);
         (c.run.log_every, c.run.keep_checkpoints, c.run.checkpoint_every) = (0, 0, 0);
         c.run.checkpoint_each_epoch = true;
         c.data.workers = 0;
         c.run.overlap_uploads = None;
-        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(c.to_toml().as_bytes()))
+        (c.run.bucket_mb, c.run.dist_timeout_s) = (0.0, 0);
+        c.to_toml()
+    }
+
+    /// What every rank of a distributed run must agree on: the trajectory settings, less the
+    /// device (each rank has its own).
+    pub fn rank_agreement(&self) -> String {
+        let mut c = self.clone();
+        c.run.device = String::new();
+        c.trajectory_toml()
     }
 }
 

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use tch::{Cuda, Device};
 
 /// A device as a user writes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeviceSpec {
     /// The first CUDA device when there is one, else the CPU.
     Auto,
@@ -72,11 +72,16 @@ pub fn cuda_device_count() -> usize {
 /// A one-paragraph description of the compute available, for `sipl info`.
 pub fn describe() -> String {
     let count = cuda_device_count();
+    let (gloo, nccl) = crate::dist::backends();
+    let yes = |b: bool| if b { "yes" } else { "no" };
     format!(
-        "libtorch CPU threads: {}\nCUDA available: {} ({count} device(s))\ncuDNN available: {}",
+        "libtorch CPU threads: {}\nCUDA available: {} ({count} device(s))\ncuDNN available: {}\n\
+         data-parallel backends in this build: NCCL {}, Gloo (CPU ranks) {}",
         tch::get_num_threads(),
         count > 0,
         Cuda::cudnn_is_available(),
+        yes(nccl),
+        yes(gloo),
     )
 }
 

@@ -5,7 +5,8 @@
 //! - [`augment`]: the style augmentation A, one op per file, matched to torchvision 0.26;
 //! - [`scheme`]: OPL and SIPLv1/v2/v3 samples;
 //! - [`loader`]: the multithreaded, deterministic, resumable batch stream;
-//! - [`device`]: compute-device selection.
+//! - [`device`]: compute-device selection;
+//! - [`dist`]: data-parallel training over c10d (NCCL, or Gloo on the CPU).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -28,6 +29,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
+pub mod dist;
 pub mod geometry;
 pub mod loader;
 pub mod model;

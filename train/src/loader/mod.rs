@@ -47,7 +47,8 @@ pub struct LoaderConfig {
     pub prefetch: usize,
     pub seed: u64,
     pub shuffle: bool,
-    /// Drop the last incomplete batch of an epoch (training); else it is smaller.
+    /// Drop the last incomplete batch of an epoch (training); else it is smaller. With several
+    /// ranks it also evens their shares, so that every rank has the same number of batches.
     pub drop_last: bool,
     pub rank: usize,
     pub world: usize,
@@ -171,6 +172,7 @@ impl Loader {
             shuffle: c.shuffle,
             rank: c.rank,
             world: c.world,
+            even: c.drop_last,
         };
         let have = sampler.epoch_order(0).len();
         if have < c.batch_size && c.drop_last {

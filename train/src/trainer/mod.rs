@@ -2,6 +2,11 @@
 //! directory; SIGINT/SIGTERM finish the step, checkpoint and return; a non-finite loss stops
 //! the run before it can reach a checkpoint. CPU runs are exact: a run killed at any moment
 //! and resumed ends with the same weights, bit for bit, as one that never stopped.
+//!
+//! With a [`Launch`] the job is one rank of a data-parallel run (see [`crate::dist`]): it
+//! trains on its share of each epoch, its gradients are averaged with the other ranks', and
+//! only rank 0 writes the run directory (config, metrics, checkpoints, weights) and shows
+//! progress. Every rank resumes from the same checkpoint.
 
 mod run_dir;
 mod window;
@@ -20,6 +25,7 @@ use crate::checkpoint::{
     CheckpointError, Checkpointer, TrainerState, model_tensors, write_tensors,
 };
 use crate::config::{ConfigError, TrainConfig};
+use crate::dist::{Dist, DistError, Launch, Reducer};
 use crate::loader::{Batch, HostBuffers, Loader, LoaderConfig, LoaderError};
 use crate::model::{PretextModel, correct_on_device, loss};
 use crate::speed::SpeedSettings;
@@ -54,6 +60,8 @@ pub enum TrainError {
     NonFinite { step: u64, value: f64 },
     #[error(transparent)]
     Torch(#[from] tch::TchError),
+    #[error(transparent)]
+    Dist(#[from] DistError),
 }
 
 impl TrainError {
@@ -69,7 +77,10 @@ pub struct TrainJob {
     pub force: bool,
     pub progress: bool,
     /// Set to stop at the next step boundary (SIGINT/SIGTERM are wired to it by `train`).
+    /// With several ranks the stop is agreed every `run.log_every` steps.
     pub stop: Arc<AtomicBool>,
+    /// This process's place in a distributed run; `None`: a single process.
+    pub launch: Option<Launch>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,8 +89,11 @@ pub struct TrainReport {
     pub resumed_from: Option<u64>,
     pub best_val_accuracy: Option<f64>,
     pub last_val_accuracy: Option<f64>,
+    /// Over all ranks.
     pub samples_per_s: f64,
     pub interrupted: bool,
+    /// Ranks that trained.
+    pub world: usize,
 }
 
 pub const BEST: &str = "best.safetensors";
@@ -98,6 +112,9 @@ struct Session {
     ckpt: Checkpointer,
     state: TrainerState,
     run: PathBuf,
+    /// Declared before `dist`: the reducer goes first.
+    reducer: Option<Reducer>,
+    dist: Option<Dist>,
 }
 
 /// Runs (or resumes) a training job to its end, or to a stop request.
@@ -107,7 +124,10 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
         Dataset::open(&cfg.data.path)
             .map_err(|source| TrainError::Data { path: cfg.data.path.clone(), source })?,
     );
-    let device = cfg.run.device.parse::<crate::DeviceSpec>()?.resolve()?;
+    let device = match &job.launch {
+        Some(launch) => launch.device(&cfg.run.device)?,
+        None => cfg.run.device.parse::<crate::DeviceSpec>()?.resolve()?,
+    };
     let n = data.len();
     let n_train = cfg
         .data
@@ -121,28 +141,57 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
         }
         .into());
     }
+    let dist = match &job.launch {
+        Some(launch) => {
+            let timeout = std::time::Duration::from_secs(cfg.run.dist_timeout_s);
+            Some(Dist::connect(launch, device, timeout)?)
+        }
+        None => None,
+    };
+    let (rank, world) = dist.as_ref().map_or((0, 1), |d| (d.rank, d.world));
     let mut lc = LoaderConfig::new(cfg.scheme(), cfg.optim.batch_size);
     (lc.workers, lc.seed, lc.patch_size, lc.subset) =
         (cfg.data.workers, cfg.run.seed, cfg.data.patch_size, Some((0, n_train)));
+    (lc.rank, lc.world) = (rank, world);
     if cfg.run.overlap_uploads != Some(false) {
         lc.buffers = HostBuffers::for_device(device);
     }
     let train_loader = Loader::new(data.clone(), lc)?;
     let vc = LoaderConfig { shuffle: false, drop_last: false, subset: Some((n_train, n)), ..lc };
     let val_loader = Loader::new(data, vc)?;
-    run_dir::claim(&job.run_dir, &cfg, job.force)?;
+    match &dist {
+        None => run_dir::claim(&job.run_dir, &cfg, job.force)?,
+        Some(d) => {
+            d.agree("config", &cfg.rank_agreement())?;
+            let claimed = if d.is_main() {
+                run_dir::claim(&job.run_dir, &cfg, job.force).map_err(|e| e.to_string())
+            } else {
+                Ok(())
+            };
+            d.main_outcome(claimed)?;
+        }
+    }
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, job.stop.clone())
             .map_err(|e| TrainError::io(&job.run_dir, e))?;
     }
-    let mut s = Session::start(cfg, device, &job.run_dir)?;
+    let mut s = Session::start(cfg, device, &job.run_dir, dist, job.force)?;
     let resumed_from = (s.state.step > 0).then_some(s.state.step);
-    let metrics = run_dir::Metrics::open(&job.run_dir, s.state.step)?;
+    let metrics = match s.is_main() {
+        true => Some(run_dir::Metrics::open(&job.run_dir, s.state.step)?),
+        false => None,
+    };
     s.run_loop(&train_loader, &val_loader, metrics, &job, resumed_from)
 }
 
 impl Session {
-    fn start(cfg: TrainConfig, device: Device, run: &Path) -> Result<Self, TrainError> {
+    fn start(
+        cfg: TrainConfig,
+        device: Device,
+        run: &Path,
+        dist: Option<Dist>,
+        force: bool,
+    ) -> Result<Self, TrainError> {
         if let Some(t) = cfg.run.threads {
             tch::set_num_threads(t as i32);
         }
@@ -167,20 +216,37 @@ impl Session {
         let mut adam = Adam::new(&vs, AdamConfig::new(cfg.optim.lr, cfg.optim.weight_decay));
         let ckpt = Checkpointer::new(run.join("checkpoints"), cfg.run.keep_checkpoints);
         let (latest, skipped) = ckpt.latest_valid()?;
-        for why in skipped {
+        let main = dist.as_ref().is_none_or(Dist::is_main);
+        for why in skipped.iter().filter(|_| main) {
             eprintln!("warning: skipping damaged checkpoint: {why}");
         }
+        let world = dist.as_ref().map_or(1, |d| d.world);
         let fingerprint = cfg.trajectory_fingerprint();
         let state = match latest {
             Some((path, state)) => {
+                if state.world != world && !force {
+                    return Err(TrainError::RunDir {
+                        path: run.to_owned(),
+                        reason: format!(
+                            "its checkpoint was written by {} rank(s) and this run has {world}: epoch positions differ; resume with {} rank(s), or pass --force to continue from the start of its epoch",
+                            state.world, state.world
+                        ),
+                    });
+                }
+                let state = match state.world == world {
+                    true => state,
+                    false => TrainerState { batch: 0, world, ..state },
+                };
                 ckpt.load(&path, &vs, &mut adam, &state)?;
-                eprintln!(
-                    "resuming from {} (step {}, epoch {}, batch {})",
-                    path.display(),
-                    state.step,
-                    state.epoch,
-                    state.batch
-                );
+                if main {
+                    eprintln!(
+                        "resuming from {} (step {}, epoch {}, batch {})",
+                        path.display(),
+                        state.step,
+                        state.epoch,
+                        state.batch
+                    );
+                }
                 TrainerState { config_fingerprint: fingerprint, ..state }
             }
             None => TrainerState {
@@ -191,22 +257,65 @@ impl Session {
                 adam_step: 0,
                 config_fingerprint: fingerprint,
                 seed: cfg.run.seed,
+                world,
             },
         };
-        Ok(Session { cfg, device, speed, amp, vs, model, adam, ckpt, state, run: run.to_owned() })
+        let reducer = match &dist {
+            Some(d) => {
+                // Every rank continues from the same point with rank 0's weights.
+                let s = &state;
+                d.agree("start", &format!("step {} epoch {} batch {}", s.step, s.epoch, s.batch))?;
+                d.broadcast_model(&vs)?;
+                Some(d.reducer(&vs, cfg.run.bucket_mb)?)
+            }
+            None => None,
+        };
+        Ok(Session {
+            cfg,
+            device,
+            speed,
+            amp,
+            vs,
+            model,
+            adam,
+            ckpt,
+            state,
+            run: run.to_owned(),
+            reducer,
+            dist,
+        })
+    }
+
+    fn is_main(&self) -> bool {
+        self.dist.as_ref().is_none_or(Dist::is_main)
+    }
+
+    fn world(&self) -> usize {
+        self.dist.as_ref().map_or(1, |d| d.world)
+    }
+
+    /// Whether to stop now: this process's signal flag, agreed between ranks every
+    /// `run.log_every` steps (a collective, so every rank stops at the same step).
+    fn stop_requested(&self, job: &TrainJob) -> Result<bool, TrainError> {
+        let local = job.stop.load(Ordering::Relaxed);
+        match &self.dist {
+            None => Ok(local),
+            Some(d) if self.state.step.is_multiple_of(self.cfg.run.log_every) => Ok(d.any(local)?),
+            Some(_) => Ok(false),
+        }
     }
 
     fn run_loop(
         &mut self,
         train: &Loader,
         val: &Loader,
-        mut metrics: run_dir::Metrics,
+        mut metrics: Option<run_dir::Metrics>,
         job: &TrainJob,
         resumed_from: Option<u64>,
     ) -> Result<TrainReport, TrainError> {
         let (epochs, per_epoch) = (self.cfg.optim.epochs, train.batches_per_epoch() as u64);
         let max_steps = self.cfg.optim.max_steps.unwrap_or(u64::MAX).min(epochs * per_epoch);
-        let bar = progress(max_steps, self.state.step, job.progress);
+        let bar = progress(max_steps, self.state.step, job.progress && self.is_main());
         let start = (Instant::now(), self.state.step);
         let mut window = Window::new(self.device);
         let mut last_val = None;
@@ -224,9 +333,11 @@ impl Session {
                         line["accuracy"].as_f64().unwrap_or(0.0),
                         line["samples_per_s"].as_f64().unwrap_or(0.0)
                     ));
-                    metrics.write(line)?;
+                    if let Some(m) = &mut metrics {
+                        m.write(line)?;
+                    }
                 }
-                let stop = job.stop.load(Ordering::Relaxed);
+                let stop = self.stop_requested(job)?;
                 if self.state.step.is_multiple_of(self.cfg.run.checkpoint_every)
                     || stop
                     || self.state.step >= max_steps
@@ -260,9 +371,12 @@ impl Session {
             self.record_validation(acc, &mut metrics)?;
             self.save_checkpoint()?;
         }
-        let tmp = self.run.join(format!("{FINAL}.tmp"));
-        write_tensors(&tmp, &model_tensors(&self.vs))?;
-        std::fs::rename(&tmp, self.run.join(FINAL)).map_err(|e| TrainError::io(&self.run, e))?;
+        if self.is_main() {
+            let tmp = self.run.join(format!("{FINAL}.tmp"));
+            write_tensors(&tmp, &model_tensors(&self.vs))?;
+            std::fs::rename(&tmp, self.run.join(FINAL))
+                .map_err(|e| TrainError::io(&self.run, e))?;
+        }
         bar.finish_and_clear();
         Ok(self.report(resumed_from, last_val, start, false))
     }
@@ -276,6 +390,9 @@ impl Session {
             (logits, l)
         });
         self.adam.zero_grad();
+        if let Some(r) = &self.reducer {
+            r.prepare(&[&l.total])?;
+        }
         l.total.backward();
         self.adam.step();
         self.state.step += 1;
@@ -286,7 +403,8 @@ impl Session {
         } else {
             l.total.detach()
         };
-        window.add(&total, &l.ce, &l.kl, &logits, &y, batch.batch_size);
+        // Loss and accuracy are this rank's share of the step; the sample count is all ranks'.
+        window.add(&total, &l.ce, &l.kl, &logits, &y, batch.batch_size * self.world());
         Ok(())
     }
 
@@ -301,35 +419,48 @@ impl Session {
         Ok((x, y))
     }
 
+    /// Pretext accuracy on the validation images (each rank counts its share; the counts are
+    /// summed over ranks).
     fn validate(&self, val: &Loader) -> Result<f64, TrainError> {
+        if let Some(d) = &self.dist {
+            d.average_buffers(&self.vs)?;
+        }
         // Counted on the device: one host sync for the whole pass, not one per batch.
-        let mut right = Tensor::zeros([], (tch::Kind::Int64, self.device));
+        let right = Tensor::zeros([2], (tch::Kind::Int64, self.device));
         let mut total = 0i64;
         tch::no_grad(|| -> Result<(), TrainError> {
             for batch in val.epoch(0, 0) {
                 let batch = batch?;
                 let (x, y) = self.upload(&batch)?;
                 let logits = self.autocast(|| self.model.forward(self.cfg.scheme(), &x, false));
-                right += correct_on_device(&logits, &y);
+                let _ = right.get(0).g_add_(&correct_on_device(&logits, &y));
                 total += (logits.len() * batch.batch_size) as i64;
             }
             Ok(())
         })?;
-        let acc = right.int64_value(&[]) as f64 / total.max(1) as f64;
-        Ok(acc)
+        let _ = right.get(1).fill_(total);
+        if let Some(d) = &self.dist {
+            d.sum(&[&right])?;
+        }
+        let (r, t) = (right.int64_value(&[0]), right.int64_value(&[1]));
+        Ok(r as f64 / t.max(1) as f64)
     }
 
     /// Logs a validation accuracy; a new best writes `best.safetensors`.
     fn record_validation(
         &mut self,
         acc: f64,
-        metrics: &mut run_dir::Metrics,
+        metrics: &mut Option<run_dir::Metrics>,
     ) -> Result<(), TrainError> {
         let s = &self.state;
-        metrics
-            .write(serde_json::json!({"step": s.step, "epoch": s.epoch, "val_accuracy": acc}))?;
+        if let Some(m) = metrics {
+            m.write(serde_json::json!({"step": s.step, "epoch": s.epoch, "val_accuracy": acc}))?;
+        }
         if s.best_val_accuracy.is_none_or(|b| acc > b) {
             self.state.best_val_accuracy = Some(acc);
+            if !self.is_main() {
+                return Ok(());
+            }
             let tmp = self.run.join(format!("{BEST}.tmp"));
             write_tensors(&tmp, &model_tensors(&self.vs))?;
             std::fs::rename(&tmp, self.run.join(BEST)).map_err(|e| TrainError::io(&self.run, e))?;
@@ -337,8 +468,14 @@ impl Session {
         Ok(())
     }
 
+    /// Rank 0 writes; with several ranks, BatchNorm statistics are averaged first.
     fn save_checkpoint(&mut self) -> Result<(), TrainError> {
-        self.ckpt.save(&self.vs, &self.adam, &self.state)?;
+        if let Some(d) = &self.dist {
+            d.average_buffers(&self.vs)?;
+        }
+        if self.is_main() {
+            self.ckpt.save(&self.vs, &self.adam, &self.state)?;
+        }
         Ok(())
     }
 
@@ -349,7 +486,8 @@ impl Session {
         start: (Instant, u64),
         interrupted: bool,
     ) -> TrainReport {
-        let samples = (self.state.step - start.1) as f64 * self.cfg.optim.batch_size as f64;
+        let samples =
+            (self.state.step - start.1) as f64 * (self.cfg.optim.batch_size * self.world()) as f64;
         TrainReport {
             steps: self.state.step,
             resumed_from,
@@ -357,6 +495,7 @@ impl Session {
             last_val_accuracy: last_val,
             samples_per_s: samples / start.0.elapsed().as_secs_f64().max(1e-9),
             interrupted,
+            world: self.world(),
         }
     }
 }

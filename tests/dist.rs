@@ -1,0 +1,210 @@
+//! Data-parallel `sipl train` end to end on CPU ranks (Gloo through c10d, the same code path
+//! as NCCL on GPUs): one rank equals a single process bit for bit, two ranks write the run
+//! directory once and resume exactly, a stop is agreed, and the bad inputs of the
+//! several-GPU issue are refused clearly.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{s, setup_tiny_training, sipl, text, train_in};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// The loss-logging steps of a metrics file, in order.
+fn logged_steps(run_dir: &Path) -> Vec<u64> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .expect("metrics")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("loss").is_some())
+        .filter_map(|v| v["step"].as_u64())
+        .collect()
+}
+
+fn weights(run_dir: &Path) -> Vec<u8> {
+    std::fs::read(run_dir.join("final.safetensors")).expect("final weights")
+}
+
+/// One rank of a hand-launched run (as torchrun would start it).
+fn rank(
+    args: &[String],
+    run_dir: &Path,
+    rank: usize,
+    world: usize,
+    port: u16,
+    extra: &[&str],
+) -> Command {
+    let mut c = sipl();
+    c.args(args)
+        .args(["--run-dir", s(run_dir)])
+        .args(extra)
+        .env("RANK", rank.to_string())
+        .env("WORLD_SIZE", world.to_string())
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port.to_string());
+    c
+}
+
+#[test]
+fn one_rank_through_the_distributed_path_equals_a_single_process_bit_for_bit() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let (single, one) = (tmp.path().join("single"), tmp.path().join("one"));
+    let (ok, out, err) = train_in(&args, &single, &["--set", "optim.max_steps=4"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = train_in(&args, &one, &["--set", "optim.max_steps=4", "--devices", "cpu"]);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("started 1 ranks"), "{err}");
+    assert!(weights(&single) == weights(&one), "world size 1 changed the weights");
+}
+
+#[test]
+fn two_ranks_write_the_run_once_and_resume_exactly() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    // 42 training images: 21 per rank, 2 batches of 8 per epoch; 3 epochs = 6 steps.
+    let (whole, parts) = (tmp.path().join("whole"), tmp.path().join("parts"));
+    let (ok, out, err) = train_in(&args, &whole, &["--devices", "cpu,cpu"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("done after 6 steps on 2 ranks"), "{out}");
+    assert_eq!(out.lines().count(), 1, "only rank 0 reports: {out}");
+    assert_eq!(logged_steps(&whole), (1..=6).collect::<Vec<_>>(), "one line per step");
+    let checkpoints: Vec<String> = std::fs::read_dir(whole.join("checkpoints"))
+        .expect("checkpoints")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(checkpoints.iter().all(|c| c.starts_with("step-")), "{checkpoints:?}");
+    let state = std::fs::read_to_string(whole.join("checkpoints/step-000000006/state.json"))
+        .expect("state");
+    let state: serde_json::Value = serde_json::from_str(&state).expect("state json");
+    assert_eq!(state["world"], 2, "{state}");
+    // Stopped after 4 steps, then resumed: the same weights, bit for bit.
+    let (ok, out, err) =
+        train_in(&args, &parts, &["--devices", "cpu,cpu", "--set", "optim.max_steps=4"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = train_in(&args, &parts, &["--devices", "cpu,cpu"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("resumed from step 4"), "{out}");
+    assert!(weights(&whole) == weights(&parts), "resumed 2-rank run differs");
+    // Resuming with another number of ranks is refused (epoch positions are per rank).
+    let (ok, _, err) = train_in(&args, &parts, &["--set", "optim.max_steps=8"]);
+    assert!(!ok && err.contains("written by 2 rank(s) and this run has 1"), "{err}");
+}
+
+#[test]
+fn sigterm_to_the_launcher_stops_every_rank_at_one_checkpointed_step() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let mut child: Child = sipl()
+        .args(&args)
+        .args(["--run-dir", s(&run_dir), "--devices", "cpu,cpu"])
+        .args(["--set", "optim.epochs=1000", "--set", "optim.max_steps=100000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    while !run_dir.join("checkpoints/step-000000002").exists() {
+        assert!(child.try_wait().expect("wait").is_none(), "ended before the signal");
+        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc_kill(child.id() as i32, 15) };
+    let (ok, out, err) = text(child.wait_with_output().expect("wait"));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("stopped, checkpoint written"), "{out}");
+    let stopped: u64 = out
+        .split("after ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("step in the report");
+    assert!(run_dir.join(format!("checkpoints/step-{stopped:09}")).exists(), "{out}");
+    let more = format!("optim.max_steps={}", stopped + 2);
+    let (ok, out, err) = train_in(&args, &run_dir, &["--devices", "cpu,cpu", "--set", &more]);
+    assert!(ok && out.contains(&format!("resumed from step {stopped}")), "{out}{err}");
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn ranks_with_different_configs_are_stopped_at_start() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let port = free_port();
+    let r0 = rank(&args, &run_dir, 0, 2, port, &[]).stderr(Stdio::piped()).spawn().expect("rank 0");
+    let r1 = rank(&args, &run_dir, 1, 2, port, &["--set", "optim.lr=1e-3"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rank 1");
+    for (r, child) in [(0, r0), (1, r1)] {
+        let (ok, _, err) = text(child.wait_with_output().expect("wait"));
+        assert!(!ok, "rank {r} must fail");
+        assert!(err.contains("rank 1's config differs from rank 0's"), "rank {r}: {err}");
+        assert!(err.contains("lr = 0.0001") && err.contains("lr = 0.001"), "rank {r}: {err}");
+    }
+    assert!(!run_dir.join("config.toml").exists(), "nothing written before the ranks agree");
+}
+
+#[test]
+fn a_rank_that_cannot_reach_the_master_fails_within_its_timeout() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let port = free_port(); // nobody serves the rendezvous there
+    let start = Instant::now();
+    let out = rank(&args, &tmp.path().join("run"), 1, 2, port, &["--set", "run.dist_timeout_s=2"])
+        .output()
+        .expect("rank 1");
+    let (ok, _, err) = text(out);
+    assert!(!ok);
+    let want = format!("rank 1 could not reach the rendezvous at 127.0.0.1:{port} within 2 s");
+    assert!(err.contains(&want), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+}
+
+#[test]
+fn bad_device_lists_are_refused_before_any_rank_starts() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let missing = format!("cuda:{}", 7);
+    for (devices, needle) in [
+        (missing.as_str(), "does not exist"),
+        ("cpu,cuda:0", ""),
+        ("auto", "explicit devices"),
+        ("tpu:1", "unknown device"),
+    ] {
+        let (ok, _, err) = train_in(&args, &run_dir, &["--devices", devices]);
+        assert!(!ok && err.contains(needle), "{devices}: {err}");
+        assert!(!run_dir.exists(), "{devices}: no rank may start");
+    }
+    // A launch under torchrun must not launch again.
+    let out =
+        rank(&args, &run_dir, 0, 1, free_port(), &["--devices", "cpu"]).output().expect("run");
+    let (ok, _, err) = text(out);
+    assert!(!ok && err.contains("leave it out"), "{err}");
+}
+
+#[test]
+fn a_failing_rank_is_reported_and_the_others_stopped() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let (ok, _, err) = train_in(
+        &args,
+        &tmp.path().join("run"),
+        &["--devices", "cpu,cpu", "--set", "data.path=/nonexistent/shards"],
+    );
+    assert!(!ok);
+    assert!(err.contains("/nonexistent/shards") && err.contains("failed"), "{err}");
+}

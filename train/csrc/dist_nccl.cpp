@@ -1,0 +1,42 @@
+// The NCCL backend of sipl-train's process group (see dist.cpp): PyTorch's ProcessGroupNCCL,
+// built when the CUDA runtime and NCCL headers that come with the venv's torch install were
+// found (SIPL_HAVE_NCCL); otherwise creating one is a clear error.
+#ifdef SIPL_HAVE_NCCL
+#define USE_C10D_NCCL
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <c10/util/intrusive_ptr.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+
+extern "C" void* sipl_nccl_backend_new(void* store, int rank, int world, int index,
+                                       int64_t timeout_ms, char** error) {
+  try {
+#ifdef SIPL_HAVE_NCCL
+    c10::cuda::set_device(static_cast<c10::DeviceIndex>(index));
+    auto opts = c10d::ProcessGroupNCCL::Options::create();
+    opts->timeout = std::chrono::milliseconds(timeout_ms);
+    opts->is_high_priority_stream = false;
+    auto s = *static_cast<c10::intrusive_ptr<c10d::Store>*>(store);
+    c10::intrusive_ptr<c10d::Backend> backend =
+        c10::make_intrusive<c10d::ProcessGroupNCCL>(s, rank, world, opts);
+    return new c10::intrusive_ptr<c10d::Backend>(std::move(backend));
+#else
+    (void)store, (void)rank, (void)world, (void)index, (void)timeout_ms;
+    *error = strdup(
+        "this build has no NCCL backend (the CUDA and NCCL headers of the venv's torch were not "
+        "found at build time)");
+    return nullptr;
+#endif
+  } catch (const std::exception& e) {
+    *error = strdup(e.what());
+  } catch (...) {
+    *error = strdup("unknown C++ exception");
+  }
+  return nullptr;
+}
