@@ -138,6 +138,28 @@ unsafe extern "C" {
 }
 
 #[test]
+fn a_third_rank_that_differs_stops_all_three_without_waiting() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let port = free_port();
+    let start = Instant::now();
+    let children: Vec<Child> = (0..3)
+        .map(|r| {
+            let extra: &[&str] = if r == 2 { &["--set", "run.log_every=2"] } else { &[] };
+            rank(&args, &run_dir, r, 3, port, extra).stderr(Stdio::piped()).spawn().expect("rank")
+        })
+        .collect();
+    for (r, child) in children.into_iter().enumerate() {
+        let (ok, _, err) = text(child.wait_with_output().expect("wait"));
+        assert!(!ok, "rank {r} must fail");
+        assert!(err.contains("rank 2's config differs from rank 0's"), "rank {r}: {err}");
+        assert!(err.contains("log_every"), "rank {r}: {err}");
+    }
+    assert!(start.elapsed() < Duration::from_secs(60), "nobody waits for a timeout");
+}
+
+#[test]
 fn ranks_with_different_configs_are_stopped_at_start() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (_, args) = setup_tiny_training(tmp.path());
@@ -194,6 +216,29 @@ fn bad_device_lists_are_refused_before_any_rank_starts() {
         rank(&args, &run_dir, 0, 1, free_port(), &["--devices", "cpu"]).output().expect("run");
     let (ok, _, err) = text(out);
     assert!(!ok && err.contains("leave it out"), "{err}");
+}
+
+#[test]
+fn a_nan_loss_on_one_rank_stops_every_rank_at_the_same_step() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let out = sipl()
+        .args(&args)
+        .args(["--run-dir", s(&run_dir), "--devices", "cpu,cpu"])
+        .args(["--set", "run.fault_nan_at_step=3"])
+        .env("SIPL_FAULT_RANK", "1")
+        .output()
+        .expect("run");
+    let (ok, _, err) = text(out);
+    assert!(!ok);
+    assert!(err.contains("loss is NaN at step 3"), "rank 1 names its NaN: {err}");
+    assert!(err.contains("another rank's loss is not finite at step 3"), "rank 0: {err}");
+    let steps: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
+        .expect("checkpoints")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(steps, vec!["step-000000002".to_string()], "the last good checkpoint is kept");
 }
 
 #[test]

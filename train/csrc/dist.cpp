@@ -72,7 +72,12 @@ void* sipl_store_new(const char* host, int port, bool server, int world, int64_t
   });
 }
 
-void sipl_store_free(void* store) { delete static_cast<StorePtr*>(store); }
+void sipl_store_free(void* store) {
+  try {
+    delete static_cast<StorePtr*>(store);
+  } catch (...) {
+  }
+}
 
 int sipl_store_set(void* store, const char* key, const uint8_t* data, int64_t len,
                    char** error) {
@@ -124,12 +129,24 @@ void* sipl_group_new(void* store, int rank, int world, int cuda_index, int64_t t
     } else {
 #ifdef SIPL_HAVE_GLOO
       auto opts = c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(timeout_ms));
-      const char* iface = std::getenv("GLOO_SOCKET_IFNAME");
-      if (iface != nullptr && *iface != '\0') {
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(iface, false));
-      } else {
+      // As Python does: one device per interface of GLOO_SOCKET_IFNAME (a comma-separated
+      // list), else the default one; two threads per device.
+      const char* ifaces = std::getenv("GLOO_SOCKET_IFNAME");
+      std::string list = ifaces != nullptr ? ifaces : "";
+      size_t start = 0;
+      while (start < list.size()) {
+        size_t end = list.find(',', start);
+        if (end == std::string::npos) end = list.size();
+        if (end > start) {
+          opts->devices.push_back(
+              c10d::ProcessGroupGloo::createDeviceForInterface(list.substr(start, end - start), false));
+        }
+        start = end + 1;
+      }
+      if (opts->devices.empty()) {
         opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice(false));
       }
+      opts->threads = 2 * static_cast<int>(opts->devices.size());
       backend = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank, world, opts);
       type = c10d::ProcessGroup::BackendType::GLOO;
       device_type = c10::DeviceType::CPU;
@@ -147,7 +164,18 @@ void* sipl_group_new(void* store, int rank, int world, int cuda_index, int64_t t
   });
 }
 
-void sipl_group_free(void* pg) { delete static_cast<GroupPtr*>(pg); }
+// Shuts the group down (NCCL communicators are finalised, not aborted, and no
+// "destroy_process_group() was not called" warning), then releases it.
+void sipl_group_free(void* pg) {
+  try {
+    group(pg)->shutdown();
+  } catch (...) {
+  }
+  try {
+    delete static_cast<GroupPtr*>(pg);
+  } catch (...) {
+  }
+}
 
 // In-place sum over ranks of each tensor. Waits for the work: on CUDA that orders the current
 // stream after the collective without blocking the host; on CPU it blocks.
@@ -185,17 +213,28 @@ void* sipl_reducer_new(void* pg, void* const* ptrs, int n, int64_t bucket_bytes,
   return guarded(error, [&]() -> void* {
     auto params = tensors(ptrs, n);
     std::vector<bool> sparse(params.size(), false);
-    auto [buckets, limits] = c10d::compute_bucket_assignment_by_size(
+    auto buckets = std::get<0>(c10d::compute_bucket_assignment_by_size(
         params, {static_cast<size_t>(first_bucket_bytes), static_cast<size_t>(bucket_bytes)},
-        sparse);
-    std::vector<int64_t> caps(limits.begin(), limits.end());
+        sparse));
     std::unordered_map<size_t, std::string> names;
     return new c10d::Reducer(std::move(params), std::move(buckets), group(pg),
                              std::move(sparse), bucket_bytes, /*find_unused=*/false,
                              /*gradient_as_bucket_view=*/false, std::move(names),
                              first_bucket_bytes, /*skip_all_reduce_unused_params=*/false,
-                             /*use_python_reducer=*/false, std::move(caps));
+                             /*use_python_reducer=*/false, /*bucket_bytes_cap_list=*/{});
   });
+}
+
+// What DistributedDataParallel does before every forward: after the first backward, buckets
+// are rebuilt once in the order gradients arrived (collective: every rank calls it at the same
+// step). Until then each backward records that order, so skipping this would grow the
+// reducer's bookkeeping every step; it is also where the reducer checks that the previous
+// backward reduced every bucket.
+int sipl_reducer_rebuild(void* reducer, char** error) {
+  return guarded(error, [&]() -> int {
+    static_cast<c10d::Reducer*>(reducer)->rebuild_buckets();
+    return 1;
+  }) - 1;
 }
 
 int sipl_reducer_prepare(void* reducer, void* const* outputs, int n, char** error) {
@@ -205,7 +244,12 @@ int sipl_reducer_prepare(void* reducer, void* const* outputs, int n, char** erro
   }) - 1;
 }
 
-void sipl_reducer_free(void* reducer) { delete static_cast<c10d::Reducer*>(reducer); }
+void sipl_reducer_free(void* reducer) {
+  try {
+    delete static_cast<c10d::Reducer*>(reducer);
+  } catch (...) {
+  }
+}
 
 // The backends this build has: 1 = Gloo, 2 = NCCL.
 int sipl_dist_backends() {

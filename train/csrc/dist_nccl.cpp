@@ -22,6 +22,8 @@ extern "C" void* sipl_nccl_backend_new(void* store, int rank, int world, int ind
     auto opts = c10d::ProcessGroupNCCL::Options::create();
     opts->timeout = std::chrono::milliseconds(timeout_ms);
     opts->is_high_priority_stream = false;
+    opts->group_name = "default";
+    opts->group_desc = "default_pg";
     auto s = *static_cast<c10::intrusive_ptr<c10d::Store>*>(store);
     c10::intrusive_ptr<c10d::Backend> backend =
         c10::make_intrusive<c10d::ProcessGroupNCCL>(s, rank, world, opts);

@@ -112,7 +112,8 @@ pub struct RunConfig {
     /// failing, in seconds.
     #[serde(default = "default_dist_timeout")]
     pub dist_timeout_s: u64,
-    /// Fault injection for tests: the loss becomes NaN at this step.
+    /// Fault injection for tests: the loss becomes NaN at this step (on every rank, or only on
+    /// rank `SIPL_FAULT_RANK` when that environment variable is set).
     pub fault_nan_at_step: Option<u64>,
 }
 
@@ -255,12 +256,17 @@ impl TrainConfig {
         c.to_toml()
     }
 
-    /// What every rank of a distributed run must agree on: the trajectory settings, less the
-    /// device (each rank has its own).
+    /// What every rank of a distributed run must agree on: everything that shapes the
+    /// trajectory or the schedule of collectives (epochs, steps, logging and checkpoint
+    /// cadence, bucket size). Left out: the device index (each rank has its own), worker and
+    /// thread counts, and how many checkpoints are kept.
     pub fn rank_agreement(&self) -> String {
         let mut c = self.clone();
-        c.run.device = String::new();
-        c.trajectory_toml()
+        let kind = c.run.device.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        c.run.device = kind;
+        (c.data.workers, c.run.threads, c.run.keep_checkpoints) = (0, None, 0);
+        c.run.overlap_uploads = None;
+        c.to_toml()
     }
 }
 

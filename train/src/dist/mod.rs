@@ -186,17 +186,14 @@ impl Dist {
         Ok(())
     }
 
-    /// Rank 0 reports how a step the others depend on went (claiming the run directory);
-    /// the others wait for it and fail with rank 0's message when it failed.
-    pub fn main_outcome(&self, outcome: Result<(), String>) -> Result<(), DistError> {
-        if self.is_main() {
-            let text = match &outcome {
-                Ok(()) => String::new(),
-                Err(m) => m.clone(),
-            };
-            self.store.set("outcome/start", text.as_bytes())?;
-            return outcome.map_err(DistError::MainFailed);
-        }
+    /// Rank 0 tells the others how the start went (config agreement, claiming the run
+    /// directory): `None` for success, else its error message.
+    pub fn publish_start(&self, failure: Option<&str>) -> Result<(), DistError> {
+        Ok(self.store.set("outcome/start", failure.unwrap_or_default().as_bytes())?)
+    }
+
+    /// The other ranks wait for rank 0's start and fail with its message when it failed.
+    pub fn await_start(&self) -> Result<(), DistError> {
         let text = String::from_utf8_lossy(&self.store.get("outcome/start")?).into_owned();
         if text.is_empty() { Ok(()) } else { Err(DistError::MainFailed(text)) }
     }

@@ -67,6 +67,7 @@ unsafe extern "C" {
         error: *mut *mut c_char,
     ) -> i32;
     fn sipl_reducer_free(reducer: *mut c_void);
+    fn sipl_reducer_rebuild(reducer: *mut c_void, error: *mut *mut c_char) -> i32;
     fn sipl_dist_backends() -> i32;
 }
 
@@ -267,6 +268,15 @@ impl Reducer {
             |p| p.is_null(),
         )?;
         Ok(Reducer(p))
+    }
+
+    /// Called on every rank before every forward pass, as DDP does: rebuilds the buckets once,
+    /// in the order gradients arrived, after the first backward (a collective), and checks
+    /// that the previous backward reduced everything.
+    pub fn rebuild(&self) -> Result<(), TchError> {
+        // SAFETY: the reducer handle is live.
+        checked(|e| unsafe { sipl_reducer_rebuild(self.0, e) }, |r| *r != 0)?;
+        Ok(())
     }
 
     /// Arms the reducer for the backward pass from `outputs`.

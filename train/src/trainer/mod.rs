@@ -62,6 +62,14 @@ pub enum TrainError {
     Torch(#[from] tch::TchError),
     #[error(transparent)]
     Dist(#[from] DistError),
+    #[error(
+        "another rank's loss is not finite at step {step}: stopping; the last good checkpoint is kept"
+    )]
+    PeerNonFinite { step: u64 },
+    #[error(
+        "rank 0 could not write the checkpoint of step {step} (its error is above): stopping; the last good checkpoint is kept"
+    )]
+    MainCheckpointFailed { step: u64 },
 }
 
 impl TrainError {
@@ -162,13 +170,17 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
     match &dist {
         None => run_dir::claim(&job.run_dir, &cfg, job.force)?,
         Some(d) => {
-            d.agree("config", &cfg.rank_agreement())?;
-            let claimed = if d.is_main() {
-                run_dir::claim(&job.run_dir, &cfg, job.force).map_err(|e| e.to_string())
+            // Rank 0 publishes its verdict even when it fails, so that no rank is left
+            // waiting for it until the store times out.
+            let agreed = d.agree("config", &cfg.rank_agreement()).map_err(TrainError::from);
+            if d.is_main() {
+                let started = agreed.and_then(|()| run_dir::claim(&job.run_dir, &cfg, job.force));
+                d.publish_start(started.as_ref().err().map(|e| e.to_string()).as_deref())?;
+                started?;
             } else {
-                Ok(())
-            };
-            d.main_outcome(claimed)?;
+                agreed?;
+                d.await_start()?;
+            }
         }
     }
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -290,6 +302,13 @@ impl Session {
         self.dist.as_ref().is_none_or(Dist::is_main)
     }
 
+    /// Whether fault injection applies to this rank: all ranks, or only rank
+    /// `SIPL_FAULT_RANK` when that is set (tests of one rank failing alone).
+    fn faulty(&self) -> bool {
+        let only = std::env::var("SIPL_FAULT_RANK").ok().and_then(|r| r.parse::<usize>().ok());
+        only.is_none_or(|r| r == self.dist.as_ref().map_or(0, |d| d.rank))
+    }
+
     fn world(&self) -> usize {
         self.dist.as_ref().map_or(1, |d| d.world)
     }
@@ -326,6 +345,7 @@ impl Session {
                 self.step(&batch, &mut window)?;
                 bar.set_position(self.state.step);
                 if self.state.step.is_multiple_of(self.cfg.run.log_every) {
+                    self.check_finite(&window)?;
                     let line = window.flush(&self.state, self.cfg.optim.lr)?;
                     bar.set_message(format!(
                         "loss {:.4} acc {:.3} {:.0} samples/s",
@@ -342,7 +362,7 @@ impl Session {
                     || stop
                     || self.state.step >= max_steps
                 {
-                    window.check_finite(self.state.step)?;
+                    self.check_finite(&window)?;
                     self.save_checkpoint()?;
                 }
                 if stop {
@@ -355,7 +375,7 @@ impl Session {
             }
             self.state.epoch += 1;
             self.state.batch = 0;
-            window.check_finite(self.state.step)?;
+            self.check_finite(&window)?;
             let acc = self.validate(val)?;
             (last_val, validated_at) = (Some(acc), Some(self.state.step));
             self.record_validation(acc, &mut metrics)?;
@@ -364,7 +384,7 @@ impl Session {
                 self.save_checkpoint()?;
             }
         }
-        window.check_finite(self.state.step)?;
+        self.check_finite(&window)?;
         if validated_at != Some(self.state.step) {
             let acc = self.validate(val)?;
             last_val = Some(acc);
@@ -382,6 +402,9 @@ impl Session {
     }
 
     fn step(&mut self, batch: &Batch, window: &mut Window) -> Result<(), TrainError> {
+        if let Some(r) = &self.reducer {
+            r.rebuild()?;
+        }
         let (x, y) = self.upload(batch)?;
         let (scheme, alpha) = (self.cfg.scheme(), self.cfg.model.alpha);
         let (logits, l) = self.autocast(|| {
@@ -398,7 +421,7 @@ impl Session {
         self.state.step += 1;
         self.state.adam_step = self.adam.step;
         self.state.batch = batch.index + 1;
-        let total = if self.cfg.run.fault_nan_at_step == Some(self.state.step) {
+        let total = if self.cfg.run.fault_nan_at_step == Some(self.state.step) && self.faulty() {
             l.total.detach() * f64::NAN
         } else {
             l.total.detach()
@@ -468,15 +491,36 @@ impl Session {
         Ok(())
     }
 
-    /// Rank 0 writes; with several ranks, BatchNorm statistics are averaged first.
+    /// Rank 0 writes; with several ranks, BatchNorm statistics are averaged first, and every
+    /// rank learns whether the write worked (so none is left waiting when it did not).
     fn save_checkpoint(&mut self) -> Result<(), TrainError> {
         if let Some(d) = &self.dist {
             d.average_buffers(&self.vs)?;
         }
-        if self.is_main() {
-            self.ckpt.save(&self.vs, &self.adam, &self.state)?;
+        let saved = match self.is_main() {
+            true => self.ckpt.save(&self.vs, &self.adam, &self.state).map(drop),
+            false => Ok(()),
+        };
+        if let Some(d) = &self.dist
+            && d.any(saved.is_err())?
+        {
+            saved?;
+            return Err(TrainError::MainCheckpointFailed { step: self.state.step });
         }
-        Ok(())
+        Ok(saved?)
+    }
+
+    /// Stops on a non-finite loss. With several ranks the decision is collective: every rank
+    /// stops at the same step when any rank's loss is not finite.
+    fn check_finite(&self, window: &Window) -> Result<(), TrainError> {
+        let local = window.check_finite(self.state.step);
+        match &self.dist {
+            Some(d) if d.any(local.is_err())? => {
+                local?;
+                Err(TrainError::PeerNonFinite { step: self.state.step })
+            }
+            _ => local,
+        }
     }
 
     fn report(
