@@ -20,7 +20,7 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: setup venv build demo test test-data lint ingest eval reproduce reproduce-small bench-ingest bench-loader bench-reference clean
+.PHONY: setup venv build demo test test-data lint ingest eval reproduce reproduce-small bench-ingest bench-loader bench-reference fuzz soak soak-train clean
 
 setup: build
 
@@ -62,16 +62,20 @@ lint: venv
 # The main job on an embedded default: a synthetic image set, ingested, verified, summarised,
 # previewed, a short SIPLv1 pretext run on CPU, and its evaluation (make eval).
 demo: build
-	rm -rf $(WORK)/demo/images
+	rm -rf $(WORK)/demo/images $(WORK)/demo/downstream-images
 	$(SIPL) synth --out $(WORK)/demo/images --classes 8 --per-class 64 --size 96 --seed 0
 	$(SIPL) ingest folder $(WORK)/demo/images --out $(WORK)/demo/shards --resize 64 --crop 64 --force
 	$(SIPL) shards verify $(WORK)/demo/shards
 	$(SIPL) shards inspect $(WORK)/demo/shards
 	$(SIPL) preview $(WORK)/demo/shards --scheme siplv1 --patch-size 32 --out $(WORK)/demo/preview-siplv1.png
+	@# Downstream images apart from the pretext ones (as Tiny ImageNet is apart from ImageNet):
+	@# another draw of the same 8 classes, 1,024 images, half of them held out.
+	$(SIPL) synth --out $(WORK)/demo/downstream-images --classes 8 --per-class 128 --size 96 --seed 1
+	$(SIPL) ingest folder $(WORK)/demo/downstream-images --out $(WORK)/demo/downstream --resize 64 --crop 64 --force -q
 	@for m in opl siplv1; do echo "== pretext $$m"; rm -rf $(WORK)/demo/run-$$m; \
 	  $(SIPL) train --config configs/demo-$$m.toml --set data.path=$(WORK)/demo/shards --run-dir $(WORK)/demo/run-$$m || exit 1; done
-	$(MAKE) --no-print-directory eval RUNS="$(WORK)/demo/run-opl $(WORK)/demo/run-siplv1" TINY=$(WORK)/demo/shards \
-	  EVAL_OUT=$(WORK)/demo/results EVAL_FLAGS="--stratified 0.25 --epochs 30 --input-size 64 --device cpu -q" \
+	$(MAKE) --no-print-directory eval RUNS="$(WORK)/demo/run-opl $(WORK)/demo/run-siplv1" TINY=$(WORK)/demo/downstream \
+	  EVAL_OUT=$(WORK)/demo/results EVAL_FLAGS="--stratified 0.5 --epochs 30 --input-size 64 --device cpu -q" \
 	  TSNE_FLAGS="--input-size 64 --device cpu"
 	@echo "demo: preview $(WORK)/demo/preview-siplv1.png; runs $(WORK)/demo/run-{opl,siplv1}; table and figures $(WORK)/demo/results/report.md"
 
@@ -161,6 +165,27 @@ bench-reference: venv test-data
 	for s in opl siplv1; do \
 	  $(VENV)/bin/python bench/reference_loader.py --repo $(REF) --images $(WORK)/data/imagenet-sample-images/imagenet-sample-images \
 	    --scheme $$s --workers $(WORKERS) --batch 64 --seconds $(BENCH_SECONDS); done
+
+# Hardening (RELIABILITY.md). Longer fuzzing than CI's 48 cases per property; a failure is
+# saved under <crate>/proptest-regressions/ and replayed by every later run.
+FUZZ_CASES ?= 20000
+fuzz: build
+	FUZZ_CASES=$(FUZZ_CASES) cargo test --release --locked -p sipl-shards --test fuzz
+	FUZZ_CASES=$(FUZZ_CASES) cargo test --release --locked -p sipl-ingest --test fuzz
+	FUZZ_CASES=$(FUZZ_CASES) cargo test --release --locked -p sipl-train --test fuzz_config
+
+# The loader for SOAK_MINUTES under a stalling, restarting consumer: RSS over time, deadlock
+# watchdog (on a synthetic set, 64² images, 32² patches).
+SOAK_MINUTES ?= 10
+soak: build
+	$(SIPL) synth --out $(WORK)/soak/images --classes 8 --per-class 64 --size 96 --seed 0
+	$(SIPL) ingest folder $(WORK)/soak/images --out $(WORK)/soak/shards --resize 64 --crop 64 -q
+	$(SIPL) bench soak $(WORK)/soak/shards --minutes $(SOAK_MINUTES) --patch-size 32 --workers $(WORKERS)
+
+# Many short training runs killed at random moments and resumed, ROUNDS times.
+ROUNDS ?= 20
+soak-train: build
+	SIPL=$(SIPL) ROUNDS=$(ROUNDS) WORK=$(WORK) bash bench/soak_train.sh
 
 clean:
 	rm -rf $(WORK) target

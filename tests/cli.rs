@@ -213,4 +213,23 @@ fn preview_and_loader_bench_run_on_a_small_dataset() {
     assert!(!ok && err.contains("unknown scheme"), "{err}");
     let (ok, _, err) = run(&["bench", "loader", s(&out), "--batch", "100", "--seconds", "1"]);
     assert!(!ok && err.contains("fewer than one batch of 100"), "{err}");
+    // A few seconds of the soak: stalls and restarts, memory reports, the verdict.
+    let (ok, stdout, err) = run(&[
+        "bench",
+        "soak",
+        s(&out),
+        "--minutes",
+        "0.05",
+        "--batch",
+        "4",
+        "--workers",
+        "2",
+        "--report-seconds",
+        "1",
+        "--stall-seconds",
+        "0.1",
+    ]);
+    assert!(ok, "{stdout}{err}");
+    assert!(stdout.contains("no deadlock, memory growth"), "{stdout}");
+    assert!(stdout.lines().filter(|l| l.trim_end().ends_with(char::is_numeric)).count() >= 3);
 }

@@ -32,3 +32,12 @@ impl ShardError {
 }
 
 pub type Result<T, E = ShardError> = std::result::Result<T, E>;
+
+/// The message of a caught panic (a third-party decoder's), for an error.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("the decoder panicked")
+}

@@ -92,7 +92,19 @@ pub fn write_manifest(path: &Path, entries: &[ManifestEntry]) -> Result<FileInfo
 }
 
 /// Reads a manifest written by [`write_manifest`].
+///
+/// A damaged file is an error, never a crash: the parquet decoder panics on some corrupt pages
+/// (found by `tests/fuzz.rs`), so reading runs under `catch_unwind`.
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestEntry>> {
+    std::panic::catch_unwind(|| read_manifest_unguarded(path)).unwrap_or_else(|panic| {
+        Err(ShardError::Manifest {
+            path: path.to_owned(),
+            reason: format!("malformed Parquet: {}", crate::error::panic_message(&panic)),
+        })
+    })
+}
+
+fn read_manifest_unguarded(path: &Path) -> Result<Vec<ManifestEntry>> {
     let bad = |reason: String| ShardError::Manifest { path: path.to_owned(), reason };
     let file = File::open(path).map_err(|e| ShardError::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)

@@ -1,6 +1,7 @@
 //! Reads a shard zero-copy from a memory map: Arrow arrays point straight into the mapped file.
 
 use std::fs::File;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -55,10 +56,24 @@ pub struct ShardReader {
 
 impl ShardReader {
     /// Maps `path` and decodes its footer and record batches without copying pixel data.
+    ///
+    /// A damaged file is an error, never a crash: arrow-rs's IPC decoder panics on some
+    /// malformed buffer offsets (found by `tests/fuzz.rs`), so decoding runs under
+    /// `catch_unwind` and such a panic becomes [`ShardError::BadShard`].
     pub fn open(path: &Path) -> Result<Self> {
         let bytes = map_file(path)?;
-        let bad = |reason: String| ShardError::BadShard { path: path.to_owned(), reason };
         let buffer = Buffer::from(bytes);
+        let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| Self::decode(path, &buffer)));
+        decoded.unwrap_or_else(|panic| {
+            Err(ShardError::BadShard {
+                path: path.to_owned(),
+                reason: format!("malformed Arrow IPC: {}", crate::error::panic_message(&panic)),
+            })
+        })
+    }
+
+    fn decode(path: &Path, buffer: &Buffer) -> Result<Self> {
+        let bad = |reason: String| ShardError::BadShard { path: path.to_owned(), reason };
         let n = buffer.len();
         if n < 10 {
             return Err(bad(format!("file is {n} bytes, too short for Arrow IPC")));
@@ -79,15 +94,13 @@ impl ShardReader {
         let mut decoder =
             FileDecoder::new(Arc::new(schema), footer.version()).with_require_alignment(true);
         for block in footer.dictionaries().iter().flatten() {
-            let data =
-                block_data(&buffer, block).ok_or_else(|| bad("block outside file".into()))?;
+            let data = block_data(buffer, block).ok_or_else(|| bad("block outside file".into()))?;
             decoder.read_dictionary(block, &data).map_err(|e| bad(e.to_string()))?;
         }
         let mut batches = Vec::new();
         let mut starts = vec![0];
         for block in footer.recordBatches().iter().flatten() {
-            let data =
-                block_data(&buffer, block).ok_or_else(|| bad("block outside file".into()))?;
+            let data = block_data(buffer, block).ok_or_else(|| bad("block outside file".into()))?;
             let batch = decoder
                 .read_record_batch(block, &data)
                 .map_err(|e| bad(e.to_string()))?
@@ -134,6 +147,23 @@ impl ShardReader {
     /// checksum. Returns the record for its metadata.
     pub fn decode_into(&self, row: usize, out: &mut Vec<u8>) -> Result<ImageRecord<'_>> {
         let rec = self.record(row)?;
+        // The frame states its decompressed size: check it before allocating, so a damaged
+        // height or width cannot ask for gigabytes.
+        match zstd::zstd_safe::get_frame_content_size(rec.pixels_zstd) {
+            Ok(Some(n)) if n == rec.raw_len() as u64 => {}
+            Ok(Some(n)) => {
+                return Err(self.bad_row(
+                    row,
+                    format!(
+                        "pixels decompress to {n} bytes, but {}x{}x3 is {}",
+                        rec.height,
+                        rec.width,
+                        rec.raw_len()
+                    ),
+                ));
+            }
+            _ => return Err(self.bad_row(row, "pixels are not a sized zstd frame".into())),
+        }
         out.resize(rec.raw_len(), 0);
         let n = zstd::bulk::decompress_to_buffer(rec.pixels_zstd, out.as_mut_slice())
             .map_err(|e| self.bad_row(row, format!("pixels do not decompress: {e}")))?;

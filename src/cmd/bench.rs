@@ -17,6 +17,9 @@ pub enum BenchCommand {
     Step(StepBenchArgs),
     /// Training end to end (loader, model, loss, Adam) from a config: samples/s.
     Train(TrainBenchArgs),
+    /// The loader for minutes under a stalling, restarting consumer: memory over time, and a
+    /// watchdog for deadlocks.
+    Soak(super::soak::SoakArgs),
 }
 
 #[derive(Args)]
@@ -78,6 +81,7 @@ pub fn run(c: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Loader(a) => loader(a),
         BenchCommand::Step(a) => step(a),
         BenchCommand::Train(a) => train(a),
+        BenchCommand::Soak(a) => super::soak::run(a),
     }
 }
 

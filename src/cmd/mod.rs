@@ -9,6 +9,7 @@ pub mod launch;
 pub mod preview;
 pub mod report;
 pub mod shards;
+pub mod soak;
 pub mod synth;
 pub mod train;
 pub mod tsne;

@@ -61,6 +61,16 @@ fn one_rank() -> usize {
     1
 }
 
+/// Fault injection for tests: the process aborts halfway through writing the checkpoint of
+/// step `SIPL_FAULT_ABORT_IN_CHECKPOINT` (its weights written, its optimizer state not).
+fn crash_here_for_tests(step: u64) {
+    let at = std::env::var("SIPL_FAULT_ABORT_IN_CHECKPOINT").ok().and_then(|s| s.parse().ok());
+    if at == Some(step) {
+        eprintln!("fault injection: aborting inside the checkpoint of step {step}");
+        std::process::abort();
+    }
+}
+
 const MODEL: &str = "model.safetensors";
 const OPTIM: &str = "optim.safetensors";
 const STATE: &str = "state.json";
@@ -81,7 +91,9 @@ impl Checkpointer {
         self.dir.join(format!("step-{step:09}"))
     }
 
-    /// Writes a checkpoint atomically and prunes old ones.
+    /// Writes a checkpoint atomically and prunes old ones. When writing fails (a full disk),
+    /// the partial temporary directory is removed, so the space goes back to the previous
+    /// checkpoints, which are untouched.
     pub fn save(
         &self,
         vs: &nn::VarStore,
@@ -89,20 +101,35 @@ impl Checkpointer {
         state: &TrainerState,
     ) -> Result<PathBuf, CheckpointError> {
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        let dst = self.path(state.step);
         let tmp = self.dir.join(format!("step-{:09}.tmp", state.step));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
-        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let saved = self.save_via(&tmp, vs, adam, state);
+        if saved.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        saved
+    }
+
+    fn save_via(
+        &self,
+        tmp: &Path,
+        vs: &nn::VarStore,
+        adam: &Adam,
+        state: &TrainerState,
+    ) -> Result<PathBuf, CheckpointError> {
+        let dst = self.path(state.step);
+        std::fs::create_dir_all(tmp).map_err(io(tmp))?;
         write_tensors(&tmp.join(MODEL), &model_tensors(vs))?;
+        crash_here_for_tests(state.step);
         let mut optim: Vec<(String, Tensor)> = Vec::new();
         for (i, name) in adam.names.iter().enumerate() {
             optim.push((format!("m/{name}"), adam.m[i].shallow_clone()));
             optim.push((format!("v/{name}"), adam.v[i].shallow_clone()));
         }
         write_tensors(&tmp.join(OPTIM), &optim)?;
-        let json = serde_json::to_vec_pretty(state).map_err(|e| bad(&tmp, e))?;
+        let json = serde_json::to_vec_pretty(state).map_err(|e| bad(tmp, e))?;
         write_synced(&tmp.join(STATE), &json)?;
         let mut hashes = BTreeMap::new();
         for f in [MODEL, OPTIM, STATE] {
@@ -110,13 +137,13 @@ impl Checkpointer {
         }
         write_synced(
             &tmp.join(MANIFEST),
-            &serde_json::to_vec_pretty(&hashes).map_err(|e| bad(&tmp, e))?,
+            &serde_json::to_vec_pretty(&hashes).map_err(|e| bad(tmp, e))?,
         )?;
-        sync_dir(&tmp)?;
+        sync_dir(tmp)?;
         if dst.exists() {
             std::fs::remove_dir_all(&dst).map_err(io(&dst))?;
         }
-        std::fs::rename(&tmp, &dst).map_err(io(&dst))?;
+        std::fs::rename(tmp, &dst).map_err(io(&dst))?;
         sync_dir(&self.dir)?;
         for step in to_prune(&self.steps()?, self.keep) {
             let p = self.path(step);

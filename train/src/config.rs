@@ -224,6 +224,12 @@ impl TrainConfig {
         if self.run.keep_checkpoints == 0 {
             return bad("run.keep_checkpoints", "0".into(), "must be >= 1");
         }
+        if !(self.run.bucket_mb > 0.0 && self.run.bucket_mb <= 4096.0) {
+            return bad("run.bucket_mb", self.run.bucket_mb.to_string(), "must be in (0, 4096]");
+        }
+        if self.run.dist_timeout_s == 0 {
+            return bad("run.dist_timeout_s", "0".into(), "must be >= 1");
+        }
         if self.run.device.parse::<crate::DeviceSpec>().is_err() {
             return bad(
                 "run.device",
@@ -328,5 +334,13 @@ mod tests {
         assert!(e.to_string().contains("run.device"), "{e}");
         let e = TrainConfig::parse(BASE, &["nonsense".into()]).expect_err("set");
         assert!(e.to_string().contains("section.key=value"), "{e}");
+        for (set, key) in [
+            ("run.bucket_mb=nan", "run.bucket_mb"),
+            ("run.bucket_mb=0", "run.bucket_mb"),
+            ("run.dist_timeout_s=0", "run.dist_timeout_s"),
+        ] {
+            let e = TrainConfig::parse(BASE, &[set.into()]).expect_err(set);
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 }

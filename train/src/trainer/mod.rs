@@ -167,8 +167,9 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
     let train_loader = Loader::new(data.clone(), lc)?;
     let vc = LoaderConfig { shuffle: false, drop_last: false, subset: Some((n_train, n)), ..lc };
     let val_loader = Loader::new(data, vc)?;
-    match &dist {
-        None => run_dir::claim(&job.run_dir, &cfg, job.force)?,
+    // Held until the run ends (rank 0's, with several ranks).
+    let _lock = match &dist {
+        None => Some(run_dir::claim(&job.run_dir, &cfg, job.force)?),
         Some(d) => {
             // Rank 0 publishes its verdict even when it fails, so that no rank is left
             // waiting for it until the store times out.
@@ -176,13 +177,14 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
             if d.is_main() {
                 let started = agreed.and_then(|()| run_dir::claim(&job.run_dir, &cfg, job.force));
                 d.publish_start(started.as_ref().err().map(|e| e.to_string()).as_deref())?;
-                started?;
+                Some(started?)
             } else {
                 agreed?;
                 d.await_start()?;
+                None
             }
         }
-    }
+    };
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, job.stop.clone())
             .map_err(|e| TrainError::io(&job.run_dir, e))?;

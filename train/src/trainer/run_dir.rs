@@ -9,11 +9,49 @@ use crate::config::TrainConfig;
 
 pub const CONFIG: &str = "config.toml";
 pub const METRICS: &str = "metrics.jsonl";
+const LOCK: &str = ".lock";
 
-/// Saves `config` as `RUN/config.toml`, or checks it against the one already there: a
-/// different trajectory is refused unless `force`.
-pub fn claim(run: &Path, config: &TrainConfig, force: bool) -> Result<(), TrainError> {
+/// An exclusive lock on a run directory (an advisory `flock` on `RUN/.lock`, which the
+/// kernel releases when the process dies, even by SIGKILL). Held for the whole run.
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Takes the run directory's lock, or fails naming the process that holds it: two trainers
+/// writing one directory would interleave checkpoints and metrics.
+fn lock(run: &Path) -> Result<RunLock, TrainError> {
+    let path = run.join(LOCK);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| TrainError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(TrainError::RunDir {
+                path: run.to_owned(),
+                reason: format!(
+                    "is in use by another `sipl train` (pid {}); wait for it or stop it first",
+                    holder.trim()
+                ),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(TrainError::io(&path, e)),
+    }
+    file.set_len(0).map_err(|e| TrainError::io(&path, e))?;
+    write!(file, "{}", std::process::id()).map_err(|e| TrainError::io(&path, e))?;
+    Ok(RunLock { _file: file })
+}
+
+/// Locks the run directory, then saves `config` as `RUN/config.toml`, or checks it against
+/// the one already there: a different trajectory is refused unless `force`.
+pub fn claim(run: &Path, config: &TrainConfig, force: bool) -> Result<RunLock, TrainError> {
     std::fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
+    let held = lock(run)?;
     let path = run.join(CONFIG);
     if let Ok(text) = std::fs::read_to_string(&path) {
         let old = TrainConfig::parse(&text, &[]).map_err(|e| TrainError::RunDir {
@@ -31,7 +69,8 @@ pub fn claim(run: &Path, config: &TrainConfig, force: bool) -> Result<(), TrainE
         }
     }
     sipl_shards::write_atomic(&path, config.to_toml().as_bytes())
-        .map_err(|e| TrainError::RunDir { path, reason: e.to_string() })
+        .map_err(|e| TrainError::RunDir { path, reason: e.to_string() })?;
+    Ok(held)
 }
 
 fn differences(a: &TrainConfig, b: &TrainConfig) -> String {

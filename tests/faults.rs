@@ -1,0 +1,204 @@
+//! Fault injection: kill -9 at random moments during ingest, an abort inside a checkpoint
+//! write, and a full disk (a small tmpfs) under ingest and under checkpoints. After each, a
+//! rerun or resume must end complete, verified and identical to a run that never failed, with
+//! nothing lost beyond the last checkpoint. RELIABILITY.md lists every fault and its test.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{run, s, setup_tiny_training, sipl, text, train_in};
+
+/// A tmpfs of a given size mounted for the test's lifetime (needs the mount privilege, which
+/// CI's root has); `None` where mounting is not allowed.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", s(dir)])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| SmallDisk { dir: dir.to_owned() })
+    }
+
+    fn grow(&self, size: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}"), s(&self.dir)])
+            .output()
+            .expect("remount");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).output();
+    }
+}
+
+fn synth_images(dir: &Path) {
+    let (ok, _, err) =
+        run(&["synth", "--out", s(dir), "--classes", "4", "--per-class", "40", "--size", "160"]);
+    assert!(ok, "{err}");
+}
+
+fn ingest_args(images: &Path, out: &Path) -> Vec<String> {
+    ["ingest", "folder", s(images), "--out", s(out), "--shard-images", "8", "--threads", "1", "-q"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+}
+
+fn assert_same_dataset(a: &Path, b: &Path) {
+    let (ok, _, err) = run(&["shards", "verify", s(a)]);
+    assert!(ok, "{err}");
+    let mut files = vec![PathBuf::from("dataset.json"), PathBuf::from("manifest.parquet")];
+    for e in std::fs::read_dir(b.join("shards")).expect("shards") {
+        files.push(PathBuf::from("shards").join(e.expect("entry").file_name()));
+    }
+    for f in files {
+        assert!(
+            std::fs::read(a.join(&f)).ok() == std::fs::read(b.join(&f)).ok(),
+            "{} differs",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn ingest_killed_at_random_moments_then_rerun_is_complete_and_identical() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let images = tmp.path().join("images");
+    synth_images(&images);
+    let reference = tmp.path().join("reference");
+    let start = Instant::now();
+    let (ok, _, err) = text(sipl().args(ingest_args(&images, &reference)).output().expect("run"));
+    assert!(ok, "{err}");
+    let full = start.elapsed();
+    // Three kill moments spread over the run (seeded, so a failure replays).
+    for (seed, fraction) in [(1, 0.15), (2, 0.45), (3, 0.8)] {
+        let out = tmp.path().join(format!("killed-{seed}"));
+        let mut child = sipl().args(ingest_args(&images, &out)).spawn().expect("spawn");
+        std::thread::sleep(full.mul_f64(fraction));
+        let _ = child.kill();
+        child.wait().expect("reap");
+        let (ok, _, err) = text(sipl().args(ingest_args(&images, &out)).output().expect("rerun"));
+        assert!(ok, "seed {seed}: {err}");
+        assert_same_dataset(&out, &reference);
+    }
+}
+
+#[test]
+fn an_abort_inside_a_checkpoint_write_resumes_from_the_previous_one_exactly() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let (reference, run_dir) = (tmp.path().join("reference"), tmp.path().join("run"));
+    let (ok, _, err) = train_in(&args, &reference, &["--set", "optim.max_steps=6"]);
+    assert!(ok, "{err}");
+    let out = sipl()
+        .args(&args)
+        .args(["--run-dir", s(&run_dir), "--set", "optim.max_steps=6"])
+        .env("SIPL_FAULT_ABORT_IN_CHECKPOINT", "4")
+        .output()
+        .expect("run");
+    let (ok, _, err) = text(out);
+    assert!(!ok && err.contains("aborting inside the checkpoint of step 4"), "{err}");
+    assert!(run_dir.join("checkpoints/step-000000004.tmp").exists(), "the write was cut short");
+    let (ok, out, err) = train_in(&args, &run_dir, &["--set", "optim.max_steps=6"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("resumed from step 2"), "{out}");
+    assert!(!run_dir.join("checkpoints/step-000000004.tmp").exists(), "partial write cleared");
+    assert!(
+        std::fs::read(run_dir.join("final.safetensors")).expect("final")
+            == std::fs::read(reference.join("final.safetensors")).expect("reference"),
+        "resumed weights differ from the run that never failed"
+    );
+}
+
+#[test]
+fn a_full_disk_during_ingest_is_a_clear_error_and_a_rerun_with_space_completes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let images = tmp.path().join("images");
+    synth_images(&images);
+    let reference = tmp.path().join("reference");
+    let (ok, _, err) = text(sipl().args(ingest_args(&images, &reference)).output().expect("run"));
+    assert!(ok, "{err}");
+    let Some(disk) = SmallDisk::mount(&tmp.path().join("small"), "256k") else {
+        eprintln!("SKIPPED: mounting a tmpfs is not permitted here");
+        return;
+    };
+    let out = disk.dir.join("ds");
+    let (ok, _, err) = text(sipl().args(ingest_args(&images, &out)).output().expect("run"));
+    assert!(!ok, "the set does not fit in 256 KiB");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!out.join("dataset.json").exists(), "a failed ingest must not claim completeness");
+    disk.grow("64m");
+    let (ok, _, err) = text(sipl().args(ingest_args(&images, &out)).output().expect("rerun"));
+    assert!(ok, "{err}");
+    assert_same_dataset(&out, &reference);
+}
+
+#[test]
+fn a_full_disk_while_checkpointing_keeps_the_previous_checkpoint() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let reference = tmp.path().join("reference");
+    let (ok, _, err) = train_in(&args, &reference, &["--set", "optim.max_steps=4"]);
+    assert!(ok, "{err}");
+    // One checkpoint (weights + Adam moments, 229 MB) fits; a second does not.
+    let Some(disk) = SmallDisk::mount(&tmp.path().join("small"), "350m") else {
+        eprintln!("SKIPPED: mounting a tmpfs is not permitted here");
+        return;
+    };
+    let run_dir = disk.dir.join("run");
+    let start = Instant::now();
+    let (ok, _, err) = train_in(&args, &run_dir, &["--set", "optim.max_steps=4"]);
+    assert!(!ok, "the second checkpoint cannot fit");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(300));
+    let checkpoints: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
+        .expect("checkpoints")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(checkpoints, vec!["step-000000002".to_string()], "partial write removed");
+    disk.grow("1g");
+    let (ok, out, err) = train_in(&args, &run_dir, &["--set", "optim.max_steps=4"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("resumed from step 2"), "{out}");
+    assert!(
+        std::fs::read(run_dir.join("final.safetensors")).expect("final")
+            == std::fs::read(reference.join("final.safetensors")).expect("reference"),
+        "resumed weights differ from the run that never failed"
+    );
+}
+
+#[test]
+fn a_second_trainer_on_a_busy_run_directory_is_refused_until_the_first_dies() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let long = ["--set", "optim.epochs=1000", "--set", "optim.max_steps=100000"];
+    let mut first =
+        sipl().args(&args).args(["--run-dir", s(&run_dir)]).args(long).spawn().expect("spawn");
+    let start = Instant::now();
+    while !run_dir.join("checkpoints/step-000000002").exists() {
+        assert!(first.try_wait().expect("wait").is_none(), "ended early");
+        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (ok, _, err) = train_in(&args, &run_dir, &["--set", "optim.max_steps=4"]);
+    assert!(!ok, "two trainers in one run directory");
+    assert!(err.contains(&format!("in use by another `sipl train` (pid {})", first.id())), "{err}");
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reap");
+    // The kernel dropped the dead process's lock: the directory resumes.
+    let (ok, out, err) =
+        train_in(&args, &run_dir, &["--set", "optim.epochs=1000", "--set", "optim.max_steps=6"]);
+    assert!(ok && out.contains("resumed from step"), "{out}{err}");
+}
