@@ -219,7 +219,7 @@ fn preview_and_loader_bench_run_on_a_small_dataset() {
         "soak",
         s(&out),
         "--minutes",
-        "0.05",
+        "0.08",
         "--batch",
         "4",
         "--workers",

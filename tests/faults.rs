@@ -1,5 +1,5 @@
-//! Fault injection: kill -9 at random moments during ingest, an abort inside a checkpoint
-//! write, and a full disk (a small tmpfs) under ingest and under checkpoints. After each, a
+//! Fault injection: kill -9 while ingest writes shards, a kill inside a checkpoint write, bit
+//! flips in every checkpoint file, two trainers on one run directory, and a full disk (a small tmpfs) under ingest and under checkpoints. After each, a
 //! rerun or resume must end complete, verified and identical to a run that never failed, with
 //! nothing lost beyond the last checkpoint. RELIABILITY.md lists every fault and its test.
 
@@ -55,12 +55,23 @@ fn ingest_args(images: &Path, out: &Path) -> Vec<String> {
         .collect()
 }
 
+fn listing(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| PathBuf::from(e.expect("entry").file_name()))
+        .collect();
+    v.sort();
+    v
+}
+
 fn assert_same_dataset(a: &Path, b: &Path) {
     let (ok, _, err) = run(&["shards", "verify", s(a)]);
     assert!(ok, "{err}");
+    assert_eq!(listing(a), listing(b), "top-level files");
+    assert_eq!(listing(&a.join("shards")), listing(&b.join("shards")), "shard files");
     let mut files = vec![PathBuf::from("dataset.json"), PathBuf::from("manifest.parquet")];
-    for e in std::fs::read_dir(b.join("shards")).expect("shards") {
-        files.push(PathBuf::from("shards").join(e.expect("entry").file_name()));
+    for f in listing(&b.join("shards")) {
+        files.push(PathBuf::from("shards").join(f));
     }
     for f in files {
         assert!(
@@ -72,30 +83,64 @@ fn assert_same_dataset(a: &Path, b: &Path) {
 }
 
 #[test]
-fn ingest_killed_at_random_moments_then_rerun_is_complete_and_identical() {
+fn ingest_killed_while_writing_shards_then_rerun_is_complete_and_identical() {
+    use std::os::unix::process::ExitStatusExt;
     let tmp = tempfile::tempdir().expect("tmp");
     let images = tmp.path().join("images");
     synth_images(&images);
     let reference = tmp.path().join("reference");
-    let start = Instant::now();
     let (ok, _, err) = text(sipl().args(ingest_args(&images, &reference)).output().expect("run"));
     assert!(ok, "{err}");
-    let full = start.elapsed();
-    // Three kill moments spread over the run (seeded, so a failure replays).
-    for (seed, fraction) in [(1, 0.15), (2, 0.45), (3, 0.8)] {
-        let out = tmp.path().join(format!("killed-{seed}"));
+    // Killed once shard k is being written (its temporary file exists), plus a fixed delay
+    // of a few milliseconds, at three points of the run.
+    for (shard, delay_ms) in [(1usize, 0u64), (7, 3), (15, 1)] {
+        let out = tmp.path().join(format!("killed-{shard}"));
+        let tmp_shard = out.join(format!("shards/shard-{shard:05}.arrow.tmp"));
+        let done_shard = out.join(format!("shards/shard-{shard:05}.arrow"));
         let mut child = sipl().args(ingest_args(&images, &out)).spawn().expect("spawn");
-        std::thread::sleep(full.mul_f64(fraction));
+        let start = Instant::now();
+        while !tmp_shard.exists() && !done_shard.exists() {
+            assert!(start.elapsed() < Duration::from_secs(60), "ingest made no progress");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
-        child.wait().expect("reap");
+        let status = child.wait().expect("reap");
+        assert_eq!(status.signal(), Some(9), "shard {shard}: killed while running");
+        assert!(!out.join("dataset.json").exists(), "a killed ingest must not claim completeness");
         let (ok, _, err) = text(sipl().args(ingest_args(&images, &out)).output().expect("rerun"));
-        assert!(ok, "seed {seed}: {err}");
+        assert!(ok, "shard {shard}: {err}");
         assert_same_dataset(&out, &reference);
     }
 }
 
 #[test]
-fn an_abort_inside_a_checkpoint_write_resumes_from_the_previous_one_exactly() {
+fn a_bit_flip_in_any_checkpoint_file_is_detected_and_the_previous_one_used() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let (ok, _, err) = train_in(&args, &run_dir, &["--set", "optim.max_steps=4"]);
+    assert!(ok, "{err}");
+    for file in ["model.safetensors", "optim.safetensors", "state.json", "manifest.json"] {
+        let copy = tmp.path().join(format!("copy-{file}"));
+        let cp = Command::new("cp").args(["-r", s(&run_dir), s(&copy)]).output().expect("cp");
+        assert!(cp.status.success());
+        let path = copy.join("checkpoints/step-000000004").join(file);
+        let mut bytes = std::fs::read(&path).expect("read");
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x10;
+        std::fs::write(&path, bytes).expect("write");
+        let ckpt = sipl_train::checkpoint::Checkpointer::new(copy.join("checkpoints"), 2);
+        let (latest, skipped) = ckpt.latest_valid().expect("scan");
+        let (found, _) = latest.expect("the older checkpoint is valid");
+        assert!(found.ends_with("step-000000002"), "{file}: {}", found.display());
+        assert_eq!(skipped.len(), 1, "{file}: {skipped:?}");
+        assert!(skipped[0].contains("step-000000004"), "{file}: {skipped:?}");
+    }
+}
+
+#[test]
+fn a_kill_inside_a_checkpoint_write_resumes_from_the_previous_one_exactly() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (_, args) = setup_tiny_training(tmp.path());
     let (reference, run_dir) = (tmp.path().join("reference"), tmp.path().join("run"));
@@ -104,11 +149,11 @@ fn an_abort_inside_a_checkpoint_write_resumes_from_the_previous_one_exactly() {
     let out = sipl()
         .args(&args)
         .args(["--run-dir", s(&run_dir), "--set", "optim.max_steps=6"])
-        .env("SIPL_FAULT_ABORT_IN_CHECKPOINT", "4")
+        .env("SIPL_FAULT_KILL_IN_CHECKPOINT", "4")
         .output()
         .expect("run");
     let (ok, _, err) = text(out);
-    assert!(!ok && err.contains("aborting inside the checkpoint of step 4"), "{err}");
+    assert!(!ok && err.contains("killing this process inside the checkpoint of step 4"), "{err}");
     assert!(run_dir.join("checkpoints/step-000000004.tmp").exists(), "the write was cut short");
     let (ok, out, err) = train_in(&args, &run_dir, &["--set", "optim.max_steps=6"]);
     assert!(ok, "{err}");
@@ -136,7 +181,7 @@ fn a_full_disk_during_ingest_is_a_clear_error_and_a_rerun_with_space_completes()
     let out = disk.dir.join("ds");
     let (ok, _, err) = text(sipl().args(ingest_args(&images, &out)).output().expect("run"));
     assert!(!ok, "the set does not fit in 256 KiB");
-    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("No space left on device") && err.contains("shards/shard-"), "{err}");
     assert!(!out.join("dataset.json").exists(), "a failed ingest must not claim completeness");
     disk.grow("64m");
     let (ok, _, err) = text(sipl().args(ingest_args(&images, &out)).output().expect("rerun"));

@@ -18,7 +18,8 @@ pub struct Dataset {
 
 impl Dataset {
     /// Opens `dir`; fails if it is incomplete or its shards disagree with `dataset.json` in
-    /// row counts (full checksums are `verify`'s job).
+    /// row counts or first ids (so a `dataset.json` naming the wrong file for a shard is not
+    /// read silently; full checksums are `verify`'s job).
     pub fn open(dir: &Path) -> Result<Self> {
         let meta = DatasetMeta::load(dir)?;
         let mut shards = Vec::with_capacity(meta.shards.len());
@@ -29,6 +30,17 @@ impl Dataset {
                 return Err(ShardError::BadShard {
                     path: reader.path().to_owned(),
                     reason: format!("{} rows, dataset.json says {}", reader.len(), info.rows),
+                });
+            }
+            if let Some(first) = (!reader.is_empty()).then(|| reader.record(0)).transpose()?
+                && first.id != info.first_id
+            {
+                return Err(ShardError::BadShard {
+                    path: reader.path().to_owned(),
+                    reason: format!(
+                        "first id {}, dataset.json says {}: not the shard it names",
+                        first.id, info.first_id
+                    ),
                 });
             }
             starts.push(starts[starts.len() - 1] + reader.len());

@@ -36,3 +36,10 @@ pub use meta::{Counts, DatasetMeta, FileInfo, fingerprint};
 pub use reader::{ImageRecord, ShardReader};
 pub use verify::{VerifyReport, verify};
 pub use writer::{EncodedImage, ShardInfo, ShardWriter};
+
+// `ShardReader::open` and `read_manifest` turn third-party decoder panics into errors with
+// `catch_unwind`, which does nothing when panics abort.
+#[cfg(panic = "abort")]
+compile_error!(
+    "sipl-shards relies on unwinding to contain decoder panics; do not build with panic = \"abort\""
+);

@@ -151,9 +151,10 @@ impl ShardWriter {
 
 /// Writes and fsyncs the IPC file; returns its size and hash.
 fn write_ipc(tmp: &Path, batch: &RecordBatch) -> Result<(u64, String)> {
-    let bad = |e: arrow::error::ArrowError| ShardError::BadShard {
-        path: tmp.to_owned(),
-        reason: e.to_string(),
+    // An I/O failure underneath Arrow (a full disk) is reported as I/O, not as a bad shard.
+    let bad = |e: arrow::error::ArrowError| match e {
+        arrow::error::ArrowError::IoError(_, io) => ShardError::io(tmp, io),
+        e => ShardError::BadShard { path: tmp.to_owned(), reason: e.to_string() },
     };
     let file = File::create(tmp).map_err(|e| ShardError::io(tmp, e))?;
     let out = BufWriter::new(HashingWriter::new(file));

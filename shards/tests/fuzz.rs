@@ -118,13 +118,31 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Reads everything a consumer would: every record, every decoded image. Errors are fine.
-fn read_everything(dir: &Path) {
-    if let Ok(ds) = Dataset::open(dir) {
+/// The pristine images' pixels, by dataset index.
+fn pristine_pixels() -> &'static Vec<Vec<u8>> {
+    static PIXELS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    PIXELS.get_or_init(|| {
+        let ds = Dataset::open(pristine()).expect("pristine");
         let mut buf = Vec::new();
-        for i in 0..ds.len() {
-            let _ = ds.record(i);
-            let _ = ds.decode_into(i, &mut buf);
+        (0..ds.len())
+            .map(|i| ds.decode_into(i, &mut buf).map(|_| buf.clone()).expect("decode"))
+            .collect()
+    })
+}
+
+/// Reads everything a consumer would: every record, every decoded image. An error must name
+/// a file of the dataset; a decoded image must be exactly the pristine one.
+fn read_everything(dir: &Path) {
+    let Ok(ds) = Dataset::open(dir) else { return };
+    let mut buf = Vec::new();
+    for i in 0..ds.len() {
+        let _ = ds.record(i);
+        match ds.decode_into(i, &mut buf) {
+            Ok(_) => assert!(
+                pristine_pixels().get(i) == Some(&buf),
+                "image {i} decoded to other pixels than were stored"
+            ),
+            Err(e) => assert!(e.to_string().contains("shard-"), "error names no shard: {e}"),
         }
     }
 }

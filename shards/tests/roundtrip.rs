@@ -107,3 +107,16 @@ fn a_newer_format_version_is_refused() {
     let err = DatasetMeta::load(tmp.path()).expect_err("version");
     assert!(matches!(err, ShardError::Version { found: 99, .. }), "{err}");
 }
+
+#[test]
+fn a_dataset_json_naming_the_wrong_shard_file_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_dataset(tmp.path());
+    let mut meta = DatasetMeta::load(tmp.path()).expect("meta");
+    // Both entries now name the first shard, with matching row counts: only ids tell.
+    meta.shards[1].file = meta.shards[0].file.clone();
+    meta.shards[1].rows = meta.shards[0].rows;
+    meta.save(tmp.path()).expect("save");
+    let e = sipl_shards::Dataset::open(tmp.path()).err().expect("refused").to_string();
+    assert!(e.contains("first id 0, dataset.json says 3"), "{e}");
+}

@@ -61,13 +61,15 @@ fn one_rank() -> usize {
     1
 }
 
-/// Fault injection for tests: the process aborts halfway through writing the checkpoint of
-/// step `SIPL_FAULT_ABORT_IN_CHECKPOINT` (its weights written, its optimizer state not).
+/// Fault injection for tests: the process is killed halfway through writing the checkpoint of
+/// step `SIPL_FAULT_KILL_IN_CHECKPOINT` (its weights written, its optimizer state not).
 fn crash_here_for_tests(step: u64) {
-    let at = std::env::var("SIPL_FAULT_ABORT_IN_CHECKPOINT").ok().and_then(|s| s.parse().ok());
+    let at = std::env::var("SIPL_FAULT_KILL_IN_CHECKPOINT").ok().and_then(|s| s.parse().ok());
     if at == Some(step) {
-        eprintln!("fault injection: aborting inside the checkpoint of step {step}");
-        std::process::abort();
+        eprintln!("fault injection: killing this process inside the checkpoint of step {step}");
+        // SIGKILL, as kill -9 would (abort would leave a core file).
+        // SAFETY: kill(2) on our own pid.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     }
 }
 

@@ -12,7 +12,9 @@ pub const METRICS: &str = "metrics.jsonl";
 const LOCK: &str = ".lock";
 
 /// An exclusive lock on a run directory (an advisory `flock` on `RUN/.lock`, which the
-/// kernel releases when the process dies, even by SIGKILL). Held for the whole run.
+/// kernel releases when the process dies, even by SIGKILL). Held for the whole run. Like any
+/// `flock`, it does not reach across machines on file systems without lock support (NFS
+/// mounted `nolock`).
 pub struct RunLock {
     _file: std::fs::File,
 }
@@ -32,11 +34,11 @@ fn lock(run: &Path) -> Result<RunLock, TrainError> {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = if holder.trim().is_empty() { "unknown" } else { holder.trim() };
             return Err(TrainError::RunDir {
                 path: run.to_owned(),
                 reason: format!(
-                    "is in use by another `sipl train` (pid {}); wait for it or stop it first",
-                    holder.trim()
+                    "is in use by another `sipl train` (pid {holder}); wait for it or stop it first"
                 ),
             });
         }
