@@ -9,7 +9,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{s, setup_tiny_training, sipl, text, train_in};
+use common::{
+    checkpoint_dirs, final_weights, s, setup_tiny_training, sipl, text, train_in,
+    wait_for_checkpoint,
+};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
@@ -24,10 +27,6 @@ fn logged_steps(run_dir: &Path) -> Vec<u64> {
         .filter(|v| v.get("loss").is_some())
         .filter_map(|v| v["step"].as_u64())
         .collect()
-}
-
-fn weights(run_dir: &Path) -> Vec<u8> {
-    std::fs::read(run_dir.join("final.safetensors")).expect("final weights")
 }
 
 /// One rank of a hand-launched run (as torchrun would start it).
@@ -60,7 +59,7 @@ fn one_rank_through_the_distributed_path_equals_a_single_process_bit_for_bit() {
     let (ok, out, err) = train_in(&args, &one, &["--set", "optim.max_steps=4", "--devices", "cpu"]);
     assert!(ok, "{out}{err}");
     assert!(err.contains("started 1 ranks"), "{err}");
-    assert!(weights(&single) == weights(&one), "world size 1 changed the weights");
+    assert!(final_weights(&single) == final_weights(&one), "world size 1 changed the weights");
 }
 
 #[test]
@@ -74,10 +73,7 @@ fn two_ranks_write_the_run_once_and_resume_exactly() {
     assert!(out.contains("done after 6 steps on 2 ranks"), "{out}");
     assert_eq!(out.lines().count(), 1, "only rank 0 reports: {out}");
     assert_eq!(logged_steps(&whole), (1..=6).collect::<Vec<_>>(), "one line per step");
-    let checkpoints: Vec<String> = std::fs::read_dir(whole.join("checkpoints"))
-        .expect("checkpoints")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
+    let checkpoints = checkpoint_dirs(&whole);
     assert!(checkpoints.iter().all(|c| c.starts_with("step-")), "{checkpoints:?}");
     let state = std::fs::read_to_string(whole.join("checkpoints/step-000000006/state.json"))
         .expect("state");
@@ -90,7 +86,7 @@ fn two_ranks_write_the_run_once_and_resume_exactly() {
     let (ok, out, err) = train_in(&args, &parts, &["--devices", "cpu,cpu"]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("resumed from step 4"), "{out}");
-    assert!(weights(&whole) == weights(&parts), "resumed 2-rank run differs");
+    assert!(final_weights(&whole) == final_weights(&parts), "resumed 2-rank run differs");
     // Resuming with another number of ranks is refused (epoch positions are per rank).
     let (ok, _, err) = train_in(&args, &parts, &["--set", "optim.max_steps=8"]);
     assert!(!ok && err.contains("written by 2 rank(s) and this run has 1"), "{err}");
@@ -109,14 +105,9 @@ fn sigterm_to_the_launcher_stops_every_rank_at_one_checkpointed_step() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let start = Instant::now();
-    while !run_dir.join("checkpoints/step-000000002").exists() {
-        assert!(child.try_wait().expect("wait").is_none(), "ended before the signal");
-        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_checkpoint(&mut child, &run_dir, 2);
     // SAFETY: kill(2) on our own child.
-    unsafe { libc_kill(child.id() as i32, 15) };
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let (ok, out, err) = text(child.wait_with_output().expect("wait"));
     assert!(ok, "{out}{err}");
     assert!(out.contains("stopped, checkpoint written"), "{out}");
@@ -130,11 +121,6 @@ fn sigterm_to_the_launcher_stops_every_rank_at_one_checkpointed_step() {
     let more = format!("optim.max_steps={}", stopped + 2);
     let (ok, out, err) = train_in(&args, &run_dir, &["--devices", "cpu,cpu", "--set", &more]);
     assert!(ok && out.contains(&format!("resumed from step {stopped}")), "{out}{err}");
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 #[test]
@@ -234,11 +220,11 @@ fn a_nan_loss_on_one_rank_stops_every_rank_at_the_same_step() {
     assert!(!ok);
     assert!(err.contains("loss is NaN at step 3"), "rank 1 names its NaN: {err}");
     assert!(err.contains("another rank's loss is not finite at step 3"), "rank 0: {err}");
-    let steps: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
-        .expect("checkpoints")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(steps, vec!["step-000000002".to_string()], "the last good checkpoint is kept");
+    assert_eq!(
+        checkpoint_dirs(&run_dir),
+        vec!["step-000000002".to_string()],
+        "the last good checkpoint is kept"
+    );
 }
 
 #[test]

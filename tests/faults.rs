@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{run, s, setup_tiny_training, sipl, text, train_in};
+use common::{
+    checkpoint_dirs, final_weights, run, s, setup_tiny_training, sipl, text, train_in,
+    wait_for_checkpoint,
+};
 
 /// A tmpfs of a given size mounted for the test's lifetime (needs the mount privilege, which
 /// CI's root has); `None` where mounting is not allowed.
@@ -160,8 +163,7 @@ fn a_kill_inside_a_checkpoint_write_resumes_from_the_previous_one_exactly() {
     assert!(out.contains("resumed from step 2"), "{out}");
     assert!(!run_dir.join("checkpoints/step-000000004.tmp").exists(), "partial write cleared");
     assert!(
-        std::fs::read(run_dir.join("final.safetensors")).expect("final")
-            == std::fs::read(reference.join("final.safetensors")).expect("reference"),
+        final_weights(&run_dir) == final_weights(&reference),
         "resumed weights differ from the run that never failed"
     );
 }
@@ -207,18 +209,17 @@ fn a_full_disk_while_checkpointing_keeps_the_previous_checkpoint() {
     assert!(!ok, "the second checkpoint cannot fit");
     assert!(err.contains("No space left on device"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(300));
-    let checkpoints: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
-        .expect("checkpoints")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(checkpoints, vec!["step-000000002".to_string()], "partial write removed");
+    assert_eq!(
+        checkpoint_dirs(&run_dir),
+        vec!["step-000000002".to_string()],
+        "partial write removed"
+    );
     disk.grow("1g");
     let (ok, out, err) = train_in(&args, &run_dir, &["--set", "optim.max_steps=4"]);
     assert!(ok, "{err}");
     assert!(out.contains("resumed from step 2"), "{out}");
     assert!(
-        std::fs::read(run_dir.join("final.safetensors")).expect("final")
-            == std::fs::read(reference.join("final.safetensors")).expect("reference"),
+        final_weights(&run_dir) == final_weights(&reference),
         "resumed weights differ from the run that never failed"
     );
 }
@@ -231,12 +232,7 @@ fn a_second_trainer_on_a_busy_run_directory_is_refused_until_the_first_dies() {
     let long = ["--set", "optim.epochs=1000", "--set", "optim.max_steps=100000"];
     let mut first =
         sipl().args(&args).args(["--run-dir", s(&run_dir)]).args(long).spawn().expect("spawn");
-    let start = Instant::now();
-    while !run_dir.join("checkpoints/step-000000002").exists() {
-        assert!(first.try_wait().expect("wait").is_none(), "ended early");
-        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_checkpoint(&mut first, &run_dir, 2);
     let (ok, _, err) = train_in(&args, &run_dir, &["--set", "optim.max_steps=4"]);
     assert!(!ok, "two trainers in one run directory");
     assert!(err.contains(&format!("in use by another `sipl train` (pid {})", first.id())), "{err}");

@@ -5,22 +5,15 @@ mod common;
 
 use std::path::Path;
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{run, s, setup_tiny_training as setup, sipl, train_in as train};
+use common::{
+    checkpoint_dirs, run, s, setup_tiny_training as setup, sipl, train_in as train,
+    wait_for_checkpoint,
+};
 
 fn spawn(args: &[String], run_dir: &Path) -> Child {
     sipl().args(args).args(["--run-dir", s(run_dir)]).spawn().expect("spawn")
-}
-
-fn wait_for_checkpoint(child: &mut Child, run_dir: &Path, step: u64) {
-    let want = run_dir.join(format!("checkpoints/step-{step:09}"));
-    let start = Instant::now();
-    while !want.exists() {
-        assert!(child.try_wait().expect("wait").is_none(), "training ended before the kill");
-        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint after 120 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]
@@ -93,11 +86,7 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let (ok, _, err) = train(&args, &run_dir, &["--set", "run.fault_nan_at_step=5"]);
     assert!(!ok);
     assert!(err.contains("loss is NaN at step 5"), "{err}");
-    let ckpts: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
-        .expect("checkpoints")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let ckpts = checkpoint_dirs(&run_dir);
     assert!(ckpts.contains(&"step-000000004".to_owned()), "{ckpts:?}");
     assert!(
         ckpts.iter().all(|c| c <= &"step-000000004".to_owned()),

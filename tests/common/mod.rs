@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 pub fn sipl() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sipl"))
@@ -80,4 +81,31 @@ pub fn train_in(args: &[String], run_dir: &Path, extra: &[&str]) -> (bool, Strin
     let out =
         sipl().args(args).args(["--run-dir", s(run_dir)]).args(extra).output().expect("spawn");
     text(out)
+}
+
+/// Waits until the run's checkpoint of `step` exists; fails if training ends first or takes
+/// more than 120 s.
+pub fn wait_for_checkpoint(child: &mut Child, run_dir: &Path, step: u64) {
+    let want = run_dir.join(format!("checkpoints/step-{step:09}"));
+    let start = Instant::now();
+    while !want.exists() {
+        assert!(child.try_wait().expect("wait").is_none(), "training ended before the checkpoint");
+        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint after 120 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The names in `RUN/checkpoints/`, sorted.
+pub fn checkpoint_dirs(run_dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
+        .expect("checkpoints")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The bytes of `RUN/final.safetensors`.
+pub fn final_weights(run_dir: &Path) -> Vec<u8> {
+    std::fs::read(run_dir.join("final.safetensors")).expect("final weights")
 }

@@ -348,7 +348,7 @@ impl Session {
                 bar.set_position(self.state.step);
                 if self.state.step.is_multiple_of(self.cfg.run.log_every) {
                     self.check_finite(&window)?;
-                    let line = window.flush(&self.state, self.cfg.optim.lr)?;
+                    let line = window.flush(&self.state, self.cfg.optim.lr);
                     bar.set_message(format!(
                         "loss {:.4} acc {:.3} {:.0} samples/s",
                         line["loss"].as_f64().unwrap_or(0.0),

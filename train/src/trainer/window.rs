@@ -65,13 +65,9 @@ impl Window {
         if v.is_finite() { Ok(()) } else { Err(TrainError::NonFinite { step, value: v }) }
     }
 
-    /// A metrics line for the steps since the last one; resets the window.
-    pub(super) fn flush(
-        &mut self,
-        state: &TrainerState,
-        lr: f64,
-    ) -> Result<serde_json::Value, TrainError> {
-        self.check_finite(state.step)?;
+    /// A metrics line for the steps since the last one; resets the window. The trainer checks
+    /// the loss is finite first (on every rank at once).
+    pub(super) fn flush(&mut self, state: &TrainerState, lr: f64) -> serde_json::Value {
         let k = self.steps.max(1) as f64;
         let line = serde_json::json!({
             "step": state.step,
@@ -85,6 +81,6 @@ impl Window {
         });
         let device = self.loss.device();
         *self = Window::new(device);
-        Ok(line)
+        line
     }
 }
