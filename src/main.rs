@@ -73,10 +73,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // One write for the whole report: stderr is unbuffered, and several ranks of a
+            // data-parallel run share it, so piecewise writes would interleave mid-line.
+            let mut report = format!("error: {e}\n");
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                report.push_str(&format!("  caused by: {cause}\n"));
             }
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), report.as_bytes());
             ExitCode::FAILURE
         }
     }
