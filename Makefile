@@ -9,6 +9,8 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 VENV_STAMP := $(VENV)/.sipl-$(shell sha256sum python/requirements.txt | cut -c1-16)
 SIPL := $(CURDIR)/target/release/sipl
+# Seeds of the demo (default one) and of the reproductions (default three): SEEDS="0 1 2".
+DEMO_SEEDS = $(or $(SEEDS),0)
 DATA ?= $(CURDIR)/../shared/data
 WORK ?= $(CURDIR)/.work
 # Gloo's headers (CPU ranks of data-parallel training), from Debian's libgloo-dev; see
@@ -20,7 +22,7 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: setup venv build demo test test-data lint ingest eval reproduce reproduce-small bench-ingest bench-loader bench-reference fuzz soak soak-train clean
+.PHONY: setup venv build demo test test-data lint ingest eval reproduce reproduce-small reproduce-cpu small-data bench-ingest bench-loader bench-reference fuzz soak soak-train clean
 
 setup: build
 
@@ -60,7 +62,9 @@ lint: venv
 	cargo clippy --release --locked --workspace --all-targets -- -D warnings
 
 # The main job on an embedded default: a synthetic image set, ingested, verified, summarised,
-# previewed, a short SIPLv1 pretext run on CPU, and its evaluation (make eval).
+# previewed, OPL and SIPLv1 pretext runs on CPU for each seed in SEEDS (default one), and their
+# evaluation (make eval): the report's table has 95% intervals and paired comparisons.
+#   make demo [SEEDS="0 1 2"]
 demo: build
 	rm -rf $(WORK)/demo/images $(WORK)/demo/downstream-images
 	$(SIPL) synth --out $(WORK)/demo/images --classes 8 --per-class 64 --size 96 --seed 0
@@ -72,12 +76,16 @@ demo: build
 	@# another draw of the same 8 classes, 1,024 images, half of them held out.
 	$(SIPL) synth --out $(WORK)/demo/downstream-images --classes 8 --per-class 128 --size 96 --seed 1
 	$(SIPL) ingest folder $(WORK)/demo/downstream-images --out $(WORK)/demo/downstream --resize 64 --crop 64 --force -q
-	@for m in opl siplv1; do echo "== pretext $$m"; rm -rf $(WORK)/demo/run-$$m; \
-	  $(SIPL) train --config configs/demo-$$m.toml --set data.path=$(WORK)/demo/shards --run-dir $(WORK)/demo/run-$$m || exit 1; done
-	$(MAKE) --no-print-directory eval RUNS="$(WORK)/demo/run-opl $(WORK)/demo/run-siplv1" TINY=$(WORK)/demo/downstream \
-	  EVAL_OUT=$(WORK)/demo/results EVAL_FLAGS="--stratified 0.5 --epochs 30 --input-size 64 --device cpu -q" \
-	  TSNE_FLAGS="--input-size 64 --device cpu"
-	@echo "demo: preview $(WORK)/demo/preview-siplv1.png; runs $(WORK)/demo/run-{opl,siplv1}; table and figures $(WORK)/demo/results/report.md"
+	@rm -rf $(WORK)/demo/runs $(WORK)/demo/results
+	@for m in opl siplv1; do for s in $(DEMO_SEEDS); do echo "== pretext $$m, seed $$s"; \
+	  $(SIPL) train --config configs/demo-$$m.toml --set data.path=$(WORK)/demo/shards --set run.seed=$$s \
+	    --run-dir $(WORK)/demo/runs/$$m-seed$$s || exit 1; done; done
+	$(MAKE) --no-print-directory eval RUNS="$(foreach m,opl siplv1,$(foreach s,$(DEMO_SEEDS),$(WORK)/demo/runs/$(m)-seed$(s)))" \
+	  TINY=$(WORK)/demo/downstream SEEDS="$(DEMO_SEEDS)" EVAL_OUT=$(WORK)/demo/results \
+	  EVAL_FLAGS="--stratified 0.5 --epochs 30 --input-size 64 --device cpu -q" \
+	  KNN_FLAGS="--stratified 0.5 --input-size 64 --device cpu -q" TSNE_FLAGS="--input-size 64 --device cpu"
+	@sed -n '/^## Table 4/,/^## Figure 3/p' $(WORK)/demo/results/report.md | sed '$$d'
+	@echo "demo: preview $(WORK)/demo/preview-siplv1.png; runs $(WORK)/demo/runs/; table and figures $(WORK)/demo/results/report.md"
 
 # The paper's two datasets in one go:
 #   make ingest IMAGENET=/data/imagenet TINY=/data/tiny-imagenet-200 OUT=/data/sipl
@@ -90,58 +98,97 @@ ingest: build
 	$(SIPL) ingest tiny-imagenet $(TINY) --split val --out $(OUT)/tiny-val
 	$(SIPL) shards verify $(OUT)/tiny-val
 
-# The evaluation of pretext runs: downstream curve per run (RUN/eval/downstream-MODE), a
-# random-initialised baseline, the t-SNE study of all runs, and the report (Table 4, Figures 3-4):
-#   make eval RUNS="runs/opl runs/siplv1" TINY=/data/sipl/tiny-val [EVAL_OUT=results]
-#             [EVAL_FLAGS="--mode faithful --device cuda"] [TSNE_FLAGS="--classes 3,17"]
+# The evaluation of pretext runs: downstream curve and kNN per run (RUN/eval/), a
+# random-initialised baseline per seed, the t-SNE study of all runs, and the report (Table 4
+# with 95% intervals, paired comparisons, Figures 3-4):
+#   make eval RUNS="runs/opl-seed0 runs/siplv1-seed0" TINY=/data/sipl/tiny-val [SEEDS="0 1 2"]
+#             [EVAL_OUT=results] [EVAL_FLAGS="--mode faithful --device cuda"] [KNN_FLAGS=…]
+#             [TSNE_FLAGS="--classes 3,17"]
+# Each run is evaluated with its own run.seed; the baseline gets one draw per seed in SEEDS.
 EVAL_OUT ?= results
 EVAL_FLAGS ?=
+KNN_FLAGS ?=
 TSNE_FLAGS ?=
+EVAL_SEEDS = $(or $(SEEDS),0)
+# The t-SNE study draws one panel per run: the first seed's runs (all runs if none is named -seedS).
+TSNE_RUNS = $(or $(filter %-seed$(firstword $(EVAL_SEEDS)),$(RUNS)),$(RUNS))
 eval: build
 	@test -n "$(RUNS)" -a -n "$(TINY)" || \
-	  { echo "usage: make eval RUNS='RUN_DIR...' TINY=TINY_VAL_SHARDS [EVAL_OUT=DIR]"; exit 2; }
-	@for r in $(RUNS); do echo "== downstream $$r"; $(SIPL) eval downstream --run $$r --data $(TINY) $(EVAL_FLAGS) || exit 1; done
-	@echo "== downstream baseline (random-initialised encoder)"
-	$(SIPL) eval downstream --random-init --data $(TINY) --out $(EVAL_OUT)/baseline-random-init $(EVAL_FLAGS)
-	$(SIPL) eval tsne $(addprefix --run ,$(RUNS)) --random-init --data $(TINY) --out $(EVAL_OUT)/tsne $(TSNE_FLAGS)
-	$(SIPL) report $(RUNS) --baseline $(EVAL_OUT)/baseline-random-init --tsne $(EVAL_OUT)/tsne --out $(EVAL_OUT)
+	  { echo "usage: make eval RUNS='RUN_DIR...' TINY=TINY_VAL_SHARDS [SEEDS='0 1 2'] [EVAL_OUT=DIR]"; exit 2; }
+	@for r in $(RUNS); do echo "== downstream and kNN: $$r"; $(SIPL) eval downstream --run $$r --data $(TINY) $(EVAL_FLAGS) || exit 1; \
+	  $(SIPL) eval knn --run $$r --data $(TINY) $(KNN_FLAGS) || exit 1; done
+	@for s in $(EVAL_SEEDS); do echo "== baseline (random-initialised encoder), seed $$s"; \
+	  $(SIPL) eval downstream --random-init --seed $$s --data $(TINY) --out $(EVAL_OUT)/random-init-seed$$s $(EVAL_FLAGS) || exit 1; \
+	  $(SIPL) eval knn --random-init --seed $$s --data $(TINY) --out $(EVAL_OUT)/knn-random-init-seed$$s $(KNN_FLAGS) || exit 1; done
+	$(SIPL) eval tsne $(addprefix --run ,$(TSNE_RUNS)) --random-init --data $(TINY) --out $(EVAL_OUT)/tsne $(TSNE_FLAGS)
+	$(SIPL) report $(RUNS) $(foreach s,$(EVAL_SEEDS),--baseline $(EVAL_OUT)/random-init-seed$(s) --baseline $(EVAL_OUT)/knn-random-init-seed$(s)) \
+	  --tsne $(EVAL_OUT)/tsne --out $(EVAL_OUT)
 
 # The paper's protocol: the four pretext runs (configs/*.toml: Table 3, 100 epochs, the first
-# 46,000 ImageNet val images) and their evaluation on Tiny ImageNet val (Table 4, Figures 3-4):
-#   make reproduce IMAGENET_SHARDS=/data/sipl/imagenet-val TINY=/data/sipl/tiny-val [RUNS_DIR=runs]
+# 46,000 ImageNet val images) for each seed in SEEDS (default 0 1 2), into RUNS_DIR/MODEL-seedS,
+# and their evaluation on Tiny ImageNet val (Table 4 with intervals, Figures 3-4):
+#   make reproduce IMAGENET_SHARDS=/data/sipl/imagenet-val TINY=/data/sipl/tiny-val [RUNS_DIR=runs] [SEEDS="0 1 2"]
 # (make ingest makes both sets). Rerunning resumes every run where it stopped.
 RUNS_DIR ?= runs
 DEVICE ?= auto
 MODELS ?= opl siplv1 siplv2 siplv3
+REPRO_SEEDS = $(or $(SEEDS),0 1 2)
+# RUN_DIRS(parent, models): parent/MODEL-seedS for every model and seed.
+RUN_DIRS = $(foreach m,$(2),$(foreach s,$(REPRO_SEEDS),$(1)/$(m)-seed$(s)))
 reproduce: build
 	@test -n "$(IMAGENET_SHARDS)" -a -n "$(TINY)" || \
-	  { echo "usage: make reproduce IMAGENET_SHARDS=DIR TINY=DIR [RUNS_DIR=runs] [DEVICE=cuda]"; exit 2; }
-	@for m in $(MODELS); do echo "== pretext $$m"; \
+	  { echo "usage: make reproduce IMAGENET_SHARDS=DIR TINY=DIR [RUNS_DIR=runs] [DEVICE=cuda] [SEEDS='0 1 2']"; exit 2; }
+	@for m in $(MODELS); do for s in $(REPRO_SEEDS); do echo "== pretext $$m, seed $$s"; \
 	  $(SIPL) train --config configs/$$m.toml --set data.path=$(IMAGENET_SHARDS) --set run.device=$(DEVICE) \
-	    --run-dir $(RUNS_DIR)/$$m || exit 1; done
-	$(MAKE) --no-print-directory eval RUNS="$(addprefix $(RUNS_DIR)/,$(MODELS))" TINY=$(TINY) \
-	  EVAL_OUT=$(RUNS_DIR)/results EVAL_FLAGS="--device $(DEVICE) -q $(EVAL_EXTRA)" TSNE_FLAGS="--device $(DEVICE)"
+	    --set run.seed=$$s --run-dir $(RUNS_DIR)/$$m-seed$$s || exit 1; done; done
+	$(MAKE) --no-print-directory eval RUNS="$(call RUN_DIRS,$(RUNS_DIR),$(MODELS))" TINY=$(TINY) SEEDS="$(REPRO_SEEDS)" \
+	  EVAL_OUT=$(RUNS_DIR)/results EVAL_FLAGS="--device $(DEVICE) -q $(EVAL_EXTRA)" KNN_FLAGS="--device $(DEVICE) -q" \
+	  TSNE_FLAGS="--device $(DEVICE)"
 
-# The same protocol at ../shared/data's size, sized for a few minutes on one GPU: Tiny train100 +
-# Tiny test (64², as decoded, about 29,400 images) are the pretext corpus (1,000 held out),
-# patches resized to 64², SMALL_EPOCHS epochs per model; Tiny val downstream at 224².
-#   make reproduce-small [DEVICE=cuda] [SMALL_EPOCHS=15] [SMALL_SET="--set optim.max_steps=5"]
+# The real images of ../shared/data as a small protocol: Tiny train100 + Tiny test (64², as
+# decoded, about 29,400 images) are the pretext corpus (1,000 held out); Tiny val downstream.
 SMALL ?= $(WORK)/small
+small-data: build test-data
+	@if [ ! -f $(SMALL)/corpus/dataset.json ]; then rm -rf $(SMALL)/corpus-src && mkdir -p $(SMALL)/corpus-src && \
+	  ln -s $(WORK)/data/tiny-imagenet-200-train100/tiny-imagenet-200/train $(SMALL)/corpus-src/train && \
+	  ln -s $(WORK)/data/tiny-imagenet-200-test/tiny-imagenet-200/test $(SMALL)/corpus-src/test && \
+	  $(SIPL) ingest folder $(SMALL)/corpus-src --out $(SMALL)/corpus --resize none --crop none -q; fi
+	@[ -f $(SMALL)/tiny-val/dataset.json ] || \
+	  $(SIPL) ingest tiny-imagenet $(WORK)/data/tiny-imagenet-200-val/tiny-imagenet-200 --split val --out $(SMALL)/tiny-val -q
+
+# Sized for a few minutes on one GPU: the paper configs, patches resized to 64², SMALL_EPOCHS
+# epochs per model and seed; Tiny val downstream at 224².
+#   make reproduce-small [DEVICE=cuda] [SMALL_EPOCHS=15] [SEEDS="0 1 2"] [SMALL_SET="--set optim.max_steps=5"]
 SMALL_EPOCHS ?= 15
 SMALL_SET ?=
-reproduce-small: build test-data
-	@rm -rf $(SMALL)/corpus-src && mkdir -p $(SMALL)/corpus-src
-	ln -s $(WORK)/data/tiny-imagenet-200-train100/tiny-imagenet-200/train $(SMALL)/corpus-src/train
-	ln -s $(WORK)/data/tiny-imagenet-200-test/tiny-imagenet-200/test $(SMALL)/corpus-src/test
-	$(SIPL) ingest folder $(SMALL)/corpus-src --out $(SMALL)/corpus --resize none --crop none -q
-	$(SIPL) ingest tiny-imagenet $(WORK)/data/tiny-imagenet-200-val/tiny-imagenet-200 --split val --out $(SMALL)/tiny-val -q
+reproduce-small: small-data
 	@n=$$($(SIPL) shards inspect $(SMALL)/corpus | awk '/^images/ {print $$2}'); \
-	for m in $(MODELS); do echo "== pretext $$m ($$n images, $(SMALL_EPOCHS) epochs)"; \
-	  $(SIPL) train --config configs/$$m.toml --run-dir $(SMALL)/runs/$$m --force -q \
+	for m in $(MODELS); do for s in $(REPRO_SEEDS); do echo "== pretext $$m, seed $$s ($$n images, $(SMALL_EPOCHS) epochs)"; \
+	  $(SIPL) train --config configs/$$m.toml --run-dir $(SMALL)/runs/$$m-seed$$s --force -q \
 	    --set data.path=$(SMALL)/corpus --set data.train_images=$$((n - 1000)) --set data.patch_size=64 \
-	    --set optim.epochs=$(SMALL_EPOCHS) --set run.device=$(DEVICE) --set run.log_every=100 $(SMALL_SET) || exit 1; done
-	$(MAKE) --no-print-directory eval RUNS="$(addprefix $(SMALL)/runs/,$(MODELS))" TINY=$(SMALL)/tiny-val \
-	  EVAL_OUT=$(SMALL)/results EVAL_FLAGS="--device $(DEVICE) -q $(EVAL_EXTRA)" TSNE_FLAGS="--device $(DEVICE)"
+	    --set optim.epochs=$(SMALL_EPOCHS) --set run.device=$(DEVICE) --set run.log_every=100 --set run.seed=$$s $(SMALL_SET) || exit 1; done; done
+	$(MAKE) --no-print-directory eval RUNS="$(call RUN_DIRS,$(SMALL)/runs,$(MODELS))" TINY=$(SMALL)/tiny-val SEEDS="$(REPRO_SEEDS)" \
+	  EVAL_OUT=$(SMALL)/results EVAL_FLAGS="--device $(DEVICE) -q $(EVAL_EXTRA)" KNN_FLAGS="--device $(DEVICE) -q" \
+	  TSNE_FLAGS="--device $(DEVICE)"
+
+# The same real images sized for this 2-core CPU (about 90 minutes): OPL and SIPLv1 with the
+# demo's settings (32² patches, batch 32, lr 3e-4) for CPU_STEPS steps per seed, downstream on
+# Tiny val with cached features at 64² input (SPEC's split: 9,000 train, the rest held out),
+# CPU_EPOCHS head epochs, kNN, a random encoder per seed. Into .work/cpu/.
+#   make reproduce-cpu [SEEDS="0 1 2"] [CPU_STEPS=1500] [CPU_EPOCHS=30]
+CPU_RUNS ?= $(WORK)/cpu
+CPU_STEPS ?= 1500
+CPU_EPOCHS ?= 30
+reproduce-cpu: small-data
+	@n=$$($(SIPL) shards inspect $(SMALL)/corpus | awk '/^images/ {print $$2}'); \
+	for m in opl siplv1; do for s in $(REPRO_SEEDS); do echo "== pretext $$m, seed $$s ($$n images, $(CPU_STEPS) steps)"; \
+	  $(SIPL) train --config configs/demo-$$m.toml --run-dir $(CPU_RUNS)/runs/$$m-seed$$s -q \
+	    --set data.path=$(SMALL)/corpus --set data.train_images=$$((n - 1000)) --set data.patch_size=32 \
+	    --set optim.max_steps=$(CPU_STEPS) --set optim.epochs=1000 --set run.log_every=100 --set run.seed=$$s || exit 1; done; done
+	$(MAKE) --no-print-directory eval RUNS="$(call RUN_DIRS,$(CPU_RUNS)/runs,opl siplv1)" TINY=$(SMALL)/tiny-val SEEDS="$(REPRO_SEEDS)" \
+	  EVAL_OUT=$(CPU_RUNS)/results EVAL_FLAGS="--input-size 64 --epochs $(CPU_EPOCHS) --device cpu -q" \
+	  KNN_FLAGS="--input-size 64 --device cpu -q" TSNE_FLAGS="--input-size 64 --device cpu"
+	@sed -n '/^## Table 4/,/^## Figure 3/p' $(CPU_RUNS)/results/report.md | sed '$$d'
 
 # Ingest throughput on the real images in ../shared/data (figures for the notes).
 bench-ingest: build test-data

@@ -1,30 +1,61 @@
-//! The demo's promise, at a size for CI: on the synthetic set, a short SIPLv1 run learns patch
-//! positions well above chance (12.5%), and a short OPL run's frozen encoder beats a
-//! random-initialised one downstream (at this size SIPLv1's does not yet: see the closing notes
-//! of the demo issue). CPU runs are deterministic (fixed threads, seeded): the margins are fixed.
+//! The demo's pipeline at a size for CI, asserting only what holds on every machine.
+//!
+//! CPU runs are bit-exact on one machine, not across CPU models (oneDNN/MKL pick other
+//! kernels, and 150 training steps amplify the rounding), so one seed's ranking of two encoders
+//! on ~100 held-out images is a noisy draw that flips between machines (it did: OPL beat the
+//! random encoder downstream here, 27.1% vs 19.8%, and lost on an AVX-512 Xeon, 16.7% vs
+//! 19.8%). What is asserted instead:
+//! - a short SIPLv1 run and a short OPL run learn patch positions: the 95% Wilson interval of
+//!   the *final* validation accuracy (not the best, which is selected) excludes chance (12.5%);
+//!   seen: SIPLv1 33–38% of 96 predictions, whose interval starts near 25%;
+//! - downstream evaluation of the trained and the random encoder writes predictions that
+//!   recount to its summary, and the report compares the two on the same images with a paired
+//!   test and a verdict, whichever way it goes (the ranking itself is printed, not asserted).
 
 mod common;
 
 use common::{run, s};
 
-fn best_val(run_dir: &std::path::Path) -> f64 {
+/// The last validation line's (accuracy, predictions counted).
+fn final_val(run_dir: &std::path::Path) -> (f64, u64) {
     std::fs::read_to_string(run_dir.join("metrics.jsonl"))
         .expect("metrics")
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["val_accuracy"].as_f64())
-        .fold(0.0, f64::max)
+        .filter_map(|v| Some((v["val_accuracy"].as_f64()?, v["val_predictions"].as_u64()?)))
+        .last()
+        .expect("a validation line")
 }
 
-fn downstream_best(out: &std::path::Path) -> f64 {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("json"))
-            .expect("json");
-    v["best_val_accuracy"].as_f64().expect("best")
+/// The Wilson 95% interval's lower end (z = 1.96).
+fn wilson_low(p: f64, n: u64) -> f64 {
+    let (z, n) = (1.96f64, n as f64);
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    centre - z / denom * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()
+}
+
+fn assert_learned(scheme: &str, run_dir: &std::path::Path) {
+    let (acc, n) = final_val(run_dir);
+    let low = wilson_low(acc, n);
+    println!(
+        "{scheme} final pretext validation accuracy {:.1}% of {n} (95% from {:.1}%)",
+        100.0 * acc,
+        100.0 * low
+    );
+    assert!(
+        low > 0.125,
+        "{scheme}: {acc} of {n} predictions: the interval does not exclude chance (0.125)"
+    );
+}
+
+fn downstream_summary(out: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("json"))
+        .expect("json")
 }
 
 #[test]
-fn short_runs_learn_positions_and_an_encoder_beats_a_random_one() {
+fn short_runs_learn_positions_and_the_report_compares_encoders_on_the_same_images() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (images, data) = (tmp.path().join("images"), tmp.path().join("ds"));
     let (ok, _, err) =
@@ -64,11 +95,9 @@ fn short_runs_learn_positions_and_an_encoder_beats_a_random_one() {
         run_dir
     };
     let siplv1 = train("siplv1", "150");
-    let pretext = best_val(&siplv1);
-    println!("SIPLv1 pretext best validation accuracy {:.1}%", 100.0 * pretext);
-    assert!(pretext > 0.25, "pretext {pretext}: not well above chance (0.125)");
+    assert_learned("SIPLv1", &siplv1);
     let opl = train("opl", "200");
-    println!("OPL pretext best validation accuracy {:.1}%", 100.0 * best_val(&opl));
+    assert_learned("OPL", &opl);
 
     let eval = |who: &[&str], out: &std::path::Path| {
         let mut args = vec!["eval", "downstream", "--data", s(&data), "--out", s(out)];
@@ -86,10 +115,28 @@ fn short_runs_learn_positions_and_an_encoder_beats_a_random_one() {
         ]);
         let (ok, _, err) = run(&args);
         assert!(ok, "{err}");
-        downstream_best(out)
+        let summary = downstream_summary(out);
+        assert!(out.join("predictions.parquet").exists(), "{}", out.display());
+        summary
     };
-    let trained = eval(&["--run", s(&opl)], &tmp.path().join("trained"));
-    let random = eval(&["--random-init"], &tmp.path().join("random"));
-    println!("downstream best: OPL {:.1}%, random {:.1}%", 100.0 * trained, 100.0 * random);
-    assert!(trained > random, "OPL {trained} vs random {random}");
+    let trained = eval(&["--run", s(&opl)], &opl.join("eval/downstream-cached"));
+    let random_dir = tmp.path().join("random");
+    let random = eval(&["--random-init"], &random_dir);
+    assert_eq!(trained["held_out"], random["held_out"], "same held-out images");
+    let (ok, stdout, err) = run(&[
+        "report",
+        s(&opl),
+        "--baseline",
+        s(&random_dir),
+        "--out",
+        s(&tmp.path().join("report")),
+    ]);
+    assert!(ok, "{stdout}{err}");
+    let md = std::fs::read_to_string(tmp.path().join("report/report.md")).expect("report");
+    let line = md
+        .lines()
+        .find(|l| l.starts_with("| opl (cached) | random init (cached) |"))
+        .unwrap_or_else(|| panic!("no OPL vs random comparison in\n{md}"));
+    println!("{line}");
+    assert!(line.contains("McNemar") && line.contains("best: "), "{line}");
 }

@@ -215,7 +215,7 @@ fn faithful_and_cached_downstream_tsne_and_report_from_one_run() {
     ]);
     assert!(ok && stdout.contains("3 rows"), "{stdout}{err}");
     let md = std::fs::read_to_string(report.join("report.md")).expect("md");
-    assert!(md.contains("| siplv1-tiny | siplv1 | 2 |"), "{md}");
+    assert!(md.contains("| siplv1-tiny | siplv1 | 1 | 2 |"), "{md}");
     assert!(md.contains("| cached |") && md.contains("| faithful |"), "{md}");
     assert!(md.contains("| 35.4 | 16.8 |"), "the paper's row for comparison: {md}");
     assert!(md.contains("| random init |"), "{md}");
@@ -247,4 +247,76 @@ fn labels_that_do_not_fit_the_head_are_refused() {
         "cpu",
     ]);
     assert!(!ok && err.contains("does not fit a head over 2 classes"), "{err}");
+}
+
+/// `sipl eval knn`, the authors' BatchNorm variant of faithful mode, the predictions file as
+/// pyarrow reads it, and the refusals: `--encoder-bn train` with cached features, k = 0, a
+/// temperature of 0.
+#[test]
+fn knn_encoder_bn_train_and_predictions() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = dataset(tmp.path(), true);
+    let small = ["--stratified", "0.25", "--input-size", "32", "--batch", "8", "--device", "cpu"];
+    let knn = tmp.path().join("knn");
+    let mut args = vec!["eval", "knn", "--random-init", "--data", s(&data), "--out", s(&knn)];
+    args.extend_from_slice(&small);
+    args.extend_from_slice(&["--k", "3,5"]);
+    let (ok, stdout, err) = run(&args);
+    assert!(
+        ok && stdout.contains("kNN k = 3: ") && stdout.contains("kNN k = 5: "),
+        "{stdout}{err}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(knn.join("knn.json")).expect("json"))
+            .expect("json");
+    assert_eq!(summary["k"], serde_json::json!([3, 5]));
+    assert_eq!(summary["held_out_images"], 6, "a quarter of 3 × 8 images");
+
+    let bn = tmp.path().join("bn-train");
+    let mut args = vec!["eval", "downstream", "--random-init", "--data", s(&data), "--out", s(&bn)];
+    args.extend_from_slice(&small);
+    args.extend_from_slice(&["--mode", "faithful", "--encoder-bn", "train", "--epochs", "2", "-q"]);
+    let (ok, stdout, err) = run(&args);
+    assert!(ok, "{stdout}{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bn.join("summary.json")).expect("json"))
+            .expect("json");
+    assert_eq!(summary["encoder_bn"], "train");
+    assert_eq!(summary["split"], "stratified 0.25, seed 0");
+
+    // pyarrow reads the predictions: one row per held-out image, the columns and metadata.
+    let script = "import sys, pyarrow.parquet as pq\n\
+        t = pq.read_table(sys.argv[1]); m = t.schema.metadata\n\
+        print(t.num_rows, ','.join(t.column_names), m[b'sipl.best_epoch'].decode(), m[b'sipl.final_epoch'].decode())";
+    for (dir, last) in [(&knn, "5"), (&bn, "2")] {
+        let out = common::python()
+            .args(["-c", script, s(&dir.join("predictions.parquet"))])
+            .output()
+            .expect("python");
+        let (ok, stdout, err) = common::text(out);
+        assert!(ok, "{err}");
+        let fields: Vec<&str> = stdout.split_whitespace().collect();
+        assert_eq!(fields[0], "6");
+        assert_eq!(fields[1], "index,id,label,predicted_best,predicted_final");
+        assert_eq!(fields[3], last);
+    }
+
+    let cached = tmp.path().join("refused");
+    let mut args =
+        vec!["eval", "downstream", "--random-init", "--data", s(&data), "--out", s(&cached)];
+    args.extend_from_slice(&small);
+    args.extend_from_slice(&["--encoder-bn", "train"]);
+    let (ok, _, err) = run(&args);
+    assert!(!ok && err.contains("--encoder-bn train needs --mode faithful"), "{err}");
+    assert!(!cached.exists(), "nothing written for a refused combination");
+    for (flag, value, want) in
+        [("--k", "0,5", "at least 1"), ("--temperature", "0", "--temperature 0")]
+    {
+        let mut args =
+            vec!["eval", "knn", "--random-init", "--data", s(&data), "--out", s(&cached)];
+        args.extend_from_slice(&small);
+        args.extend_from_slice(&[flag, value]);
+        let (ok, _, err) = run(&args);
+        assert!(!ok && err.contains(want), "{flag} {value}: {err}");
+    }
 }

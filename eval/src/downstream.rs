@@ -33,6 +33,29 @@ impl Default for HeadConfig {
     }
 }
 
+/// How the frozen encoder's BatchNorm layers run while the head trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncoderBn {
+    /// Eval mode: running statistics, fixed (the encoder is truly frozen). The default.
+    #[default]
+    Eval,
+    /// The authors' variant: the encoder's weights are frozen but its BatchNorm layers stay in
+    /// training mode while the head trains (batch statistics in every training forward, running
+    /// statistics drifting with momentum 0.1), and the held-out images are embedded in eval
+    /// mode with the drifted statistics after every epoch. Faithful mode only: cached features
+    /// cannot represent it.
+    Train,
+}
+
+impl EncoderBn {
+    pub fn name(self) -> &'static str {
+        match self {
+            EncoderBn::Eval => "eval",
+            EncoderBn::Train => "train",
+        }
+    }
+}
+
 /// One row of the accuracy curve.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EpochResult {
@@ -41,6 +64,47 @@ pub struct EpochResult {
     pub val_accuracy: f64,
     /// Seconds this epoch took (features included in faithful mode).
     pub seconds: f64,
+}
+
+/// The head's predicted class for every held-out image (in held-out order) after one epoch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Predictions {
+    pub epoch: usize,
+    pub classes: Vec<i64>,
+}
+
+/// A trained head's record: the accuracy curve, and the held-out predictions at the best
+/// epoch (the first with the highest accuracy, as the summary picks it) and at the last.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HeadRun {
+    pub curve: Vec<EpochResult>,
+    pub best: Predictions,
+    pub last: Predictions,
+}
+
+impl HeadRun {
+    /// Records an epoch: `predicted` are the held-out predictions [N] (int64, any device),
+    /// `truth` the labels [N].
+    fn push(
+        &mut self,
+        epoch: usize,
+        train_loss: f64,
+        (predicted, truth): (&Tensor, &Tensor),
+        seconds: f64,
+    ) -> EpochResult {
+        let n = truth.size()[0].max(1);
+        let right = predicted.eq_tensor(truth).sum(Kind::Int64).int64_value(&[]);
+        let val_accuracy = right as f64 / n as f64;
+        let classes =
+            Vec::<i64>::try_from(predicted.to_device(tch::Device::Cpu)).expect("int64 predictions");
+        let r = EpochResult { epoch, train_loss, val_accuracy, seconds };
+        if self.curve.iter().all(|c| c.val_accuracy < val_accuracy) {
+            self.best = Predictions { epoch, classes: classes.clone() };
+        }
+        self.last = Predictions { epoch, classes };
+        self.curve.push(r);
+        r
+    }
 }
 
 /// The head and its optimizer.
@@ -69,37 +133,46 @@ impl Head {
         Head { _vs: vs, net, adam, cfg }
     }
 
+    /// One Adam step on the mini-batch (`x` [B, dim], `y` [B]); the loss, on the device.
+    pub fn step(&mut self, x: &Tensor, y: &Tensor) -> Tensor {
+        let loss = self.net.forward(x).cross_entropy_for_logits(y);
+        self.adam.zero_grad();
+        loss.backward();
+        self.adam.step();
+        loss.detach()
+    }
+
+    /// The order of one epoch's mini-batches: a permutation of 0..n from libtorch's generator
+    /// (seeded by [`Head::new`]), on `device`.
+    fn order(n: i64, device: tch::Device) -> Tensor {
+        Tensor::randperm(n, (Kind::Int64, device))
+    }
+
     /// One epoch of shuffled mini-batches; the mean training loss.
     pub fn train_epoch(&mut self, x: &Tensor, y: &Tensor) -> f64 {
         let device = x.device();
         let n = x.size()[0];
-        let order = Tensor::randperm(n, (Kind::Int64, device));
+        let order = Self::order(n, device);
         let (mut loss_sum, mut batches) = (Tensor::zeros([], (Kind::Float, device)), 0);
         let mut start = 0;
         while start < n {
             let idx = order.narrow(0, start, (self.cfg.batch as i64).min(n - start));
-            let loss = self
-                .net
-                .forward(&x.index_select(0, &idx))
-                .cross_entropy_for_logits(&y.index_select(0, &idx));
-            self.adam.zero_grad();
-            loss.backward();
-            self.adam.step();
-            loss_sum += loss.detach();
+            loss_sum += self.step(&x.index_select(0, &idx), &y.index_select(0, &idx));
             batches += 1;
             start += self.cfg.batch as i64;
         }
         loss_sum.double_value(&[]) / batches.max(1) as f64
     }
 
+    /// Predicted classes [N] (int64, on the features' device) for features `x` [N, dim].
+    pub fn predict(&self, x: &Tensor) -> Tensor {
+        tch::no_grad(|| self.net.forward(x).argmax(1, false))
+    }
+
     /// Accuracy on (`x`, `y`).
     pub fn accuracy(&self, x: &Tensor, y: &Tensor) -> f64 {
         let n = x.size()[0].max(1);
-        tch::no_grad(|| {
-            self.net.forward(x).argmax(1, false).eq_tensor(y).sum(Kind::Int64).int64_value(&[])
-                as f64
-                / n as f64
-        })
+        self.predict(x).eq_tensor(y).sum(Kind::Int64).int64_value(&[]) as f64 / n as f64
     }
 }
 
@@ -110,34 +183,38 @@ pub fn train_head(
     (val_x, val_y): (&Tensor, &Tensor),
     classes: i64,
     cfg: HeadConfig,
-) -> Vec<EpochResult> {
+) -> HeadRun {
     let mut head = Head::new(train_x.size()[1], classes, train_x.device(), cfg);
-    (1..=cfg.epochs)
-        .map(|epoch| {
-            let t = std::time::Instant::now();
-            let train_loss = head.train_epoch(train_x, train_y);
-            let val_accuracy = head.accuracy(val_x, val_y);
-            EpochResult { epoch, train_loss, val_accuracy, seconds: t.elapsed().as_secs_f64() }
-        })
-        .collect()
+    let mut run = HeadRun::default();
+    for epoch in 1..=cfg.epochs {
+        let t = std::time::Instant::now();
+        let train_loss = head.train_epoch(train_x, train_y);
+        let predicted = head.predict(val_x);
+        run.push(epoch, train_loss, (&predicted, val_y), t.elapsed().as_secs_f64());
+    }
+    run
 }
 
 /// Faithful mode: every epoch, AutoAugment (ImageNet policy) on each training image's uint8
-/// pixels, drawn from (seed, epoch, image), then an encoder pass over the training set; the
-/// held-out features (`val_x`, no augmentation) are computed once by the caller.
+/// pixels, drawn from (seed, epoch, image), then an encoder pass over the training set.
+///
+/// With [`EncoderBn::Eval`] the held-out features (`val_x`, no augmentation) are computed once
+/// by the caller; with [`EncoderBn::Train`] the encoder embeds each of the head's shuffled
+/// mini-batches in training mode (batch statistics; running statistics drift), and the
+/// held-out images (`val_idx`) are embedded again after every epoch in eval mode.
 #[allow(clippy::too_many_arguments)]
 pub fn train_head_faithful(
     encoder: &Encoder,
     ds: &Dataset,
     (train_idx, train_y): (&[usize], &Tensor),
-    (val_x, val_y): (&Tensor, &Tensor),
+    (val_idx, val_x, val_y): (&[usize], &Tensor, &Tensor),
     classes: i64,
     input_size: usize,
-    cfg: HeadConfig,
+    (cfg, bn): (HeadConfig, EncoderBn),
     mut on_epoch: impl FnMut(&EpochResult),
-) -> Result<Vec<EpochResult>, EvalError> {
+) -> Result<HeadRun, EvalError> {
     let mut head = Head::new(val_x.size()[1], classes, val_x.device(), cfg);
-    let mut curve = Vec::with_capacity(cfg.epochs);
+    let mut run = HeadRun::default();
     for epoch in 1..=cfg.epochs {
         let t = std::time::Instant::now();
         let augment = |index: usize, rgb: &mut [u8], w: usize, h: usize| {
@@ -145,12 +222,30 @@ pub fn train_head_faithful(
             crate::autoaugment::autoaugment_imagenet(rgb, w, h, &mut rng);
         };
         let pre = Preprocess { on_u8: Some(&augment as U8Transform), on_float: None };
-        let x = encoder.embed_with(ds, train_idx, input_size, cfg.batch, pre)?;
-        let train_loss = head.train_epoch(&x, train_y);
-        let val_accuracy = head.accuracy(val_x, val_y);
-        let r = EpochResult { epoch, train_loss, val_accuracy, seconds: t.elapsed().as_secs_f64() };
+        let (train_loss, predicted) = match bn {
+            EncoderBn::Eval => {
+                let x = encoder.embed_with(ds, train_idx, input_size, cfg.batch, pre)?;
+                (head.train_epoch(&x, train_y), head.predict(val_x))
+            }
+            EncoderBn::Train => {
+                let order = Vec::<i64>::try_from(
+                    Head::order(train_idx.len() as i64, val_x.device()).to_device(tch::Device::Cpu),
+                )
+                .expect("int64 order");
+                let (mut loss_sum, mut batches) = (0.0, 0usize);
+                for chunk in order.chunks(cfg.batch.max(1)) {
+                    let idx: Vec<usize> = chunk.iter().map(|&i| train_idx[i as usize]).collect();
+                    let x = encoder.embed_train_mode(ds, &idx, input_size, pre)?;
+                    let pick = Tensor::from_slice(chunk).to_device(train_y.device());
+                    loss_sum += head.step(&x, &train_y.index_select(0, &pick)).double_value(&[]);
+                    batches += 1;
+                }
+                let vx = encoder.embed(ds, val_idx, input_size, cfg.batch)?;
+                (loss_sum / batches.max(1) as f64, head.predict(&vx))
+            }
+        };
+        let r = run.push(epoch, train_loss, (&predicted, val_y), t.elapsed().as_secs_f64());
         on_epoch(&r);
-        curve.push(r);
     }
-    Ok(curve)
+    Ok(run)
 }

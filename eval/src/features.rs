@@ -79,6 +79,32 @@ impl Encoder {
         batch: usize,
         pre: Preprocess,
     ) -> Result<Tensor, EvalError> {
+        self.embed_mode(ds, indices, input_size, batch, pre, false)
+    }
+
+    /// Embeddings [N, 1000] of `indices` as ONE batch with the encoder's BatchNorm layers in
+    /// training mode: batch statistics, and the running statistics updated (momentum 0.1) as
+    /// a side effect. Weights stay frozen. The authors' downstream variant
+    /// ([`crate::downstream::EncoderBn::Train`]).
+    pub fn embed_train_mode(
+        &self,
+        ds: &Dataset,
+        indices: &[usize],
+        input_size: usize,
+        pre: Preprocess,
+    ) -> Result<Tensor, EvalError> {
+        self.embed_mode(ds, indices, input_size, indices.len(), pre, true)
+    }
+
+    fn embed_mode(
+        &self,
+        ds: &Dataset,
+        indices: &[usize],
+        input_size: usize,
+        batch: usize,
+        pre: Preprocess,
+        train: bool,
+    ) -> Result<Tensor, EvalError> {
         let mut out = Vec::with_capacity(indices.len().div_ceil(batch.max(1)));
         let n = 3 * input_size * input_size;
         let mut pixels = Vec::new();
@@ -91,7 +117,7 @@ impl Encoder {
             let x = Tensor::from_slice(&pixels)
                 .view([chunk.len() as i64, 3, input_size as i64, input_size as i64])
                 .to_device(self.device);
-            out.push(tch::no_grad(|| self.model.embed(&x, false)));
+            out.push(tch::no_grad(|| self.model.embed(&x, train)));
         }
         if out.is_empty() {
             return Ok(Tensor::zeros([0, EMBEDDING], (Kind::Float, self.device)));

@@ -16,9 +16,14 @@ pub mod downstream;
 pub mod embed;
 pub mod export;
 pub mod features;
+pub mod knn;
 pub mod plot;
+pub mod predictions;
 pub mod report;
+mod report_md;
+pub mod results;
 pub mod split;
+pub mod stats;
 pub mod tsne;
 
 use std::path::PathBuf;

@@ -45,10 +45,13 @@ fn save(buf: Vec<u8>, (w, h): (u32, u32), path: &Path) -> Result<(), EvalError> 
     img.save(path).map_err(|e| plot_error(format!("{}: {e}", path.display())))
 }
 
-/// One named curve: (epoch, held-out accuracy in [0, 1]).
+/// One named curve: (epoch, held-out accuracy in [0, 1]); with several seeds, the mean and a
+/// shaded band (epoch, low, high), e.g. the 95% t-interval of the mean per epoch.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Curve {
     pub name: String,
     pub points: Vec<(f64, f64)>,
+    pub band: Option<Vec<(f64, f64, f64)>>,
 }
 
 /// Held-out accuracy (%) against epoch, one line per curve, legend with each best value.
@@ -61,8 +64,13 @@ pub fn curves_png(curves: &[Curve], title: &str, path: &Path) -> Result<(), Eval
         root.fill(&WHITE).map_err(plot_error)?;
         let max_epoch =
             curves.iter().flat_map(|c| c.points.iter().map(|p| p.0)).fold(1.0, f64::max);
-        let max_acc =
-            curves.iter().flat_map(|c| c.points.iter().map(|p| 100.0 * p.1)).fold(1.0, f64::max);
+        let band_top = curves.iter().flat_map(|c| c.band.iter().flatten().map(|b| 100.0 * b.2));
+        let max_acc = curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| 100.0 * p.1))
+            .chain(band_top)
+            .fold(1.0, f64::max)
+            .min(100.0);
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 24))
             .margin(16)
@@ -79,6 +87,16 @@ pub fn curves_png(curves: &[Curve], title: &str, path: &Path) -> Result<(), Eval
             .map_err(plot_error)?;
         for (i, c) in curves.iter().enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
+            if let Some(band) = c.band.as_ref().filter(|b| !b.is_empty()) {
+                let outline: Vec<(f64, f64)> = band
+                    .iter()
+                    .map(|&(e, _, hi)| (e, 100.0 * hi.min(1.0)))
+                    .chain(band.iter().rev().map(|&(e, lo, _)| (e, 100.0 * lo.max(0.0))))
+                    .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(outline, colour.mix(0.2).filled())))
+                    .map_err(plot_error)?;
+            }
             let best = c.points.iter().map(|p| 100.0 * p.1).fold(0.0, f64::max);
             chart
                 .draw_series(LineSeries::new(
@@ -183,8 +201,16 @@ mod tests {
     fn curves_and_scatter_render_to_png() {
         let tmp = tempfile::tempdir().expect("tmp");
         let curves = vec![
-            Curve { name: "a".into(), points: vec![(1.0, 0.05), (2.0, 0.10), (3.0, 0.12)] },
-            Curve { name: "b".into(), points: vec![(1.0, 0.02), (2.0, 0.04), (3.0, 0.03)] },
+            Curve {
+                name: "a".into(),
+                points: vec![(1.0, 0.05), (2.0, 0.10), (3.0, 0.12)],
+                band: Some(vec![(1.0, 0.03, 0.07), (2.0, 0.08, 0.12), (3.0, 0.1, 0.14)]),
+            },
+            Curve {
+                name: "b".into(),
+                points: vec![(1.0, 0.02), (2.0, 0.04), (3.0, 0.03)],
+                band: None,
+            },
         ];
         let path = tmp.path().join("c.png");
         curves_png(&curves, "downstream", &path).expect("curves");

@@ -3,9 +3,10 @@
 //! overlaid (Figure 3) and the t-SNE panels (Figure 4), all from what `sipl train`,
 //! `sipl eval downstream` and `sipl eval tsne` left on disk.
 //!
-//! Where it looks: `RUN/config.toml` (scheme), `RUN/metrics.jsonl` (`val_accuracy` lines),
-//! `RUN/eval/downstream-{cached,faithful}/{summary.json,curve.csv}`; baselines are downstream
-//! output folders; the t-SNE folder holds `tsne.png` and `tsne.json`.
+//! Where it looks: `RUN/config.toml` (scheme, seed), `RUN/metrics.jsonl` (`val_accuracy`
+//! lines), the evaluation folders of [`DOWNSTREAM_DIRS`] inside each run (`summary.json` or
+//! `knn.json`, `curve.csv`, `predictions.parquet`); baselines are evaluation output folders;
+//! the t-SNE folder holds `tsne.png` and `tsne.json`. The rendering is in `report_md.rs`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,12 +15,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
 use crate::downstream::EpochResult;
-use crate::plot::{Curve, curves_png};
 
 /// File name of a downstream run's summary.
 pub const SUMMARY: &str = "summary.json";
-/// Downstream output folders looked for inside a run, in this order.
-pub const DOWNSTREAM_DIRS: [&str; 2] = ["eval/downstream-cached", "eval/downstream-faithful"];
+/// Evaluation output folders looked for inside a run, in this order.
+pub const DOWNSTREAM_DIRS: [&str; 4] = [
+    "eval/downstream-cached",
+    "eval/downstream-faithful",
+    "eval/downstream-faithful-bn-train",
+    "eval/knn",
+];
 
 /// What one `sipl eval downstream` produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +43,19 @@ pub struct DownstreamSummary {
     /// Seconds spent computing features outside the epochs (all of them in cached mode).
     pub feature_seconds: f64,
     pub total_seconds: f64,
+    /// The evaluation's seed (head initialisation and shuffle; a random encoder's draw).
+    #[serde(default)]
+    pub seed: Option<i64>,
+    /// How the held-out images were chosen, e.g. "first 9000" or "stratified 0.25, seed 0".
+    #[serde(default)]
+    pub split: Option<String>,
+    /// Fingerprint of the held-out images (`predictions::held_out_fingerprint`): evaluations
+    /// are compared image by image only when theirs agree.
+    #[serde(default)]
+    pub held_out: Option<String>,
+    /// The encoder's BatchNorm mode while the head trained: "eval" (default) or "train".
+    #[serde(default)]
+    pub encoder_bn: Option<String>,
 }
 
 impl DownstreamSummary {
@@ -67,6 +85,10 @@ impl DownstreamSummary {
             final_val_accuracy: curve.last().map_or(0.0, |r| r.val_accuracy),
             feature_seconds,
             total_seconds,
+            seed: None,
+            split: None,
+            held_out: None,
+            encoder_bn: None,
         }
     }
 
@@ -115,7 +137,14 @@ pub struct RunInfo {
     pub name: String,
     pub dir: PathBuf,
     pub scheme: String,
+    pub seed: u64,
+    /// The run's config apart from its seed and stopping point: runs that agree on it are
+    /// seeds of one model.
+    pub group: String,
     pub pretext_best: Option<f64>,
+    /// Predictions counted by the best validation (for its binomial interval; absent in
+    /// metrics written before it was recorded).
+    pub pretext_best_n: Option<u64>,
     pub steps: Option<u64>,
 }
 
@@ -139,142 +168,42 @@ pub fn read_run(dir: &Path) -> Result<RunInfo, EvalError> {
         .map_err(|e| bad(format!("config.toml: {e}")))?;
     let metrics =
         std::fs::read_to_string(dir.join(sipl_train::trainer::METRICS)).unwrap_or_default();
-    let (mut best, mut steps) = (None::<f64>, None::<u64>);
+    let (mut best, mut best_n, mut steps) = (None::<f64>, None::<u64>, None::<u64>);
     for line in metrics.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if let Some(acc) = v.get("val_accuracy").and_then(|a| a.as_f64()) {
-            best = Some(best.map_or(acc, |b| b.max(acc)));
+        if let Some(acc) = v.get("val_accuracy").and_then(|a| a.as_f64())
+            && best.is_none_or(|b| acc > b)
+        {
+            best = Some(acc);
+            best_n = v.get("val_predictions").and_then(|n| n.as_u64());
         }
         if let Some(s) = v.get("step").and_then(|s| s.as_u64()) {
             steps = Some(steps.map_or(s, |m| m.max(s)));
         }
     }
+    let mut rest = cfg.clone();
+    rest.run.seed = 0;
+    let group = format!(
+        "{}epochs = {}, max_steps = {:?}",
+        rest.trajectory_toml(),
+        cfg.optim.epochs,
+        cfg.optim.max_steps
+    );
     Ok(RunInfo {
         name: run_name(dir),
         dir: dir.to_owned(),
-        scheme: cfg.model.scheme,
+        scheme: cfg.model.scheme.clone(),
+        seed: cfg.run.seed,
+        group,
         pretext_best: best,
+        pretext_best_n: best_n,
         steps,
     })
 }
 
-/// What `report` wrote.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    pub markdown: PathBuf,
-    pub figure3: Option<PathBuf>,
-    pub figure4: Option<PathBuf>,
-    pub rows: usize,
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map_or("–".into(), |v| format!("{:.1}", 100.0 * v))
-}
-
-/// Writes `out/report.md` (+ `figure3.png`, `figure4.png`) for `runs`, `baselines` (downstream
-/// output folders) and an optional t-SNE folder.
-pub fn report(
-    runs: &[PathBuf],
-    baselines: &[PathBuf],
-    tsne: Option<&Path>,
-    out: &Path,
-) -> Result<Report, EvalError> {
-    std::fs::create_dir_all(out).map_err(|e| EvalError::Data(format!("{}: {e}", out.display())))?;
-    let mut md = String::from("# sipl results\n\n## Table 4: best validation accuracy (%)\n\n");
-    md += "| model | scheme | steps | pretext | downstream best (epoch) | downstream final | mode | paper pretext | paper downstream |\n";
-    md += "|---|---|---:|---:|---:|---:|---|---:|---:|\n";
-    let mut curves = Vec::new();
-    let mut rows = 0;
-    let mut add_curve = |name: String, dir: &Path| -> Result<(), EvalError> {
-        let curve = dir.join("curve.csv");
-        if curve.exists() {
-            curves.push(Curve { name, points: read_curve(&curve)? });
-        }
-        Ok(())
-    };
-    for dir in runs {
-        let run = read_run(dir)?;
-        let paper = paper_row(&run.scheme);
-        let paper_cols = paper.map_or("– | –".into(), |(p, d)| format!("{p:.1} | {d:.1}"));
-        let summaries: Vec<(PathBuf, DownstreamSummary)> = DOWNSTREAM_DIRS
-            .iter()
-            .map(|d| dir.join(d))
-            .filter(|d| d.join(SUMMARY).exists())
-            .map(|d| DownstreamSummary::read(&d).map(|s| (d, s)))
-            .collect::<Result<_, _>>()?;
-        let steps = run.steps.map_or("–".into(), |s| s.to_string());
-        if summaries.is_empty() {
-            writeln!(
-                md,
-                "| {} | {} | {steps} | {} | not evaluated | – | – | {paper_cols} |",
-                run.name,
-                run.scheme,
-                pct(run.pretext_best)
-            )
-            .expect("string");
-            rows += 1;
-        }
-        for (d, s) in summaries {
-            writeln!(
-                md,
-                "| {} | {} | {steps} | {} | {} ({}) | {} | {}{} | {paper_cols} |",
-                run.name,
-                run.scheme,
-                pct(run.pretext_best),
-                pct(Some(s.best_val_accuracy)),
-                s.best_epoch,
-                pct(Some(s.final_val_accuracy)),
-                s.mode,
-                if s.linear_probe { ", linear probe" } else { "" }
-            )
-            .expect("string");
-            rows += 1;
-            add_curve(format!("{} ({})", run.name, s.mode), &d)?;
-        }
-    }
-    for dir in baselines {
-        let s = DownstreamSummary::read(dir)?;
-        writeln!(
-            md,
-            "| {} | – | – | – | {} ({}) | {} | {} | – | – |",
-            s.name,
-            pct(Some(s.best_val_accuracy)),
-            s.best_epoch,
-            pct(Some(s.final_val_accuracy)),
-            s.mode
-        )
-        .expect("string");
-        rows += 1;
-        add_curve(format!("{} ({})", s.name, s.mode), dir)?;
-    }
-    let figure3 = if curves.is_empty() {
-        None
-    } else {
-        let p = out.join("figure3.png");
-        curves_png(&curves, "Downstream held-out accuracy per epoch", &p)?;
-        md += "\n## Figure 3: downstream accuracy per epoch\n\n![Figure 3](figure3.png)\n";
-        Some(p)
-    };
-    let figure4 = match tsne {
-        None => None,
-        Some(t) => {
-            let png = t.join("tsne.png");
-            let dst = out.join("figure4.png");
-            std::fs::copy(&png, &dst)
-                .map_err(|e| EvalError::Data(format!("{}: {e}", png.display())))?;
-            md += "\n## Figure 4: t-SNE of two classes under two style draws\n\n![Figure 4](figure4.png)\n\n";
-            md += &tsne_table(t)?;
-            Some(dst)
-        }
-    };
-    let markdown = out.join("report.md");
-    std::fs::write(&markdown, md)
-        .map_err(|e| EvalError::Data(format!("{}: {e}", markdown.display())))?;
-    Ok(Report { markdown, figure3, figure4, rows })
-}
-
+pub use crate::report_md::{Report, report};
 /// The t-SNE scores as a Markdown table, from `tsne.json`.
-fn tsne_table(dir: &Path) -> Result<String, EvalError> {
+pub(crate) fn tsne_table(dir: &Path) -> Result<String, EvalError> {
     let path = dir.join("tsne.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| EvalError::Data(format!("{}: {e}", path.display())))?;

@@ -1,5 +1,6 @@
 //! `sipl eval downstream` (a head on a frozen encoder, cached or faithful, accuracy per epoch
-//! as CSV, PNG and a summary) and `sipl eval tsne` (the embedding study, in `tsne.rs`).
+//! as CSV, PNG and a summary, held-out predictions as Parquet), `sipl eval knn` (weighted kNN on
+//! frozen embeddings) and `sipl eval tsne` (the embedding study, in `tsne.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,10 +8,13 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use sipl_eval::downstream::{EpochResult, HeadConfig, train_head, train_head_faithful};
+use sipl_eval::downstream::{
+    EncoderBn, EpochResult, HeadConfig, HeadRun, train_head, train_head_faithful,
+};
 use sipl_eval::export::{Which, run_weights};
 use sipl_eval::features::Encoder;
 use sipl_eval::plot::{Curve, curves_png};
+use sipl_eval::predictions::{self, PREDICTIONS, held_out_fingerprint};
 use sipl_eval::report::{DownstreamSummary, SUMMARY, run_name};
 use sipl_shards::Dataset;
 use tch::Tensor;
@@ -19,8 +23,12 @@ use super::tsne::TsneArgs;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
-    /// Train the downstream head on a frozen encoder; write curve.csv, curve.png, summary.json.
+    /// Train the downstream head on a frozen encoder; write curve.csv, curve.png, summary.json
+    /// and predictions.parquet (held-out predictions at the best and the final epoch).
     Downstream(DownstreamArgs),
+    /// Weighted k-nearest-neighbour accuracy on L2-normalised frozen embeddings (k = 20 and
+    /// 200, temperature 0.07); no training. Writes knn.json and predictions.parquet.
+    Knn(super::knn::KnnArgs),
     /// The embedding study (Figure 4): t-SNE of two classes under two style draws, with scores.
     Tsne(TsneArgs),
 }
@@ -61,6 +69,82 @@ pub enum Mode {
     Faithful,
 }
 
+/// How the frozen encoder's BatchNorm layers run while the head trains.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BnMode {
+    /// Running statistics, fixed: the encoder is truly frozen.
+    Eval,
+    /// The authors' variant: batch statistics while the head trains, running statistics
+    /// drifting; held-out images embedded after every epoch (faithful mode only).
+    Train,
+}
+
+/// Which images train and which are held out.
+#[derive(Args, Clone)]
+pub struct SplitArgs {
+    /// The first N images train, the rest are held out (SPEC: 9,000 / 832) ...
+    #[arg(long, default_value_t = 9000)]
+    pub train_images: usize,
+    /// ... or a seeded stratified split holding out this fraction of every class.
+    #[arg(long)]
+    pub stratified: Option<f64>,
+    /// Seed of the stratified split, apart from --seed, so that every seed of a model is
+    /// compared on the same held-out images.
+    #[arg(long, default_value_t = 0)]
+    pub split_seed: u64,
+}
+
+/// A labelled dataset split for an evaluation, with what the outputs record about it.
+pub struct Prepared {
+    pub ds: Dataset,
+    pub labels: Vec<i64>,
+    pub classes: i64,
+    pub train: Vec<usize>,
+    pub held: Vec<usize>,
+    /// "first 9000" or "stratified 0.25, seed 0".
+    pub split: String,
+    pub held_out: String,
+}
+
+impl SplitArgs {
+    /// Opens `data`, checks its labels against a head of `head` classes, and splits it.
+    pub fn prepare(&self, data: &Path, head: Option<i64>) -> anyhow::Result<Prepared> {
+        let ds = Dataset::open(data)?;
+        let (labels, classes) = labels(&ds, data, head)?;
+        let n = ds.len();
+        if self.stratified.is_none() && (self.train_images == 0 || self.train_images >= n) {
+            bail!(
+                "--train-images {} must leave held-out images (the dataset has {n})",
+                self.train_images
+            );
+        }
+        let ((train, held), split) = match self.stratified {
+            Some(f) if f > 0.0 && f < 1.0 => (
+                sipl_eval::split::stratified(&labels, f, self.split_seed),
+                format!("stratified {f}, seed {}", self.split_seed),
+            ),
+            Some(f) => bail!("--stratified {f}: the held-out fraction must be in (0, 1)"),
+            None => (
+                sipl_eval::split::first(n, self.train_images),
+                format!("first {}", self.train_images),
+            ),
+        };
+        let held_out = held_out_fingerprint(&ds, &held)?;
+        Ok(Prepared { ds, labels, classes, train, held, split, held_out })
+    }
+}
+
+/// The seed of an evaluation: `--seed`, else the run's own `run.seed` (so seeds of a model
+/// evaluate with their own seed), else 0.
+pub fn eval_seed(seed: Option<i64>, run: Option<&Path>) -> anyhow::Result<i64> {
+    if let Some(s) = seed {
+        return Ok(s);
+    }
+    let Some(run) = run else { return Ok(0) };
+    let info = sipl_eval::report::read_run(run)?;
+    Ok(info.seed as i64)
+}
+
 #[derive(Args)]
 pub struct DownstreamArgs {
     #[command(flatten)]
@@ -76,12 +160,12 @@ pub struct DownstreamArgs {
     name: Option<String>,
     #[arg(long, value_enum, default_value_t = Mode::Cached)]
     mode: Mode,
-    /// The first N images train the head, the rest are held out (SPEC: 9,000 / 832) ...
-    #[arg(long, default_value_t = 9000)]
-    train_images: usize,
-    /// ... or a seeded stratified split holding out this fraction of every class.
-    #[arg(long)]
-    stratified: Option<f64>,
+    /// The encoder's BatchNorm while the head trains: eval (frozen statistics) or train (the
+    /// authors' code: batch statistics, running statistics drifting; faithful mode only).
+    #[arg(long, value_enum, default_value_t = BnMode::Eval)]
+    encoder_bn: BnMode,
+    #[command(flatten)]
+    split: SplitArgs,
     #[arg(long, default_value_t = 100)]
     epochs: usize,
     /// Side the images are resized to before the encoder.
@@ -97,8 +181,10 @@ pub struct DownstreamArgs {
     /// Outputs of the head (Tiny ImageNet: 200) [default: the dataset's class count].
     #[arg(long)]
     classes: Option<i64>,
-    #[arg(long, default_value_t = 0)]
-    seed: i64,
+    /// Seed of the head's initialisation and shuffle (and of a random encoder's draw)
+    /// [default: the run's run.seed, else 0].
+    #[arg(long)]
+    seed: Option<i64>,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -109,6 +195,7 @@ pub struct DownstreamArgs {
 pub fn run(c: EvalCommand) -> anyhow::Result<()> {
     match c {
         EvalCommand::Downstream(a) => downstream(a),
+        EvalCommand::Knn(a) => super::knn::run(a),
         EvalCommand::Tsne(a) => super::tsne::run(a),
     }
 }
@@ -138,30 +225,34 @@ pub fn labels(ds: &Dataset, data: &Path, head: Option<i64>) -> anyhow::Result<(V
 }
 
 fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
+    let bn = match a.encoder_bn {
+        BnMode::Eval => EncoderBn::Eval,
+        BnMode::Train => EncoderBn::Train,
+    };
+    if bn == EncoderBn::Train && a.mode == Mode::Cached {
+        bail!(
+            "--encoder-bn train needs --mode faithful: cached mode embeds every image once with \
+             fixed statistics, so it cannot represent BatchNorm in training mode (batch \
+             statistics per mini-batch, running statistics drifting)"
+        );
+    }
     let (weights, default_name) = a.encoder.resolve()?;
     let out = match (&a.out, &a.encoder.run) {
         (Some(o), _) => o.clone(),
-        (None, Some(r)) => r.join("eval").join(match a.mode {
-            Mode::Cached => "downstream-cached",
-            Mode::Faithful => "downstream-faithful",
+        (None, Some(r)) => r.join("eval").join(match (a.mode, bn) {
+            (Mode::Cached, _) => "downstream-cached",
+            (Mode::Faithful, EncoderBn::Eval) => "downstream-faithful",
+            (Mode::Faithful, EncoderBn::Train) => "downstream-faithful-bn-train",
         }),
         (None, None) => bail!("give --out DIR (only --run has a default output folder)"),
     };
+    let seed = eval_seed(a.seed, a.encoder.run.as_deref())?;
     let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
-    let ds = Dataset::open(&a.data)?;
-    let (labels, classes) = labels(&ds, &a.data, a.classes)?;
-    let n = ds.len();
-    if a.stratified.is_none() && (a.train_images == 0 || a.train_images >= n) {
-        bail!("--train-images {} must leave held-out images (the dataset has {n})", a.train_images);
-    }
-    let (train, held) = match a.stratified {
-        Some(f) if f > 0.0 && f < 1.0 => sipl_eval::split::stratified(&labels, f, a.seed as u64),
-        Some(f) => bail!("--stratified {f}: the held-out fraction must be in (0, 1)"),
-        None => sipl_eval::split::first(n, a.train_images),
-    };
+    let p = a.split.prepare(&a.data, a.classes)?;
+    let (ds, train, held) = (&p.ds, &p.train, &p.held);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let encoder = Encoder::load(weights.as_deref(), device, a.seed)?;
-    let y = Tensor::from_slice(&labels).to_device(device);
+    let encoder = Encoder::load(weights.as_deref(), device, seed)?;
+    let y = Tensor::from_slice(&p.labels).to_device(device);
     let pick_y = |idx: &[usize]| {
         let i = Tensor::from_slice(&idx.iter().map(|&v| v as i64).collect::<Vec<_>>());
         y.index_select(0, &i.to_device(device))
@@ -170,22 +261,22 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
         epochs: a.epochs,
         lr: a.lr,
         batch: a.batch,
-        seed: a.seed,
+        seed,
         linear_probe: a.linear_probe,
     };
     let started = Instant::now();
-    let (curve, feature_s) = match a.mode {
+    let (head_run, feature_s): (HeadRun, f64) = match a.mode {
         Mode::Cached => {
             let t = Instant::now();
-            let tx = encoder.embed(&ds, &train, a.input_size, a.batch)?;
-            let vx = encoder.embed(&ds, &held, a.input_size, a.batch)?;
+            let tx = encoder.embed(ds, train, a.input_size, a.batch)?;
+            let vx = encoder.embed(ds, held, a.input_size, a.batch)?;
             let feature_s = t.elapsed().as_secs_f64();
-            let curve = train_head((&tx, &pick_y(&train)), (&vx, &pick_y(&held)), classes, cfg);
-            (curve, feature_s)
+            let r = train_head((&tx, &pick_y(train)), (&vx, &pick_y(held)), p.classes, cfg);
+            (r, feature_s)
         }
         Mode::Faithful => {
             let t = Instant::now();
-            let vx = encoder.embed(&ds, &held, a.input_size, a.batch)?;
+            let vx = encoder.embed(ds, held, a.input_size, a.batch)?;
             let feature_s = t.elapsed().as_secs_f64();
             let quiet = a.quiet;
             let progress = |r: &EpochResult| {
@@ -199,22 +290,23 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
                     );
                 }
             };
-            let curve = train_head_faithful(
+            let r = train_head_faithful(
                 &encoder,
-                &ds,
-                (&train, &pick_y(&train)),
-                (&vx, &pick_y(&held)),
-                classes,
+                ds,
+                (train, &pick_y(train)),
+                (held, &vx, &pick_y(held)),
+                p.classes,
                 a.input_size,
-                cfg,
+                (cfg, bn),
                 progress,
             )?;
-            (curve, feature_s)
+            (r, feature_s)
         }
     };
+    let curve = &head_run.curve;
     let total_s = started.elapsed().as_secs_f64();
     let name = a.name.clone().unwrap_or(default_name);
-    let summary = DownstreamSummary::new(
+    let mut summary = DownstreamSummary::new(
         &name,
         weights.as_deref(),
         match a.mode {
@@ -223,10 +315,22 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
         },
         a.linear_probe,
         (train.len(), held.len()),
-        &curve,
+        curve,
         (feature_s, total_s),
     );
-    write_outputs(&out, &curve, &summary)?;
+    summary.seed = Some(seed);
+    summary.split = Some(p.split.clone());
+    summary.held_out = Some(p.held_out.clone());
+    summary.encoder_bn = Some(bn.name().into());
+    let table = predictions::table(
+        ds,
+        held,
+        &p.labels,
+        (head_run.best.epoch, &head_run.best.classes),
+        (head_run.last.epoch, &head_run.last.classes),
+    )?;
+    write_outputs(&out, curve, &summary)?;
+    predictions::write(&table, &out.join(PREDICTIONS))?;
     println!(
         "{}: best held-out accuracy {:.1}% (epoch {}), final {:.1}% ({} epochs, {} mode; features {feature_s:.1} s, total {total_s:.1} s)",
         out.display(),
@@ -257,6 +361,7 @@ fn write_outputs(
         .with_context(|| format!("writing {}", summary_path.display()))?;
     let points = curve.iter().map(|r| (r.epoch as f64, r.val_accuracy)).collect();
     let title = format!("Downstream accuracy ({} mode)", summary.mode);
-    curves_png(&[Curve { name: summary.name.clone(), points }], &title, &out.join("curve.png"))?;
+    let curve = Curve { name: summary.name.clone(), points, band: None };
+    curves_png(&[curve], &title, &out.join("curve.png"))?;
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod embed;
 pub mod eval;
 pub mod export;
 pub mod ingest;
+pub mod knn;
 pub mod launch;
 pub mod preview;
 pub mod report;

@@ -378,9 +378,9 @@ impl Session {
             self.state.epoch += 1;
             self.state.batch = 0;
             self.check_finite(&window)?;
-            let acc = self.validate(val)?;
+            let (acc, predictions) = self.validate(val)?;
             (last_val, validated_at) = (Some(acc), Some(self.state.step));
-            self.record_validation(acc, &mut metrics)?;
+            self.record_validation((acc, predictions), &mut metrics)?;
             let last = self.state.epoch >= epochs || self.state.step >= max_steps;
             if self.cfg.run.checkpoint_each_epoch || last {
                 self.save_checkpoint()?;
@@ -388,9 +388,9 @@ impl Session {
         }
         self.check_finite(&window)?;
         if validated_at != Some(self.state.step) {
-            let acc = self.validate(val)?;
+            let (acc, predictions) = self.validate(val)?;
             last_val = Some(acc);
-            self.record_validation(acc, &mut metrics)?;
+            self.record_validation((acc, predictions), &mut metrics)?;
             self.save_checkpoint()?;
         }
         if self.is_main() {
@@ -446,7 +446,8 @@ impl Session {
 
     /// Pretext accuracy on the validation images (each rank counts its share; the counts are
     /// summed over ranks).
-    fn validate(&self, val: &Loader) -> Result<f64, TrainError> {
+    /// Validation accuracy and the number of predictions it counts (all ranks together).
+    fn validate(&self, val: &Loader) -> Result<(f64, i64), TrainError> {
         if let Some(d) = &self.dist {
             d.average_buffers(&self.vs)?;
         }
@@ -468,18 +469,24 @@ impl Session {
             d.sum(&[&right])?;
         }
         let (r, t) = (right.int64_value(&[0]), right.int64_value(&[1]));
-        Ok(r as f64 / t.max(1) as f64)
+        Ok((r as f64 / t.max(1) as f64, t))
     }
 
-    /// Logs a validation accuracy; a new best writes `best.safetensors`.
+    /// Logs a validation accuracy (with its count of predictions, for a binomial interval);
+    /// a new best writes `best.safetensors`.
     fn record_validation(
         &mut self,
-        acc: f64,
+        (acc, predictions): (f64, i64),
         metrics: &mut Option<run_dir::Metrics>,
     ) -> Result<(), TrainError> {
         let s = &self.state;
         if let Some(m) = metrics {
-            m.write(serde_json::json!({"step": s.step, "epoch": s.epoch, "val_accuracy": acc}))?;
+            m.write(serde_json::json!({
+                "step": s.step,
+                "epoch": s.epoch,
+                "val_accuracy": acc,
+                "val_predictions": predictions,
+            }))?;
         }
         if s.best_val_accuracy.is_none_or(|b| acc > b) {
             self.state.best_val_accuracy = Some(acc);

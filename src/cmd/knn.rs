@@ -1,0 +1,131 @@
+//! `sipl eval knn`: weighted k-nearest-neighbour accuracy on frozen embeddings
+//! (`sipl_eval::knn`), with the same splits, intervals and predictions file as the head.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use sipl_eval::features::Encoder;
+use sipl_eval::knn::{KnnConfig, knn_predict};
+use sipl_eval::predictions::{self, PREDICTIONS};
+use sipl_eval::results::{KNN_SUMMARY, KnnSummary};
+use sipl_eval::stats::{LEVEL, wilson};
+use tch::Tensor;
+
+use super::eval::{EncoderArgs, SplitArgs, eval_seed};
+
+#[derive(Args)]
+pub struct KnnArgs {
+    #[command(flatten)]
+    encoder: EncoderArgs,
+    /// A labelled dataset (Tiny ImageNet val ingested as decoded).
+    #[arg(long)]
+    data: PathBuf,
+    /// Output folder [default: RUN/eval/knn with --run].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Name in the report [default: the run's folder name].
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    split: SplitArgs,
+    /// The two neighbourhood sizes, each ≥ 1 (clamped to the training images).
+    #[arg(long, value_delimiter = ',', value_name = "K1,K2", default_values_t = [20, 200])]
+    k: Vec<usize>,
+    /// Temperature of the neighbours' vote weights exp(similarity / T), > 0.
+    #[arg(long, default_value_t = 0.07)]
+    temperature: f64,
+    /// Side the images are resized to before the encoder.
+    #[arg(long, default_value_t = 224)]
+    input_size: usize,
+    /// Images per encoder pass.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// A random encoder's draw [default: the run's run.seed, else 0].
+    #[arg(long)]
+    seed: Option<i64>,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub fn run(a: KnnArgs) -> anyhow::Result<()> {
+    if a.k.len() != 2 {
+        bail!("--k {:?}: give two neighbourhood sizes, e.g. --k 20,200", a.k);
+    }
+    if a.k.iter().any(|&k| k == 0) {
+        bail!("--k {:?}: every neighbourhood size must be at least 1", a.k);
+    }
+    if !(a.temperature.is_finite() && a.temperature > 0.0) {
+        bail!("--temperature {}: must be a finite number > 0", a.temperature);
+    }
+    let (weights, default_name) = a.encoder.resolve()?;
+    let out = match (&a.out, &a.encoder.run) {
+        (Some(o), _) => o.clone(),
+        (None, Some(r)) => r.join("eval").join("knn"),
+        (None, None) => bail!("give --out DIR (only --run has a default output folder)"),
+    };
+    let seed = eval_seed(a.seed, a.encoder.run.as_deref())?;
+    let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    let p = a.split.prepare(&a.data, None)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let started = Instant::now();
+    let encoder = Encoder::load(weights.as_deref(), device, seed)?;
+    let tx = encoder.embed(&p.ds, &p.train, a.input_size, a.batch)?;
+    let vx = encoder.embed(&p.ds, &p.held, a.input_size, a.batch)?;
+    let feature_s = started.elapsed().as_secs_f64();
+    let pick = |idx: &[usize]| idx.iter().map(|&i| p.labels[i]).collect::<Vec<i64>>();
+    let ty = Tensor::from_slice(&pick(&p.train)).to_device(device);
+    let cfg = KnnConfig { k: a.k.clone(), temperature: a.temperature, ..KnnConfig::default() };
+    let predicted = knn_predict((&tx, &ty), &vx, p.classes, &cfg);
+    let classes: Vec<Vec<i64>> = predicted
+        .iter()
+        .map(|t| Vec::<i64>::try_from(t).context("kNN predictions"))
+        .collect::<anyhow::Result<_>>()?;
+    let truth = pick(&p.held);
+    let n = truth.len();
+    let correct: Vec<u64> = classes
+        .iter()
+        .map(|c| c.iter().zip(&truth).filter(|(a, b)| a == b).count() as u64)
+        .collect();
+    let accuracy = [correct[0] as f64 / n.max(1) as f64, correct[1] as f64 / n.max(1) as f64];
+    let k = [a.k[0], a.k[1]];
+    let summary = KnnSummary {
+        name: a.name.clone().unwrap_or(default_name),
+        weights: weights.clone(),
+        k,
+        temperature: a.temperature,
+        accuracy,
+        train_images: p.train.len(),
+        held_out_images: n,
+        seed: Some(seed),
+        split: Some(p.split.clone()),
+        held_out: Some(p.held_out.clone()),
+        input_size: a.input_size,
+        feature_seconds: feature_s,
+        total_seconds: started.elapsed().as_secs_f64(),
+    };
+    let table =
+        predictions::table(&p.ds, &p.held, &p.labels, (k[0], &classes[0]), (k[1], &classes[1]))?;
+    predictions::write(&table, &out.join(PREDICTIONS))?;
+    let path = out.join(KNN_SUMMARY);
+    std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    for i in 0..2 {
+        let w = wilson(correct[i], n as u64, LEVEL)
+            .map_or(String::new(), |w| format!(" [{:.1}, {:.1}]", 100.0 * w.low, 100.0 * w.high));
+        println!(
+            "{}: kNN k = {}: {:.1}%{w} of {n} held-out images",
+            out.display(),
+            k[i],
+            100.0 * accuracy[i]
+        );
+    }
+    if !a.quiet {
+        eprintln!("features {feature_s:.1} s, total {:.1} s", summary.total_seconds);
+    }
+    Ok(())
+}
