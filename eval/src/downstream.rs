@@ -27,6 +27,17 @@ pub struct HeadConfig {
     pub linear_probe: bool,
 }
 
+impl HeadConfig {
+    /// Checks every value against its range (named as `sipl eval downstream`'s flags):
+    /// `--epochs` in [1, 1000000], `--lr` in (0, 1), `--batch` in [1, 65536].
+    pub fn validate(&self) -> Result<(), sipl_limits::RangeError> {
+        sipl_limits::EPOCHS.check("--epochs", self.epochs)?;
+        sipl_limits::LR.check("--lr", self.lr)?;
+        sipl_limits::BATCH.check("--batch", self.batch)?;
+        Ok(())
+    }
+}
+
 impl Default for HeadConfig {
     fn default() -> Self {
         HeadConfig { epochs: 100, lr: 1e-4, batch: 64, seed: 0, linear_probe: false }
@@ -52,7 +63,18 @@ pub struct Head {
 }
 
 impl Head {
-    pub fn new(dim: i64, classes: i64, device: tch::Device, cfg: HeadConfig) -> Self {
+    /// A freshly initialised head over `dim`-wide features with `classes` outputs.
+    ///
+    /// # Errors
+    /// `cfg` out of range ([`HeadConfig::validate`]), or fewer than 2 classes.
+    pub fn new(
+        dim: i64,
+        classes: i64,
+        device: tch::Device,
+        cfg: HeadConfig,
+    ) -> Result<Self, EvalError> {
+        cfg.validate()?;
+        sipl_limits::Ints::new(2, u64::MAX).check("--classes", classes)?;
         tch::manual_seed(cfg.seed);
         let vs = nn::VarStore::new(device);
         let root = vs.root();
@@ -66,7 +88,7 @@ impl Head {
         };
         sipl_train::model::torchvision_init(&vs); // nn.Linear's weights: uniform(±1/√fan_in)
         let adam = Adam::new(&vs, AdamConfig::new(cfg.lr, 0.0));
-        Head { _vs: vs, net, adam, cfg }
+        Ok(Head { _vs: vs, net, adam, cfg })
     }
 
     /// One epoch of shuffled mini-batches; the mean training loss.
@@ -105,26 +127,45 @@ impl Head {
 
 /// Cached mode: trains a head on fixed features (`train_x`, `train_y`), evaluating on
 /// (`val_x`, `val_y`) after every epoch.
+///
+/// # Errors
+/// A setting out of range ([`Head::new`]) before any work; a non-finite training
+/// loss ([`EvalError::NonFinite`]) at the epoch it appears, so that no accuracy of a diverged
+/// head is ever reported.
 pub fn train_head(
     (train_x, train_y): (&Tensor, &Tensor),
     (val_x, val_y): (&Tensor, &Tensor),
     classes: i64,
     cfg: HeadConfig,
-) -> Vec<EpochResult> {
-    let mut head = Head::new(train_x.size()[1], classes, train_x.device(), cfg);
-    (1..=cfg.epochs)
-        .map(|epoch| {
-            let t = std::time::Instant::now();
-            let train_loss = head.train_epoch(train_x, train_y);
-            let val_accuracy = head.accuracy(val_x, val_y);
-            EpochResult { epoch, train_loss, val_accuracy, seconds: t.elapsed().as_secs_f64() }
-        })
-        .collect()
+) -> Result<Vec<EpochResult>, EvalError> {
+    let mut head = Head::new(train_x.size()[1], classes, train_x.device(), cfg)?;
+    let mut curve = Vec::with_capacity(cfg.epochs);
+    for epoch in 1..=cfg.epochs {
+        let t = std::time::Instant::now();
+        let train_loss = finite(head.train_epoch(train_x, train_y), epoch)?;
+        let val_accuracy = head.accuracy(val_x, val_y);
+        curve.push(EpochResult {
+            epoch,
+            train_loss,
+            val_accuracy,
+            seconds: t.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(curve)
+}
+
+/// `loss` when finite, else the error that stops the head's training.
+fn finite(loss: f64, epoch: usize) -> Result<f64, EvalError> {
+    match loss.is_finite() {
+        true => Ok(loss),
+        false => Err(EvalError::NonFinite { epoch, value: loss }),
+    }
 }
 
 /// Faithful mode: every epoch, AutoAugment (ImageNet policy) on each training image's uint8
 /// pixels, drawn from (seed, epoch, image), then an encoder pass over the training set; the
-/// held-out features (`val_x`, no augmentation) are computed once by the caller.
+/// held-out features (`val_x`, no augmentation) are computed once by the caller. Errors as
+/// [`train_head`].
 #[allow(clippy::too_many_arguments)]
 pub fn train_head_faithful(
     encoder: &Encoder,
@@ -136,7 +177,7 @@ pub fn train_head_faithful(
     cfg: HeadConfig,
     mut on_epoch: impl FnMut(&EpochResult),
 ) -> Result<Vec<EpochResult>, EvalError> {
-    let mut head = Head::new(val_x.size()[1], classes, val_x.device(), cfg);
+    let mut head = Head::new(val_x.size()[1], classes, val_x.device(), cfg)?;
     let mut curve = Vec::with_capacity(cfg.epochs);
     for epoch in 1..=cfg.epochs {
         let t = std::time::Instant::now();
@@ -146,11 +187,52 @@ pub fn train_head_faithful(
         };
         let pre = Preprocess { on_u8: Some(&augment as U8Transform), on_float: None };
         let x = encoder.embed_with(ds, train_idx, input_size, cfg.batch, pre)?;
-        let train_loss = head.train_epoch(&x, train_y);
+        let train_loss = finite(head.train_epoch(&x, train_y), epoch)?;
         let val_accuracy = head.accuracy(val_x, val_y);
         let r = EpochResult { epoch, train_loss, val_accuracy, seconds: t.elapsed().as_secs_f64() };
         on_epoch(&r);
         curve.push(r);
     }
     Ok(curve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` feature rows of width 8, all `value`, labels alternating over 2 classes.
+    fn data(n: i64, value: f64) -> (Tensor, Tensor) {
+        let x = Tensor::full([n, 8], value, (Kind::Float, tch::Device::Cpu));
+        let y = Tensor::arange(n, (Kind::Int64, tch::Device::Cpu)).remainder(2);
+        (x, y)
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused_before_any_step() {
+        let (x, y) = data(4, 0.5);
+        let base = HeadConfig { epochs: 2, batch: 2, linear_probe: true, ..Default::default() };
+        for (cfg, error) in [
+            (HeadConfig { batch: 0, ..base }, "--batch = 0: must be in [1, 65536]"),
+            (HeadConfig { lr: f64::NAN, ..base }, "--lr = NaN: must be a number in (0, 1)"),
+            (HeadConfig { lr: -1.0, ..base }, "--lr = -1"),
+            (HeadConfig { lr: 0.0, ..base }, "--lr = 0"),
+            (HeadConfig { epochs: 0, ..base }, "--epochs = 0: must be in [1, 1000000]"),
+        ] {
+            let e = train_head((&x, &y), (&x, &y), 2, cfg).expect_err(error).to_string();
+            assert!(e.contains(error), "{e}");
+        }
+        let e = train_head((&x, &y), (&x, &y), 1, base).expect_err("one class").to_string();
+        assert!(e.contains("--classes = 1"), "{e}");
+        assert_eq!(train_head((&x, &y), (&x, &y), 2, base).expect("in range").len(), 2);
+    }
+
+    #[test]
+    fn a_non_finite_loss_stops_the_head_without_a_curve() {
+        let (x, y) = data(4, f64::NAN);
+        let cfg = HeadConfig { epochs: 3, batch: 2, ..Default::default() };
+        match train_head((&x, &y), (&x, &y), 2, cfg) {
+            Err(EvalError::NonFinite { epoch: 1, value }) => assert!(value.is_nan()),
+            other => panic!("expected a non-finite loss error, got {other:?}"),
+        }
+    }
 }

@@ -76,25 +76,32 @@ pub struct DownstreamArgs {
     name: Option<String>,
     #[arg(long, value_enum, default_value_t = Mode::Cached)]
     mode: Mode,
-    /// The first N images train the head, the rest are held out (SPEC: 9,000 / 832) ...
+    /// The first N images train the head, the rest are held out (SPEC: 9,000 / 832); N in
+    /// [1, images − 1] ...
     #[arg(long, default_value_t = 9000)]
     train_images: usize,
-    /// ... or a seeded stratified split holding out this fraction of every class.
+    /// ... or a seeded stratified split holding out this fraction of every class, in (0, 1).
     #[arg(long)]
     stratified: Option<f64>,
+    /// Passes of the head over the training images, in [1, 1000000].
     #[arg(long, default_value_t = 100)]
     epochs: usize,
-    /// Side the images are resized to before the encoder.
+    /// Side the images are resized to before the encoder, in [32, 1024].
     #[arg(long, default_value_t = 224)]
     input_size: usize,
+    /// Images per batch (head steps and encoder passes), in [1, 65536], and small enough that
+    /// a batch fits in half of this machine's memory.
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Adam's learning rate for the head, in (0, 1). A non-finite training loss stops the
+    /// evaluation with an error.
     #[arg(long, default_value_t = 1e-4)]
     lr: f64,
     /// A single linear layer instead of the two-layer head.
     #[arg(long)]
     linear_probe: bool,
-    /// Outputs of the head (Tiny ImageNet: 200) [default: the dataset's class count].
+    /// Outputs of the head (Tiny ImageNet: 200), in [2, the dataset's class count]
+    /// [default: the dataset's class count].
     #[arg(long)]
     classes: Option<i64>,
     #[arg(long, default_value_t = 0)]
@@ -113,16 +120,50 @@ pub fn run(c: EvalCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The dataset's labels, each checked against the head's class count (`head`, else the
-/// dataset's own).
+impl DownstreamArgs {
+    fn head(&self) -> HeadConfig {
+        HeadConfig {
+            epochs: self.epochs,
+            lr: self.lr,
+            batch: self.batch,
+            seed: self.seed,
+            linear_probe: self.linear_probe,
+        }
+    }
+
+    /// Every flag against its own range, before anything is opened or written. Ranges that
+    /// depend on the data (`--classes`, `--train-images`) are checked once it is open.
+    fn check(&self) -> anyhow::Result<()> {
+        self.head().validate()?;
+        sipl_limits::INPUT_SIZE.check("--input-size", self.input_size)?;
+        sipl_limits::Ints::new(1, u64::MAX).check("--train-images", self.train_images)?;
+        if let Some(f) = self.stratified {
+            sipl_limits::HELD_OUT_FRACTION.check("--stratified", f)?;
+        }
+        sipl_limits::Ints::new(2, u64::MAX).check_opt("--classes", self.classes)?;
+        Ok(())
+    }
+}
+
+/// The dataset's labels, each checked against the head's class count (`head`, at most the
+/// dataset's own, else the dataset's own).
 pub fn labels(ds: &Dataset, data: &Path, head: Option<i64>) -> anyhow::Result<(Vec<i64>, i64)> {
     let own = ds.meta().classes.len() as i64;
     if own == 0 {
         bail!("{}: the dataset has no class labels; the head needs a labelled set", data.display());
     }
-    let classes = head.unwrap_or(own);
+    let classes = match head {
+        Some(c) => {
+            sipl_limits::Ints::new(2, own.max(2) as u64).check("--classes", c).map_err(|e| {
+                e.note(format!(
+                    "the dataset has {own} classes; outputs beyond them would never see a label"
+                ))
+            })?
+        }
+        None => own,
+    };
     if classes < 2 {
-        bail!("--classes {classes}: a head needs at least 2 classes");
+        bail!("{}: the dataset has {classes} class; a head needs at least 2", data.display());
     }
     let mut labels = Vec::with_capacity(ds.len());
     for i in 0..ds.len() {
@@ -137,7 +178,30 @@ pub fn labels(ds: &Dataset, data: &Path, head: Option<i64>) -> anyhow::Result<(V
     Ok((labels, classes))
 }
 
+/// The train / held-out split the flags ask for; both parts hold images.
+fn split(a: &DownstreamArgs, labels: &[i64]) -> anyhow::Result<sipl_eval::split::Split> {
+    let n = labels.len();
+    let (train, held) = match a.stratified {
+        Some(f) => sipl_eval::split::stratified(labels, f, a.seed as u64),
+        None => {
+            sipl_limits::Ints::new(1, n.saturating_sub(1) as u64)
+                .check("--train-images", a.train_images)
+                .map_err(|e| {
+                    e.note(format!("the dataset has {n} images; the rest are held out"))
+                })?;
+            sipl_eval::split::first(n, a.train_images)
+        }
+    };
+    if let (Some(f), true) = (a.stratified, held.is_empty() || train.is_empty()) {
+        let e = sipl_limits::RangeError::new("--stratified", f, "a share that holds out images")
+            .note("no class of the dataset has two images to split");
+        return Err(e.into());
+    }
+    Ok((train, held))
+}
+
 fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
+    a.check()?;
     let (weights, default_name) = a.encoder.resolve()?;
     let out = match (&a.out, &a.encoder.run) {
         (Some(o), _) => o.clone(),
@@ -147,18 +211,12 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
         }),
         (None, None) => bail!("give --out DIR (only --run has a default output folder)"),
     };
+    super::output_dir("--out", &out)?;
     let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    sipl_eval::features::check_batch(a.batch, a.input_size, device)?;
     let ds = Dataset::open(&a.data)?;
     let (labels, classes) = labels(&ds, &a.data, a.classes)?;
-    let n = ds.len();
-    if a.stratified.is_none() && (a.train_images == 0 || a.train_images >= n) {
-        bail!("--train-images {} must leave held-out images (the dataset has {n})", a.train_images);
-    }
-    let (train, held) = match a.stratified {
-        Some(f) if f > 0.0 && f < 1.0 => sipl_eval::split::stratified(&labels, f, a.seed as u64),
-        Some(f) => bail!("--stratified {f}: the held-out fraction must be in (0, 1)"),
-        None => sipl_eval::split::first(n, a.train_images),
-    };
+    let (train, held) = split(&a, &labels)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let encoder = Encoder::load(weights.as_deref(), device, a.seed)?;
     let y = Tensor::from_slice(&labels).to_device(device);
@@ -166,13 +224,7 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
         let i = Tensor::from_slice(&idx.iter().map(|&v| v as i64).collect::<Vec<_>>());
         y.index_select(0, &i.to_device(device))
     };
-    let cfg = HeadConfig {
-        epochs: a.epochs,
-        lr: a.lr,
-        batch: a.batch,
-        seed: a.seed,
-        linear_probe: a.linear_probe,
-    };
+    let cfg = a.head();
     let started = Instant::now();
     let (curve, feature_s) = match a.mode {
         Mode::Cached => {
@@ -180,7 +232,7 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
             let tx = encoder.embed(&ds, &train, a.input_size, a.batch)?;
             let vx = encoder.embed(&ds, &held, a.input_size, a.batch)?;
             let feature_s = t.elapsed().as_secs_f64();
-            let curve = train_head((&tx, &pick_y(&train)), (&vx, &pick_y(&held)), classes, cfg);
+            let curve = train_head((&tx, &pick_y(&train)), (&vx, &pick_y(&held)), classes, cfg)?;
             (curve, feature_s)
         }
         Mode::Faithful => {
