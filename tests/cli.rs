@@ -101,7 +101,7 @@ fn a_missing_root_fails_with_a_clear_message() {
     assert!(!ok && err.contains("--split"), "{err}");
     let (ok, _, err) =
         run(&["ingest", "folder", s(tmp.path()), "--out", s(&out), "--resize", "big"]);
-    assert!(!ok && err.contains("--resize expects"), "{err}");
+    assert!(!ok && err.contains("--resize = \"big\": must be N or none"), "{err}");
 }
 
 #[test]

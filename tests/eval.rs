@@ -99,7 +99,7 @@ fn bad_evaluation_inputs_are_clear_errors() {
         with(&["--weights", s(&foreign), "--data", s(&data), "--stratified", "0.25"]);
     assert!(!ok && err.contains("x.safetensors"), "{err}");
     let (ok, _, err) = with(&["--random-init", "--data", s(&data), "--train-images", "24"]);
-    assert!(!ok && err.contains("must leave held-out images"), "{err}");
+    assert!(!ok && err.contains("--train-images = 24: must be in [1, 23]"), "{err}");
     let (ok, _, err) = with(&["--data", s(&data)]);
     assert!(!ok && err.contains("--random-init"), "{err}");
 }
@@ -200,7 +200,7 @@ fn faithful_and_cached_downstream_tsne_and_report_from_one_run() {
     let (ok, _, err) = tsne_args("9", "5");
     assert!(!ok && err.contains("too few images per class"), "{err}");
     let (ok, _, err) = tsne_args("8", "30");
-    assert!(!ok && err.contains("perplexity 30"), "{err}");
+    assert!(!ok && err.contains("--perplexity = 30: must be a number in [1, 10.3]"), "{err}");
 
     let report = tmp.path().join("report");
     let (ok, stdout, err) = run(&[
@@ -309,9 +309,10 @@ fn knn_encoder_bn_train_and_predictions() {
     let (ok, _, err) = run(&args);
     assert!(!ok && err.contains("--encoder-bn train needs --mode faithful"), "{err}");
     assert!(!cached.exists(), "nothing written for a refused combination");
-    for (flag, value, want) in
-        [("--k", "0,5", "at least 1"), ("--temperature", "0", "--temperature 0")]
-    {
+    for (flag, value, want) in [
+        ("--k", "0,5", "--k = 0: must be in [1, 1000000]"),
+        ("--temperature", "0", "--temperature = 0"),
+    ] {
         let mut args =
             vec!["eval", "knn", "--random-init", "--data", s(&data), "--out", s(&cached)];
         args.extend_from_slice(&small);

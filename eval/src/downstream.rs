@@ -27,6 +27,17 @@ pub struct HeadConfig {
     pub linear_probe: bool,
 }
 
+impl HeadConfig {
+    /// Checks every value against its range (named as `sipl eval downstream`'s flags):
+    /// `--epochs` in [1, 1000000], `--lr` in (0, 1), `--batch` in [1, 65536].
+    pub fn validate(&self) -> Result<(), sipl_limits::RangeError> {
+        sipl_limits::EPOCHS.check("--epochs", self.epochs)?;
+        sipl_limits::LR.check("--lr", self.lr)?;
+        sipl_limits::BATCH.check("--batch", self.batch)?;
+        Ok(())
+    }
+}
+
 impl Default for HeadConfig {
     fn default() -> Self {
         HeadConfig { epochs: 100, lr: 1e-4, batch: 64, seed: 0, linear_probe: false }
@@ -116,7 +127,18 @@ pub struct Head {
 }
 
 impl Head {
-    pub fn new(dim: i64, classes: i64, device: tch::Device, cfg: HeadConfig) -> Self {
+    /// A freshly initialised head over `dim`-wide features with `classes` outputs.
+    ///
+    /// # Errors
+    /// `cfg` out of range ([`HeadConfig::validate`]), or fewer than 2 classes.
+    pub fn new(
+        dim: i64,
+        classes: i64,
+        device: tch::Device,
+        cfg: HeadConfig,
+    ) -> Result<Self, EvalError> {
+        cfg.validate()?;
+        sipl_limits::Ints::new(2, u64::MAX).check("--classes", classes)?;
         tch::manual_seed(cfg.seed);
         let vs = nn::VarStore::new(device);
         let root = vs.root();
@@ -130,7 +152,7 @@ impl Head {
         };
         sipl_train::model::torchvision_init(&vs); // nn.Linear's weights: uniform(±1/√fan_in)
         let adam = Adam::new(&vs, AdamConfig::new(cfg.lr, 0.0));
-        Head { _vs: vs, net, adam, cfg }
+        Ok(Head { _vs: vs, net, adam, cfg })
     }
 
     /// One Adam step on the mini-batch (`x` [B, dim], `y` [B]); the loss, on the device.
@@ -178,21 +200,34 @@ impl Head {
 
 /// Cached mode: trains a head on fixed features (`train_x`, `train_y`), evaluating on
 /// (`val_x`, `val_y`) after every epoch.
+///
+/// # Errors
+/// A setting out of range ([`Head::new`]) before any work; a non-finite training
+/// loss ([`EvalError::NonFinite`]) at the epoch it appears, so that no accuracy of a diverged
+/// head is ever reported.
 pub fn train_head(
     (train_x, train_y): (&Tensor, &Tensor),
     (val_x, val_y): (&Tensor, &Tensor),
     classes: i64,
     cfg: HeadConfig,
-) -> HeadRun {
-    let mut head = Head::new(train_x.size()[1], classes, train_x.device(), cfg);
+) -> Result<HeadRun, EvalError> {
+    let mut head = Head::new(train_x.size()[1], classes, train_x.device(), cfg)?;
     let mut run = HeadRun::default();
     for epoch in 1..=cfg.epochs {
         let t = std::time::Instant::now();
-        let train_loss = head.train_epoch(train_x, train_y);
+        let train_loss = finite(head.train_epoch(train_x, train_y), epoch)?;
         let predicted = head.predict(val_x);
         run.push(epoch, train_loss, (&predicted, val_y), t.elapsed().as_secs_f64());
     }
-    run
+    Ok(run)
+}
+
+/// `loss` when finite, else the error that stops the head's training.
+fn finite(loss: f64, epoch: usize) -> Result<f64, EvalError> {
+    match loss.is_finite() {
+        true => Ok(loss),
+        false => Err(EvalError::NonFinite { epoch, value: loss }),
+    }
 }
 
 /// Faithful mode: every epoch, AutoAugment (ImageNet policy) on each training image's uint8
@@ -201,7 +236,8 @@ pub fn train_head(
 /// With [`EncoderBn::Eval`] the held-out features (`val_x`, no augmentation) are computed once
 /// by the caller; with [`EncoderBn::Train`] the encoder embeds each of the head's shuffled
 /// mini-batches in training mode (batch statistics; running statistics drift), and the
-/// held-out images (`val_idx`) are embedded again after every epoch in eval mode.
+/// held-out images (`val_idx`) are embedded again after every epoch in eval mode. Errors as
+/// [`train_head`].
 #[allow(clippy::too_many_arguments)]
 pub fn train_head_faithful(
     encoder: &Encoder,
@@ -213,7 +249,7 @@ pub fn train_head_faithful(
     (cfg, bn): (HeadConfig, EncoderBn),
     mut on_epoch: impl FnMut(&EpochResult),
 ) -> Result<HeadRun, EvalError> {
-    let mut head = Head::new(val_x.size()[1], classes, val_x.device(), cfg);
+    let mut head = Head::new(val_x.size()[1], classes, val_x.device(), cfg)?;
     let mut run = HeadRun::default();
     for epoch in 1..=cfg.epochs {
         let t = std::time::Instant::now();
@@ -225,7 +261,7 @@ pub fn train_head_faithful(
         let (train_loss, predicted) = match bn {
             EncoderBn::Eval => {
                 let x = encoder.embed_with(ds, train_idx, input_size, cfg.batch, pre)?;
-                (head.train_epoch(&x, train_y), head.predict(val_x))
+                (finite(head.train_epoch(&x, train_y), epoch)?, head.predict(val_x))
             }
             EncoderBn::Train => {
                 let order = Vec::<i64>::try_from(
@@ -241,11 +277,52 @@ pub fn train_head_faithful(
                     batches += 1;
                 }
                 let vx = encoder.embed(ds, val_idx, input_size, cfg.batch)?;
-                (loss_sum / batches.max(1) as f64, head.predict(&vx))
+                (finite(loss_sum / batches.max(1) as f64, epoch)?, head.predict(&vx))
             }
         };
         let r = run.push(epoch, train_loss, (&predicted, val_y), t.elapsed().as_secs_f64());
         on_epoch(&r);
     }
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` feature rows of width 8, all `value`, labels alternating over 2 classes.
+    fn data(n: i64, value: f64) -> (Tensor, Tensor) {
+        let x = Tensor::full([n, 8], value, (Kind::Float, tch::Device::Cpu));
+        let y = Tensor::arange(n, (Kind::Int64, tch::Device::Cpu)).remainder(2);
+        (x, y)
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused_before_any_step() {
+        let (x, y) = data(4, 0.5);
+        let base = HeadConfig { epochs: 2, batch: 2, linear_probe: true, ..Default::default() };
+        for (cfg, error) in [
+            (HeadConfig { batch: 0, ..base }, "--batch = 0: must be in [1, 65536]"),
+            (HeadConfig { lr: f64::NAN, ..base }, "--lr = NaN: must be a number in (0, 1)"),
+            (HeadConfig { lr: -1.0, ..base }, "--lr = -1"),
+            (HeadConfig { lr: 0.0, ..base }, "--lr = 0"),
+            (HeadConfig { epochs: 0, ..base }, "--epochs = 0: must be in [1, 1000000]"),
+        ] {
+            let e = train_head((&x, &y), (&x, &y), 2, cfg).expect_err(error).to_string();
+            assert!(e.contains(error), "{e}");
+        }
+        let e = train_head((&x, &y), (&x, &y), 1, base).expect_err("one class").to_string();
+        assert!(e.contains("--classes = 1"), "{e}");
+        assert_eq!(train_head((&x, &y), (&x, &y), 2, base).expect("in range").curve.len(), 2);
+    }
+
+    #[test]
+    fn a_non_finite_loss_stops_the_head_without_a_curve() {
+        let (x, y) = data(4, f64::NAN);
+        let cfg = HeadConfig { epochs: 3, batch: 2, ..Default::default() };
+        match train_head((&x, &y), (&x, &y), 2, cfg) {
+            Err(EvalError::NonFinite { epoch: 1, value }) => assert!(value.is_nan()),
+            other => panic!("expected a non-finite loss error, got {other:?}"),
+        }
+    }
 }

@@ -38,4 +38,11 @@ pub enum EvalError {
     Data(String),
     #[error("plot: {0}")]
     Plot(String),
+    /// An option outside its range (named as `sipl eval` names it).
+    #[error(transparent)]
+    Range(#[from] sipl_limits::RangeError),
+    #[error(
+        "the head's training loss is {value} in epoch {epoch}: stopping (no accuracy is reported for a diverged head; lower --lr)"
+    )]
+    NonFinite { epoch: usize, value: f64 },
 }

@@ -18,6 +18,8 @@ use sipl_train::augment::{ColourParams, StyleConfig, apply_colour};
 use sipl_train::planar::Planar;
 use tch::{Kind, Tensor};
 
+use sipl_limits::{Ints, RangeError, Reals};
+
 use crate::EvalError;
 use crate::features::{Encoder, FloatTransform, Preprocess};
 
@@ -41,6 +43,47 @@ impl Default for TsneConfig {
             input_size: 224,
             seed: 0,
         }
+    }
+}
+
+/// Images per encoder pass.
+pub const BATCH: usize = 64;
+/// Images per class (`--per-class`): exact t-SNE and the scores are quadratic in the
+/// 4 × per_class points.
+pub const PER_CLASS: Ints = Ints::new(2, 500);
+/// Perplexity (`--perplexity`), before the bound the point count sets.
+pub const PERPLEXITY: Reals = Reals::closed(1.0, 100.0);
+/// t-SNE iterations (`--epochs`): the first 250 exaggerate the clusters (early
+/// exaggeration), so fewer leave a map that was never relaxed.
+pub const ITERATIONS: Ints = Ints::new(251, 100_000);
+
+impl TsneConfig {
+    /// Points in the study: 2 classes × `per_class` images × 2 style draws.
+    pub fn points(&self) -> usize {
+        4 * self.per_class
+    }
+
+    /// Checks every value against its range (named as `sipl eval tsne`'s flags), including
+    /// the perplexity the point count supports (3 × perplexity below the points; bhtsne
+    /// panics otherwise).
+    pub fn validate(&self) -> Result<(), RangeError> {
+        PER_CLASS.check("--per-class", self.per_class)?;
+        let perplexity = self.perplexity as f64;
+        PERPLEXITY.check("--perplexity", perplexity)?;
+        let points = self.points();
+        let most = ((points - 1) as f64 / 3.0 * 10.0).floor() / 10.0;
+        Reals::closed(1.0, most.min(PERPLEXITY.hi)).check("--perplexity", perplexity).map_err(
+            |e| {
+                e.note(format!(
+                    "3 × perplexity must stay below the {points} points of the study: 2 classes × {} images × 2 style draws",
+                    self.per_class
+                ))
+            },
+        )?;
+        ITERATIONS.check("--epochs", self.epochs)?;
+        sipl_limits::INPUT_SIZE.check("--input-size", self.input_size)?;
+        Ints::new(2, 1000).check("pca_dims", self.pca_dims)?;
+        Ok(())
     }
 }
 
@@ -140,21 +183,20 @@ pub fn study(
     if styles.len() != 2 {
         return Err(EvalError::Data("the study compares exactly two style draws".into()));
     }
-    let points = n * styles.len();
-    // bhtsne panics on a perplexity the point count cannot support.
-    if (points as f32 - 1.0) < 3.0 * cfg.perplexity {
+    cfg.validate()?;
+    if n != 2 * cfg.per_class {
         return Err(EvalError::Data(format!(
-            "perplexity {} needs at least {} points, the selection gives {points}",
-            cfg.perplexity,
-            (3.0 * cfg.perplexity).ceil() as usize + 1
+            "the selection has {n} images, the config asks for 2 × {}",
+            cfg.per_class
         )));
     }
+    let points = n * styles.len();
     let style_cfg = StyleConfig::default();
     let mut parts = Vec::with_capacity(styles.len());
     for colour in styles {
         let f = |img: &mut Planar| apply_colour(img, colour, &style_cfg);
         let pre = Preprocess { on_u8: None, on_float: Some(&f as FloatTransform) };
-        parts.push(encoder.embed_with(ds, &sel.indices, cfg.input_size, 64, pre)?);
+        parts.push(encoder.embed_with(ds, &sel.indices, cfg.input_size, BATCH, pre)?);
     }
     let emb = Tensor::cat(&parts, 0).to_device(tch::Device::Cpu).to_kind(Kind::Double);
     let class: Vec<usize> = (0..points).map(|i| (i % n) / (n / 2)).collect();

@@ -82,11 +82,11 @@ fn table_row<'a>(md: &'a str, start: &str) -> &'a str {
 fn three_seeds_aggregate_and_compare_with_paired_tests() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut runs = Vec::new();
-    // SIPLv1 right on ~55% of images, OPL on ~40%, the random encoder on ~25%, varying by seed.
+    // SIPLv1 right on 55-60% of images, OPL on 35-40%, the random encoder on 25%, by seed.
     for seed in 0..3u64 {
         let s = seed as usize;
         let siplv1 = fake_run(tmp.path(), &format!("siplv1-seed{seed}"), "siplv1", seed, 0.45);
-        let right = move |i: usize| (i * 7 + s) % 20 < 10 + s;
+        let right = move |i: usize| (i * 7 + s) % 20 < 11 + s % 2;
         fake_eval(
             &siplv1.join("eval/downstream-cached"),
             &format!("siplv1-seed{seed}"),
@@ -96,7 +96,7 @@ fn three_seeds_aggregate_and_compare_with_paired_tests() {
             predictions_for(right),
         );
         let opl = fake_run(tmp.path(), &format!("opl-seed{seed}"), "opl", seed, 0.8);
-        let right = move |i: usize| (i * 7 + s) % 20 < 8 - s / 2;
+        let right = move |i: usize| (i * 7 + s) % 20 < 8 - s % 2;
         fake_eval(
             &opl.join("eval/downstream-cached"),
             &format!("opl-seed{seed}"),

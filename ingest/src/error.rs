@@ -18,6 +18,9 @@ pub enum IngestError {
     Output { path: PathBuf, reason: String },
     #[error("invalid settings: {0}")]
     Settings(String),
+    /// A setting outside its range, named as `sipl ingest`'s flag.
+    #[error(transparent)]
+    Range(#[from] sipl_limits::RangeError),
     #[error(transparent)]
     Shards(#[from] sipl_shards::ShardError),
 }

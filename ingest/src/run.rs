@@ -24,7 +24,8 @@ use crate::source::{self, SourceItem};
 pub struct IngestJob {
     pub settings: IngestSettings,
     pub out: PathBuf,
-    /// Worker threads; `None` = one per core.
+    /// Worker threads, at most 4 per core (`sipl_limits::worker_threads`); `None` = one per
+    /// core.
     pub threads: Option<usize>,
     /// Replace a dataset made with other settings.
     pub force: bool,
@@ -56,10 +57,13 @@ enum Outcome {
 pub fn ingest(job: &IngestJob) -> Result<IngestReport> {
     let s = &job.settings;
     s.validate()?;
+    if let Some(t) = job.threads {
+        sipl_limits::check_worker_threads("--threads", t)?;
+    }
     let root = Path::new(&s.root);
     let listing = source::list(s.source, root, s.split)?;
     let settings_json = s.to_json();
-    let threads = job.threads.unwrap_or_else(rayon::current_num_threads).max(1);
+    let threads = job.threads.unwrap_or_else(rayon::current_num_threads);
     if let Prepared::AlreadyComplete(meta) = output::prepare(&job.out, &settings_json, job.force)? {
         return Ok(IngestReport { meta: *meta, ran: false, seconds: 0.0, threads });
     }

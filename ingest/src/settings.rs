@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use sipl_limits::Ints;
 
 use crate::error::{IngestError, Result};
 use crate::source::{SourceKind, Split};
@@ -28,6 +29,17 @@ pub struct IngestSettings {
     /// ... or once its compressed pixels reach this many MiB, whichever comes first.
     pub shard_target_mib: usize,
 }
+
+/// zstd levels the pixel blobs may use (`--zstd-level`).
+pub const ZSTD_LEVEL: Ints = Ints::new(1, 19);
+/// Images per shard (`--shard-images`).
+pub const SHARD_IMAGES: Ints = Ints::new(1, 1_000_000);
+/// MiB of compressed pixels per shard (`--shard-mib`); a shard is memory-mapped whole.
+pub const SHARD_MIB: Ints = Ints::new(1, 4096);
+/// Smallest accepted source side in pixels (`--min-side`).
+pub const MIN_SIDE: Ints = Ints::new(1, 65_535);
+/// Largest accepted source image in pixels (`--max-pixels`).
+pub const MAX_PIXELS: Ints = Ints::new(1, 1_000_000_000);
 
 /// The pretext pre-processing of the paper (SPEC "Data"): shorter side 256, centre crop 224.
 pub const PRETEXT_RESIZE: u32 = 256;
@@ -56,36 +68,36 @@ impl IngestSettings {
         })
     }
 
-    /// Checks the values once, at the edge.
+    /// Checks the values once, at the edge, naming the flags of `sipl ingest`: `--resize` and
+    /// `--crop` in [1, 4096] (crop at most resize), `--zstd-level` in [1, 19],
+    /// `--shard-images` in [1, 1000000], `--shard-mib` in [1, 4096], `--min-side` in
+    /// [1, 65535], `--max-pixels` in [1, 1000000000].
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(IngestError::Settings(m));
-        if self.resize == Some(0) || self.crop == Some(0) {
-            return bad("--resize and --crop must be positive".into());
+        use sipl_limits::{IMAGE_SIDE, RangeError};
+        IMAGE_SIDE.check_opt("--resize", self.resize)?;
+        IMAGE_SIDE.check_opt("--crop", self.crop)?;
+        if let (Some(r), Some(c)) = (self.resize, self.crop) {
+            let e =
+                |e: RangeError| e.note(format!("the crop is cut from the image resized to {r}"));
+            IMAGE_SIDE.at_most(r.into()).check("--crop", c).map_err(e)?;
         }
-        if let (Some(r), Some(c)) = (self.resize, self.crop)
-            && c > r
-        {
-            return bad(format!("--crop {c} is larger than --resize {r}"));
-        }
-        if !(1..=19).contains(&self.zstd_level) {
-            return bad(format!("--zstd-level {} is outside 1..=19", self.zstd_level));
-        }
-        if self.shard_max_images == 0 || self.shard_target_mib == 0 {
-            return bad("shard sizes must be positive".into());
-        }
-        if self.min_side == 0 || self.max_pixels == 0 {
-            return bad("--min-side and --max-pixels must be positive".into());
-        }
+        ZSTD_LEVEL.check("--zstd-level", self.zstd_level)?;
+        SHARD_IMAGES.check("--shard-images", self.shard_max_images)?;
+        SHARD_MIB.check("--shard-mib", self.shard_target_mib)?;
+        MIN_SIDE.check("--min-side", self.min_side)?;
+        MAX_PIXELS
+            .check("--max-pixels", self.max_pixels)
+            .map_err(|e| e.note("decoding may take 4 bytes per pixel on every thread"))?;
         if let Some(c) = self.crop
             && self.resize.is_none()
             && self.min_side < c
         {
-            return bad(format!(
-                "--crop {c} without --resize needs --min-side >= {c} (smaller images cannot be cropped)"
-            ));
+            let e = RangeError::new("--min-side", self.min_side, format!(">= {c}"))
+                .note(format!("--crop {c} without --resize cannot crop smaller images"));
+            return Err(e.into());
         }
         if self.source == SourceKind::TinyImagenet && self.split.is_none() {
-            return bad("tiny-imagenet needs --split train|val|test".into());
+            return Err(IngestError::Settings("tiny-imagenet needs --split train|val|test".into()));
         }
         Ok(())
     }

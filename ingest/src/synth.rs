@@ -10,6 +10,8 @@ use std::path::Path;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use sipl_limits::Ints;
+
 use crate::error::{IngestError, Result};
 
 #[derive(Debug, Clone, Copy)]
@@ -20,13 +22,29 @@ pub struct SynthSpec {
     pub seed: u64,
 }
 
+/// Distinct classes: 4 shapes × 12 textures (3 stripe frequencies × 4 orientations); a 49th
+/// class would look exactly like the first.
+pub const CLASSES: Ints = Ints::new(1, 48);
+/// Images per class (`--per-class`).
+pub const PER_CLASS: Ints = Ints::new(1, 100_000);
+/// Image side in pixels (`--size`): below 16 the shapes and stripes do not resolve.
+pub const SIZE: Ints = Ints::new(16, 4096);
+
+impl SynthSpec {
+    /// Checks every value against its range, named as `sipl synth`'s flags.
+    pub fn validate(&self) -> Result<()> {
+        CLASSES
+            .check("--classes", self.classes)
+            .map_err(|e| e.note("4 shapes × 12 textures; beyond that classes repeat"))?;
+        PER_CLASS.check("--per-class", self.per_class)?;
+        SIZE.check("--size", self.size)?;
+        Ok(())
+    }
+}
+
 /// Writes `OUT/class_KK/img_NNNNN.png`; returns the number of images written.
 pub fn write_synth(out: &Path, spec: SynthSpec) -> Result<usize> {
-    if spec.classes == 0 || spec.per_class == 0 || spec.size < 16 {
-        return Err(IngestError::Settings(
-            "synth needs --classes >= 1, --per-class >= 1 and --size >= 16".into(),
-        ));
-    }
+    spec.validate()?;
     let mut n = 0;
     for class in 0..spec.classes {
         let dir = out.join(format!("class_{class:02}"));

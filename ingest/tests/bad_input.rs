@@ -89,7 +89,7 @@ fn invalid_settings_are_refused_naming_the_flag() {
     let mut j = job(SourceKind::Folder, tmp.path(), None, &tmp.path().join("o"));
     j.settings.crop = Some(300);
     let err = ingest(&j).expect_err("crop > resize");
-    assert!(err.to_string().contains("--crop 300"), "{err}");
+    assert!(err.to_string().contains("--crop = 300"), "{err}");
     j.settings.crop = Some(224);
     j.settings.zstd_level = 40;
     assert!(ingest(&j).expect_err("level").to_string().contains("--zstd-level"));

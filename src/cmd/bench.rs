@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use sipl_limits::{Ints, Reals};
 use sipl_shards::Dataset;
 use sipl_train::loader::{Loader, LoaderConfig};
 use sipl_train::scheme::Scheme;
@@ -27,12 +28,17 @@ pub struct StepBenchArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Images per step, in [1, 65536], and small enough that a step fits in half of this
+    /// machine's memory on the CPU.
     #[arg(long, default_value_t = 192)]
     batch: i64,
+    /// Image side, in [32, 1024].
     #[arg(long, default_value_t = 224)]
     size: i64,
+    /// Timed steps, in [1, 1000000].
     #[arg(long, default_value_t = 20)]
     steps: usize,
+    /// Untimed steps first, in [0, 1000000].
     #[arg(long, default_value_t = 5)]
     warmup: usize,
     /// channels_last (default: on for CUDA).
@@ -49,7 +55,8 @@ pub struct TrainBenchArgs {
     config: PathBuf,
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     sets: Vec<String>,
-    /// Timed steps, rounded up to whole windows of 10 (after one untimed window).
+    /// Timed steps, in [1, 1000000], rounded up to whole windows of 10 (after one untimed
+    /// window).
     #[arg(long, default_value_t = 50)]
     steps: u64,
 }
@@ -59,16 +66,20 @@ pub struct LoaderBenchArgs {
     data: PathBuf,
     #[arg(long, default_value = "siplv1")]
     scheme: Scheme,
-    /// Worker threads (default: one per core).
+    /// Worker threads, in [1, 4 × this machine's cores] (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// How long to measure, in (0, 86400] seconds.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// Samples per batch, in [1, 65536], and small enough that the loader's batch buffers fit
+    /// in half of this machine's memory.
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Finished batches each worker may queue ahead, in [1, 64].
     #[arg(long, default_value_t = 2)]
     prefetch: usize,
-    /// Side of an output patch (default: the stored image size).
+    /// Side of an output patch, in [8, 1024] (default: the stored image size).
     #[arg(long)]
     patch_size: Option<usize>,
     /// Print one JSON line instead of text.
@@ -85,8 +96,20 @@ pub fn run(c: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Timed or untimed steps of a benchmark.
+const BENCH_STEPS: Ints = Ints::new(1, 1_000_000);
+/// How long a loader benchmark or soak may run, in seconds: up to a day.
+pub const BENCH_SECONDS: Reals = Reals::open_closed(0.0, 86_400.0);
+
 fn step(a: StepBenchArgs) -> anyhow::Result<()> {
+    sipl_limits::BATCH.check("--batch", a.batch)?;
+    sipl_limits::INPUT_SIZE.check("--size", a.size)?;
+    BENCH_STEPS.check("--steps", a.steps)?;
+    Ints::new(0, BENCH_STEPS.max).check("--warmup", a.warmup)?;
     let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    let bytes = sipl_train::model::train_step_bytes(a.batch as u64, a.size as u64, device);
+    let what = format!("ResNet-18 train steps of {} images at {}² on {device:?}", a.batch, a.size);
+    sipl_limits::check_memory("--batch", a.batch, bytes, &what)?;
     let ips = sipl_train::bench::resnet_step(
         device,
         (a.batch, a.size),
@@ -103,6 +126,7 @@ fn step(a: StepBenchArgs) -> anyhow::Result<()> {
 
 fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
     use sipl_train::config::TrainConfig;
+    BENCH_STEPS.check("--steps", a.steps)?;
     let window = 10;
     let timed = a.steps.div_ceil(window).max(1) * window;
     let mut sets = a.sets.clone();
@@ -145,12 +169,19 @@ fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
 }
 
 fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
+    if let Some(w) = a.workers {
+        sipl_limits::check_worker_threads("--workers", w)?;
+    }
+    BENCH_SECONDS.check("--seconds", a.seconds)?;
+    sipl_limits::BATCH.check("--batch", a.batch)?;
+    sipl_limits::PREFETCH.check("--prefetch", a.prefetch)?;
+    sipl_limits::PATCH_SIZE.check_opt("--patch-size", a.patch_size)?;
     let ds = Arc::new(Dataset::open(&a.data)?);
     let mut cfg = LoaderConfig::new(a.scheme, a.batch);
     cfg.workers = a.workers.unwrap_or(cfg.workers);
     cfg.prefetch = a.prefetch;
     cfg.patch_size = a.patch_size;
-    let loader = Loader::new(ds, cfg)?;
+    let loader = Loader::new(ds, cfg).map_err(|e| e.for_batch_option("--batch"))?;
     let start = Instant::now();
     let (mut samples, mut batches, mut epoch) = (0usize, 0usize, 0u64);
     let mut wait = std::time::Duration::ZERO;

@@ -23,9 +23,11 @@ pub struct EmbedArgs {
     /// Output Parquet: id, path, label, embedding (1000 float32).
     #[arg(long)]
     out: PathBuf,
-    /// Side the images are resized to before the encoder.
+    /// Side the images are resized to before the encoder, in [32, 1024].
     #[arg(long, default_value_t = 224)]
     input_size: usize,
+    /// Images per encoder pass, in [1, 65536], and small enough that a batch fits in half of
+    /// this machine's memory.
     #[arg(long, default_value_t = 64)]
     batch: usize,
     /// cpu, cuda, cuda:N or auto.
@@ -34,12 +36,14 @@ pub struct EmbedArgs {
 }
 
 pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
+    super::output_file("--out", &a.out)?;
     let weights = match (&a.run, &a.weights) {
         (Some(r), _) => run_weights(r, Which::Best)?,
         (None, Some(w)) => w.clone(),
         (None, None) => bail!("give --run DIR or --weights FILE"),
     };
     let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    sipl_eval::features::check_batch(a.batch, a.input_size, device)?;
     let ds = Dataset::open(&a.data)?;
     let encoder = Encoder::load(Some(&weights), device, 0)?;
     let n = write_embeddings(&encoder, &ds, &a.out, a.input_size, a.batch)?;

@@ -82,10 +82,11 @@ pub enum BnMode {
 /// Which images train and which are held out.
 #[derive(Args, Clone)]
 pub struct SplitArgs {
-    /// The first N images train, the rest are held out (SPEC: 9,000 / 832) ...
+    /// The first N images train, the rest are held out (SPEC: 9,000 / 832); N in
+    /// [1, images − 1] ...
     #[arg(long, default_value_t = 9000)]
     pub train_images: usize,
-    /// ... or a seeded stratified split holding out this fraction of every class.
+    /// ... or a seeded stratified split holding out this fraction of every class, in (0, 1).
     #[arg(long)]
     pub stratified: Option<f64>,
     /// Seed of the stratified split, apart from --seed, so that every seed of a model is
@@ -107,28 +108,46 @@ pub struct Prepared {
 }
 
 impl SplitArgs {
-    /// Opens `data`, checks its labels against a head of `head` classes, and splits it.
+    /// The flags against their own ranges, before anything is opened (the data-dependent
+    /// range of `--train-images` is checked in [`SplitArgs::prepare`]).
+    pub fn check(&self) -> anyhow::Result<()> {
+        sipl_limits::Ints::new(1, u64::MAX).check("--train-images", self.train_images)?;
+        if let Some(f) = self.stratified {
+            sipl_limits::HELD_OUT_FRACTION.check("--stratified", f)?;
+        }
+        Ok(())
+    }
+
+    /// Opens `data`, checks its labels against a head of `head` classes, and splits it; both
+    /// parts hold images.
     pub fn prepare(&self, data: &Path, head: Option<i64>) -> anyhow::Result<Prepared> {
+        self.check()?;
         let ds = Dataset::open(data)?;
         let (labels, classes) = labels(&ds, data, head)?;
-        let n = ds.len();
-        if self.stratified.is_none() && (self.train_images == 0 || self.train_images >= n) {
-            bail!(
-                "--train-images {} must leave held-out images (the dataset has {n})",
-                self.train_images
-            );
-        }
+        let n = labels.len();
         let ((train, held), split) = match self.stratified {
-            Some(f) if f > 0.0 && f < 1.0 => (
+            Some(f) => (
                 sipl_eval::split::stratified(&labels, f, self.split_seed),
                 format!("stratified {f}, seed {}", self.split_seed),
             ),
-            Some(f) => bail!("--stratified {f}: the held-out fraction must be in (0, 1)"),
-            None => (
-                sipl_eval::split::first(n, self.train_images),
-                format!("first {}", self.train_images),
-            ),
+            None => {
+                sipl_limits::Ints::new(1, n.saturating_sub(1) as u64)
+                    .check("--train-images", self.train_images)
+                    .map_err(|e| {
+                        e.note(format!("the dataset has {n} images; the rest are held out"))
+                    })?;
+                (
+                    sipl_eval::split::first(n, self.train_images),
+                    format!("first {}", self.train_images),
+                )
+            }
         };
+        if let (Some(f), true) = (self.stratified, held.is_empty() || train.is_empty()) {
+            let e =
+                sipl_limits::RangeError::new("--stratified", f, "a share that holds out images")
+                    .note("no class of the dataset has two images to split");
+            return Err(e.into());
+        }
         let held_out = held_out_fingerprint(&ds, &held)?;
         Ok(Prepared { ds, labels, classes, train, held, split, held_out })
     }
@@ -166,19 +185,25 @@ pub struct DownstreamArgs {
     encoder_bn: BnMode,
     #[command(flatten)]
     split: SplitArgs,
+    /// Passes of the head over the training images, in [1, 1000000].
     #[arg(long, default_value_t = 100)]
     epochs: usize,
-    /// Side the images are resized to before the encoder.
+    /// Side the images are resized to before the encoder, in [32, 1024].
     #[arg(long, default_value_t = 224)]
     input_size: usize,
+    /// Images per batch (head steps and encoder passes), in [1, 65536], and small enough that
+    /// a batch fits in half of this machine's memory.
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Adam's learning rate for the head, in (0, 1). A non-finite training loss stops the
+    /// evaluation with an error.
     #[arg(long, default_value_t = 1e-4)]
     lr: f64,
     /// A single linear layer instead of the two-layer head.
     #[arg(long)]
     linear_probe: bool,
-    /// Outputs of the head (Tiny ImageNet: 200) [default: the dataset's class count].
+    /// Outputs of the head (Tiny ImageNet: 200), in [2, the dataset's class count]
+    /// [default: the dataset's class count].
     #[arg(long)]
     classes: Option<i64>,
     /// Seed of the head's initialisation and shuffle (and of a random encoder's draw)
@@ -200,16 +225,47 @@ pub fn run(c: EvalCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The dataset's labels, each checked against the head's class count (`head`, else the
-/// dataset's own).
+impl DownstreamArgs {
+    fn head(&self, seed: i64) -> HeadConfig {
+        HeadConfig {
+            epochs: self.epochs,
+            lr: self.lr,
+            batch: self.batch,
+            seed,
+            linear_probe: self.linear_probe,
+        }
+    }
+
+    /// Every flag against its own range, before anything is opened or written. Ranges that
+    /// depend on the data (`--classes`, `--train-images`) are checked once it is open.
+    fn check(&self) -> anyhow::Result<()> {
+        self.head(0).validate()?;
+        sipl_limits::INPUT_SIZE.check("--input-size", self.input_size)?;
+        self.split.check()?;
+        sipl_limits::Ints::new(2, u64::MAX).check_opt("--classes", self.classes)?;
+        Ok(())
+    }
+}
+
+/// The dataset's labels, each checked against the head's class count (`head`, at most the
+/// dataset's own, else the dataset's own).
 pub fn labels(ds: &Dataset, data: &Path, head: Option<i64>) -> anyhow::Result<(Vec<i64>, i64)> {
     let own = ds.meta().classes.len() as i64;
     if own == 0 {
         bail!("{}: the dataset has no class labels; the head needs a labelled set", data.display());
     }
-    let classes = head.unwrap_or(own);
+    let classes = match head {
+        Some(c) => {
+            sipl_limits::Ints::new(2, own.max(2) as u64).check("--classes", c).map_err(|e| {
+                e.note(format!(
+                    "the dataset has {own} classes; outputs beyond them would never see a label"
+                ))
+            })?
+        }
+        None => own,
+    };
     if classes < 2 {
-        bail!("--classes {classes}: a head needs at least 2 classes");
+        bail!("{}: the dataset has {classes} class; a head needs at least 2", data.display());
     }
     let mut labels = Vec::with_capacity(ds.len());
     for i in 0..ds.len() {
@@ -225,6 +281,7 @@ pub fn labels(ds: &Dataset, data: &Path, head: Option<i64>) -> anyhow::Result<(V
 }
 
 fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
+    a.check()?;
     let bn = match a.encoder_bn {
         BnMode::Eval => EncoderBn::Eval,
         BnMode::Train => EncoderBn::Train,
@@ -246,8 +303,10 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
         }),
         (None, None) => bail!("give --out DIR (only --run has a default output folder)"),
     };
+    super::output_dir("--out", &out)?;
     let seed = eval_seed(a.seed, a.encoder.run.as_deref())?;
     let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    sipl_eval::features::check_batch(a.batch, a.input_size, device)?;
     let p = a.split.prepare(&a.data, a.classes)?;
     let (ds, train, held) = (&p.ds, &p.train, &p.held);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -257,13 +316,7 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
         let i = Tensor::from_slice(&idx.iter().map(|&v| v as i64).collect::<Vec<_>>());
         y.index_select(0, &i.to_device(device))
     };
-    let cfg = HeadConfig {
-        epochs: a.epochs,
-        lr: a.lr,
-        batch: a.batch,
-        seed,
-        linear_probe: a.linear_probe,
-    };
+    let cfg = a.head(seed);
     let started = Instant::now();
     let (head_run, feature_s): (HeadRun, f64) = match a.mode {
         Mode::Cached => {
@@ -271,7 +324,7 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
             let tx = encoder.embed(ds, train, a.input_size, a.batch)?;
             let vx = encoder.embed(ds, held, a.input_size, a.batch)?;
             let feature_s = t.elapsed().as_secs_f64();
-            let r = train_head((&tx, &pick_y(train)), (&vx, &pick_y(held)), p.classes, cfg);
+            let r = train_head((&tx, &pick_y(train)), (&vx, &pick_y(held)), p.classes, cfg)?;
             (r, feature_s)
         }
         Mode::Faithful => {

@@ -26,6 +26,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(a: ExportArgs) -> anyhow::Result<()> {
+    super::output_file("--out", &a.out)?;
     let which = match a.which {
         WhichArg::Best => Which::Best,
         WhichArg::Final => Which::Final,

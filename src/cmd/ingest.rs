@@ -37,29 +37,31 @@ pub struct IngestArgs {
     /// Tiny ImageNet split.
     #[arg(long, value_enum)]
     split: Option<SplitArg>,
-    /// Resize the shorter side to N ("none" keeps the decoded size). Default: 256 for
-    /// imagenet-val and folder, none for tiny-imagenet.
+    /// Resize the shorter side to N, in [1, 4096] ("none" keeps the decoded size). Default:
+    /// 256 for imagenet-val and folder, none for tiny-imagenet.
     #[arg(long, value_name = "N|none")]
     resize: Option<String>,
-    /// Centre-crop to N×N ("none" keeps the whole image). Default: 224 / none as --resize.
+    /// Centre-crop to N×N, N in [1, 4096] and at most --resize ("none" keeps the whole
+    /// image). Default: 224 / none as --resize.
     #[arg(long, value_name = "N|none")]
     crop: Option<String>,
-    /// zstd level for the pixel blobs (1..=19).
+    /// zstd level for the pixel blobs, in [1, 19] [default: 3].
     #[arg(long)]
     zstd_level: Option<i32>,
-    /// Close a shard at this many images.
+    /// Close a shard at this many images, in [1, 1000000] [default: 10000] ...
     #[arg(long)]
     shard_images: Option<usize>,
-    /// ... or at this many MiB of compressed pixels.
+    /// ... or at this many MiB of compressed pixels, in [1, 4096] [default: 64].
     #[arg(long)]
     shard_mib: Option<usize>,
-    /// Reject images whose shorter side is below N pixels.
+    /// Reject images whose shorter side is below N pixels, N in [1, 65535] [default: 8].
     #[arg(long)]
     min_side: Option<u32>,
-    /// Reject images with more than N pixels (checked on the header, before decoding).
+    /// Reject images with more than N pixels (checked on the header, before decoding), N in
+    /// [1, 1000000000] [default: 100000000].
     #[arg(long)]
     max_pixels: Option<u64>,
-    /// Worker threads (default: one per core).
+    /// Worker threads, in [1, 4 × this machine's cores] (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
     /// Replace an existing dataset made with other settings.
@@ -75,7 +77,9 @@ fn size_arg(flag: &str, v: Option<String>, default: Option<u32>) -> anyhow::Resu
         None => Ok(default),
         Some("none") => Ok(None),
         Some(s) => s.parse().map(Some).map_err(|_| {
-            anyhow::anyhow!("--{flag} expects a positive integer or \"none\", got {s:?}")
+            sipl_limits::RangeError::new(&format!("--{flag}"), format!("{s:?}"), "N or none")
+                .note(format!("N in {}", sipl_limits::IMAGE_SIDE))
+                .into()
         }),
     }
 }
@@ -99,6 +103,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
     s.shard_target_mib = a.shard_mib.unwrap_or(s.shard_target_mib);
     s.min_side = a.min_side.unwrap_or(s.min_side);
     s.max_pixels = a.max_pixels.unwrap_or(s.max_pixels);
+    super::output_dir("--out", &a.out)?;
     let job = IngestJob {
         settings: s,
         out: a.out.clone(),

@@ -15,6 +15,11 @@ use tch::Tensor;
 
 use super::eval::{EncoderArgs, SplitArgs, eval_seed};
 
+/// Neighbourhood sizes (`--k`); larger ones are clamped to the training images.
+const NEIGHBOURS: sipl_limits::Ints = sipl_limits::Ints::new(1, 1_000_000);
+/// Temperature of the vote weights (`--temperature`; the protocol's 0.07).
+const TEMPERATURE: sipl_limits::Reals = sipl_limits::Reals::open_closed(0.0, 100.0);
+
 #[derive(Args)]
 pub struct KnnArgs {
     #[command(flatten)]
@@ -30,16 +35,16 @@ pub struct KnnArgs {
     name: Option<String>,
     #[command(flatten)]
     split: SplitArgs,
-    /// The two neighbourhood sizes, each ≥ 1 (clamped to the training images).
+    /// The two neighbourhood sizes, each in [1, 1000000] (clamped to the training images).
     #[arg(long, value_delimiter = ',', value_name = "K1,K2", default_values_t = [20, 200])]
     k: Vec<usize>,
-    /// Temperature of the neighbours' vote weights exp(similarity / T), > 0.
+    /// Temperature of the neighbours' vote weights exp(similarity / T), in (0, 100].
     #[arg(long, default_value_t = 0.07)]
     temperature: f64,
-    /// Side the images are resized to before the encoder.
+    /// Side the images are resized to before the encoder, in [32, 1024].
     #[arg(long, default_value_t = 224)]
     input_size: usize,
-    /// Images per encoder pass.
+    /// Images per encoder pass, in [1, 65536].
     #[arg(long, default_value_t = 64)]
     batch: usize,
     /// A random encoder's draw [default: the run's run.seed, else 0].
@@ -56,20 +61,23 @@ pub fn run(a: KnnArgs) -> anyhow::Result<()> {
     if a.k.len() != 2 {
         bail!("--k {:?}: give two neighbourhood sizes, e.g. --k 20,200", a.k);
     }
-    if a.k.iter().any(|&k| k == 0) {
-        bail!("--k {:?}: every neighbourhood size must be at least 1", a.k);
+    for &k in &a.k {
+        NEIGHBOURS.check("--k", k)?;
     }
-    if !(a.temperature.is_finite() && a.temperature > 0.0) {
-        bail!("--temperature {}: must be a finite number > 0", a.temperature);
-    }
+    TEMPERATURE.check("--temperature", a.temperature)?;
+    sipl_limits::INPUT_SIZE.check("--input-size", a.input_size)?;
+    sipl_limits::BATCH.check("--batch", a.batch)?;
+    a.split.check()?;
     let (weights, default_name) = a.encoder.resolve()?;
     let out = match (&a.out, &a.encoder.run) {
         (Some(o), _) => o.clone(),
         (None, Some(r)) => r.join("eval").join("knn"),
         (None, None) => bail!("give --out DIR (only --run has a default output folder)"),
     };
+    super::output_dir("--out", &out)?;
     let seed = eval_seed(a.seed, a.encoder.run.as_deref())?;
     let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    sipl_eval::features::check_batch(a.batch, a.input_size, device)?;
     let p = a.split.prepare(&a.data, None)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let started = Instant::now();

@@ -6,20 +6,28 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use sipl_limits::RangeError;
 use sipl_train::DeviceSpec;
+use sipl_train::config::TrainConfig;
 
 /// How long ranks get to stop after another failed, before they are killed.
 const GRACE: Duration = Duration::from_secs(20);
 
-/// Checks the devices, then runs one rank per device to the end.
-pub fn local(devices: &[String]) -> anyhow::Result<()> {
+/// Checks the devices and the config (`config` with `sets`, as every rank will read it),
+/// then runs one rank per device to the end. Nothing starts when either is refused.
+pub fn local(devices: &[String], config: &Path, sets: &[String]) -> anyhow::Result<()> {
     let devices = check_devices(devices)?;
+    let mut sets = sets.to_vec();
+    sets.push(format!("run.device={}", devices[0]));
+    let cfg = TrainConfig::load(config, &sets)?;
+    check_rank_threads(&devices, cfg.run.threads)?;
     let port = match std::env::var("MASTER_PORT") {
         Ok(p) => p.parse::<u16>().with_context(|| format!("MASTER_PORT={p:?} is not a port"))?,
         Err(_) => free_port()?,
@@ -56,7 +64,7 @@ pub fn local(devices: &[String]) -> anyhow::Result<()> {
     wait_all(ranks, &stop)
 }
 
-/// Parsed, existing, of one kind, and no CUDA device twice.
+/// Parsed, existing, of one kind, no CUDA device twice, and at most one CPU rank per core.
 fn check_devices(devices: &[String]) -> anyhow::Result<Vec<String>> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
@@ -78,7 +86,28 @@ fn check_devices(devices: &[String]) -> anyhow::Result<Vec<String>> {
     if cuda != 0 && cuda != out.len() {
         bail!("--devices mixes CPU and CUDA ranks ({}); use one kind", out.join(","));
     }
+    let cores = sipl_limits::machine::cores();
+    if cuda == 0 && out.len() as u64 > cores {
+        let e = RangeError::new("--devices", out.join(","), format!("at most {cores} CPU ranks"))
+            .note(sipl_limits::machine::cores_note());
+        return Err(e.into());
+    }
     Ok(out)
+}
+
+/// CPU ranks share this machine's cores: together their `run.threads` may not exceed them.
+fn check_rank_threads(devices: &[String], threads: Option<usize>) -> Result<(), RangeError> {
+    let ranks = devices.iter().filter(|d| *d == "cpu").count() as u64;
+    match threads {
+        Some(t) if ranks > 1 => {
+            let cores = sipl_limits::machine::cores();
+            sipl_limits::Ints::new(1, cores / ranks).check("run.threads", t).map_err(|e| {
+                e.note(format!("{ranks} CPU ranks share {}", sipl_limits::machine::cores_note()))
+            })?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The command line without `--devices` and its value.

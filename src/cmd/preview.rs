@@ -20,25 +20,37 @@ pub struct PreviewArgs {
     /// Output PNG.
     #[arg(long)]
     out: PathBuf,
-    /// Rows (samples) on the sheet.
+    /// Rows (samples) on the sheet, in [1, 64] and at most the dataset's images.
     #[arg(long, default_value_t = 4)]
     samples: usize,
-    /// Displayed side of each picture, in pixels.
+    /// Displayed side of each picture in pixels, in [16, 512].
     #[arg(long, default_value_t = 160)]
     tile: u32,
-    /// Side of an output patch (default: the stored image size).
+    /// Side of an output patch, in [8, 1024] (default: the stored image size).
     #[arg(long)]
     patch_size: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
+/// Rows on a contact sheet (`--samples`).
+const SAMPLES: sipl_limits::Ints = sipl_limits::Ints::new(1, 64);
+/// Side of a picture on the sheet (`--tile`).
+const TILE: sipl_limits::Ints = sipl_limits::Ints::new(16, 512);
+
 pub fn run(a: PreviewArgs) -> anyhow::Result<()> {
+    SAMPLES.check("--samples", a.samples)?;
+    TILE.check("--tile", a.tile)?;
+    sipl_limits::PATCH_SIZE.check_opt("--patch-size", a.patch_size)?;
+    super::output_file("--out", &a.out)?;
     let ds = Arc::new(Dataset::open(&a.data)?);
     let cfg = LoaderConfig { patch_size: a.patch_size, ..LoaderConfig::new(a.scheme, 1) };
     // The loader validates the dataset (sizes, emptiness) exactly as training would.
     let loader = Loader::new(ds.clone(), cfg)?;
-    let n = a.samples.clamp(1, ds.len());
+    let n = SAMPLES
+        .at_most(ds.len() as u64)
+        .check("--samples", a.samples)
+        .map_err(|e| e.note(format!("the dataset has {} images", ds.len())))?;
     let mut images = Vec::with_capacity(n);
     for k in 0..n {
         let mut rgb = Vec::new();

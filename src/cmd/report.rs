@@ -21,6 +21,7 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
+    super::output_dir("--out", &a.out)?;
     let r = sipl_eval::report::report(&a.runs, &a.baseline, a.tsne.as_deref(), &a.out)?;
     println!("{}: {} rows", r.markdown.display(), r.rows);
     for f in [r.figure3, r.figure4].into_iter().flatten() {

@@ -16,7 +16,7 @@ pub enum ShardsCommand {
     /// Summarise a dataset; --dump writes one stored image as PNG.
     Inspect {
         dir: PathBuf,
-        /// Write image ID (its global index) to OUT.png.
+        /// Write image ID (its global index, in [0, images − 1]) to OUT.png.
         #[arg(long, num_args = 2, value_names = ["ID", "OUT.png"])]
         dump: Option<Vec<String>>,
     },
@@ -85,8 +85,18 @@ fn inspect(dir: PathBuf) -> anyhow::Result<()> {
 }
 
 fn dump(dir: PathBuf, id: &str, out: &str) -> anyhow::Result<()> {
+    super::output_file("--dump OUT.png", std::path::Path::new(out))?;
     let ds = Dataset::open(&dir)?;
-    let index: usize = id.parse().with_context(|| format!("image ID {id:?} is not a number"))?;
+    let ids = sipl_limits::Ints::new(0, ds.len().saturating_sub(1) as u64);
+    let note = || format!("the dataset has {} images, numbered from 0", ds.len());
+    let index: usize = match id.parse() {
+        Ok(i) if !ds.is_empty() => ids.check("--dump ID", i).map_err(|e| e.note(note()))?,
+        _ => {
+            return Err(sipl_limits::RangeError::new("--dump ID", id, "an image index")
+                .note(note())
+                .into());
+        }
+    };
     let mut rgb = Vec::new();
     let rec = ds.decode_into(index, &mut rgb)?;
     let (w, h, path) = (rec.width, rec.height, rec.path.to_owned());

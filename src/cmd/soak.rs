@@ -22,38 +22,59 @@ pub struct SoakArgs {
     data: PathBuf,
     #[arg(long, default_value = "siplv1")]
     scheme: Scheme,
+    /// How long to run, in (0, 1440] minutes.
     #[arg(long, default_value_t = 10.0)]
     minutes: f64,
-    /// Worker threads (default: one per core).
+    /// Worker threads, in [1, 4 × this machine's cores] (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Samples per batch, in [1, 65536], and small enough that the loader's batch buffers fit
+    /// in half of this machine's memory.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// Side of an output patch (default: the stored image size).
+    /// Side of an output patch, in [8, 1024] (default: the stored image size).
     #[arg(long)]
     patch_size: Option<usize>,
-    /// Seconds between memory reports.
+    /// Seconds between memory reports, in (0, 3600].
     #[arg(long, default_value_t = 30.0)]
     report_seconds: f64,
-    /// The consumer stalls for this long about once every 100 batches.
+    /// The consumer stalls for this long about once every 100 batches, in [0, 3600] seconds.
     #[arg(long, default_value_t = 3.0)]
     stall_seconds: f64,
-    /// No batch for this long counts as a deadlock.
+    /// No batch for this long counts as a deadlock, in [1, 86400] seconds.
     #[arg(long, default_value_t = 120)]
     hang_seconds: u64,
-    /// Resident memory may grow this much from the second report to the peak after it.
+    /// Resident memory may grow this much from the second report to the peak after it, in
+    /// [0, 1048576] MiB.
     #[arg(long, default_value_t = 64.0)]
     max_growth_mib: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
+/// Every flag against its range, before any work.
+fn check(a: &SoakArgs) -> Result<(), sipl_limits::RangeError> {
+    use sipl_limits::Reals;
+    Reals::open_closed(0.0, 1440.0).check("--minutes", a.minutes)?;
+    if let Some(w) = a.workers {
+        sipl_limits::check_worker_threads("--workers", w)?;
+    }
+    sipl_limits::BATCH.check("--batch", a.batch)?;
+    sipl_limits::PATCH_SIZE.check_opt("--patch-size", a.patch_size)?;
+    Reals::open_closed(0.0, 3600.0).check("--report-seconds", a.report_seconds)?;
+    Reals::closed(0.0, 3600.0).check("--stall-seconds", a.stall_seconds)?;
+    sipl_limits::TIMEOUT_S.check("--hang-seconds", a.hang_seconds)?;
+    Reals::closed(0.0, 1_048_576.0).check("--max-growth-mib", a.max_growth_mib)?;
+    Ok(())
+}
+
 pub fn run(a: SoakArgs) -> anyhow::Result<()> {
+    check(&a)?;
     let ds = Arc::new(Dataset::open(&a.data)?);
     let mut cfg = LoaderConfig::new(a.scheme, a.batch);
     cfg.workers = a.workers.unwrap_or(cfg.workers);
     cfg.patch_size = a.patch_size;
-    let loader = Loader::new(ds, cfg)?;
+    let loader = Loader::new(ds, cfg).map_err(|e| e.for_batch_option("--batch"))?;
     let per_epoch = loader.batches_per_epoch();
     let start = Instant::now();
     let progress = Arc::new(AtomicU64::new(0));

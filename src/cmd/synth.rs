@@ -10,11 +10,13 @@ pub struct SynthArgs {
     /// Output folder (one sub-folder per class).
     #[arg(long)]
     out: PathBuf,
+    /// Classes, in [1, 48] (4 shapes × 12 stripe textures; beyond that classes repeat).
     #[arg(long, default_value_t = 8)]
     classes: usize,
+    /// Images per class, in [1, 100000].
     #[arg(long, default_value_t = 64)]
     per_class: usize,
-    /// Side of the square images in pixels.
+    /// Side of the square images in pixels, in [16, 4096].
     #[arg(long, default_value_t = 96)]
     size: u32,
     #[arg(long, default_value_t = 0)]
@@ -23,6 +25,8 @@ pub struct SynthArgs {
 
 pub fn run(a: SynthArgs) -> anyhow::Result<()> {
     let spec = SynthSpec { classes: a.classes, per_class: a.per_class, size: a.size, seed: a.seed };
+    spec.validate()?;
+    super::output_dir("--out", &a.out)?;
     let n = write_synth(&a.out, spec)?;
     println!(
         "wrote {n} images ({} classes, {}x{}) to {}",

@@ -11,6 +11,7 @@ use sipl_train::dist::Launch;
 use sipl_train::trainer::{TrainJob, train};
 
 #[derive(Args)]
+#[command(after_help = config_keys_help())]
 pub struct TrainArgs {
     /// A TOML config (see configs/).
     #[arg(long)]
@@ -25,8 +26,9 @@ pub struct TrainArgs {
     #[arg(long)]
     force: bool,
     /// Data-parallel training on this machine: one process per device, e.g.
-    /// cuda:0,cuda:1,cuda:2,cuda:3 (NCCL), or cpu,cpu (Gloo). optim.batch_size is per device.
-    /// Across machines, launch `sipl train` with torchrun or srun instead (see README).
+    /// cuda:0,cuda:1,cuda:2,cuda:3 (NCCL), or cpu,cpu (Gloo; at most one CPU rank per core,
+    /// and run.threads × ranks at most the cores). optim.batch_size is per device. Across
+    /// machines, launch `sipl train` with torchrun or srun instead (see README).
     #[arg(long, value_delimiter = ',', value_name = "DEVICE,…")]
     devices: Vec<String>,
     #[arg(long, short)]
@@ -40,9 +42,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             launch.is_none(),
             "--devices starts its own ranks; under torchrun or srun (RANK is set), leave it out"
         );
-        return super::launch::local(&a.devices);
+        return super::launch::local(&a.devices, &a.config, &a.sets);
     }
+    // Every key against its range and this machine, before the run directory is touched.
     let config = TrainConfig::load(&a.config, &a.sets)?;
+    super::output_dir("--run-dir", &a.run_dir)?;
     let main = launch.as_ref().is_none_or(|l| l.rank == 0);
     let job = TrainJob {
         config,
@@ -69,4 +73,52 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         acc(r.best_val_accuracy),
     );
     Ok(())
+}
+
+/// The config keys and their ranges, for `sipl train --help` (the same constants the config's
+/// validation uses, and this machine's limits).
+fn config_keys_help() -> String {
+    use sipl_limits::*;
+    let cores = machine::cores();
+    let workers = machine::worker_threads();
+    let keys: [(&str, String, &str); 25] = [
+        ("data.path", "a dataset made by `sipl ingest` (square images of one size)".into(), ""),
+        ("data.train_images", "[1, images − 1]: the first N train, the rest validate".into(), ""),
+        ("data.val_fraction", format!("{HELD_OUT_FRACTION}, used without train_images"), "0.0625"),
+        ("data.patch_size", format!("{PATCH_SIZE}"), "the stored image size"),
+        ("data.workers", format!("[1, 4 × cores] = {workers} here"), "one per core"),
+        ("model.scheme", "opl, siplv1, siplv2 or siplv3".into(), ""),
+        ("model.alpha", format!("{ALPHA}, the weight of symKL"), "5"),
+        ("model.joint_views", "true or false".into(), "false"),
+        ("optim.lr", format!("{LR}"), ""),
+        ("optim.weight_decay", format!("{WEIGHT_DECAY}"), "0"),
+        ("optim.batch_size", format!("{BATCH}; its buffers and steps in half the memory"), ""),
+        ("optim.epochs", format!("{EPOCHS}"), ""),
+        ("optim.max_steps", format!("{STEPS}"), "none"),
+        ("run.seed", "an integer >= 0".into(), "0"),
+        ("run.device", "cpu, cuda, cuda:N or auto".into(), "auto"),
+        ("run.checkpoint_every", format!("{STEPS} steps"), "1000"),
+        ("run.checkpoint_each_epoch", "true or false".into(), "true"),
+        ("run.keep_checkpoints", format!("{KEEP_CHECKPOINTS}"), "3"),
+        ("run.log_every", format!("{STEPS} steps"), "20"),
+        (
+            "run.threads",
+            format!("[1, cores] = [1, {cores}] here: libtorch CPU threads"),
+            "libtorch's",
+        ),
+        ("run.channels_last", "true or false".into(), "true on CUDA"),
+        ("run.amp", "true (CUDA only) or false".into(), "true on CUDA"),
+        ("run.overlap_uploads", "true or false".into(), "true"),
+        ("run.bucket_mb", format!("{BUCKET_MB} MiB"), "25"),
+        ("run.dist_timeout_s", format!("{TIMEOUT_S} s"), "300"),
+    ];
+    let mut s = String::from(
+        "Config keys and their ranges, each checked before the run directory is touched:\n",
+    );
+    for (key, range, default) in keys {
+        let default =
+            if default.is_empty() { String::new() } else { format!(" [default: {default}]") };
+        s.push_str(&format!("  {key:<26} {range}{default}\n"));
+    }
+    s.trim_end().to_owned()
 }

@@ -29,19 +29,21 @@ pub struct TsneArgs {
     /// Output folder: tsne.png, tsne.csv, tsne.json.
     #[arg(long)]
     out: PathBuf,
-    /// The two class labels (indices), e.g. 3,17 [default: the first two classes with enough
-    /// images].
-    #[arg(long, value_delimiter = ',', num_args = 2)]
+    /// The two class labels (indices), two different ones in [0, the dataset's class count −
+    /// 1], e.g. 3,17 [default: the first two classes with enough images].
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
     classes: Option<Vec<i32>>,
-    /// Images per class.
+    /// Images per class, in [2, 500]: the study has 4 × this many points (2 classes, 2 style
+    /// draws).
     #[arg(long, default_value_t = 50)]
     per_class: usize,
+    /// t-SNE perplexity, in [1, 100], and 3 × perplexity below the study's points.
     #[arg(long, default_value_t = 30.0)]
     perplexity: f32,
-    /// t-SNE iterations.
+    /// t-SNE iterations, in [251, 100000] (the first 250 exaggerate the clusters).
     #[arg(long, default_value_t = 1000)]
     epochs: usize,
-    /// Side the images are resized to before the style ops and the encoder.
+    /// Side the images are resized to before the style ops and the encoder, in [32, 1024].
     #[arg(long, default_value_t = 224)]
     input_size: usize,
     #[arg(long, default_value_t = 0)]
@@ -52,6 +54,16 @@ pub struct TsneArgs {
 }
 
 pub fn run(a: TsneArgs) -> anyhow::Result<()> {
+    let cfg = TsneConfig {
+        per_class: a.per_class,
+        perplexity: a.perplexity,
+        epochs: a.epochs,
+        input_size: a.input_size,
+        seed: a.seed,
+        ..TsneConfig::default()
+    };
+    cfg.validate()?;
+    super::output_dir("--out", &a.out)?;
     let mut models: Vec<(String, Option<PathBuf>)> = Vec::new();
     for r in &a.run {
         models.push((run_name(r), Some(run_weights(r, Which::Best)?)));
@@ -66,17 +78,10 @@ pub fn run(a: TsneArgs) -> anyhow::Result<()> {
     if models.is_empty() {
         bail!("give at least one --run DIR, --weights FILE or --random-init");
     }
-    let cfg = TsneConfig {
-        per_class: a.per_class,
-        perplexity: a.perplexity,
-        epochs: a.epochs,
-        input_size: a.input_size,
-        seed: a.seed,
-        ..TsneConfig::default()
-    };
     let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    sipl_eval::features::check_batch(sipl_eval::tsne::BATCH, a.input_size, device)?;
     let ds = Dataset::open(&a.data)?;
-    let classes = a.classes.as_ref().map(|c| [c[0], c[1]]);
+    let classes = a.classes.as_deref().map(|c| check_classes(&ds, c)).transpose()?;
     let sel = select(&ds, classes, a.per_class)?;
     let styles = style_draws(&cfg);
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -139,4 +144,27 @@ pub fn run(a: TsneArgs) -> anyhow::Result<()> {
     std::fs::write(a.out.join("tsne.json"), serde_json::to_string_pretty(&json)? + "\n")?;
     println!("{}: tsne.png, tsne.csv, tsne.json", a.out.display());
     Ok(())
+}
+
+/// Two different class indices of the dataset.
+fn check_classes(ds: &Dataset, classes: &[i32]) -> anyhow::Result<[i32; 2]> {
+    let listed = || classes.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    let &[a, b] = classes else {
+        return Err(
+            sipl_limits::RangeError::new("--classes", listed(), "two class indices, A,B").into()
+        );
+    };
+    let own = ds.meta().classes.len();
+    let range = sipl_limits::Ints::new(0, own.saturating_sub(1) as u64);
+    for c in [a, b] {
+        range.check("--classes", c).map_err(|e| {
+            e.note(format!("class indices of a dataset with {own} classes, from 0"))
+        })?;
+    }
+    if a == b {
+        return Err(
+            sipl_limits::RangeError::new("--classes", listed(), "two different classes").into()
+        );
+    }
+    Ok([a, b])
 }

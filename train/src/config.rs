@@ -20,8 +20,8 @@ pub enum ConfigError {
     Parse(String),
     #[error("--set {0}: expected section.key=value")]
     Set(String),
-    #[error("{key} = {value}: {reason}")]
-    Range { key: &'static str, value: String, reason: &'static str },
+    #[error(transparent)]
+    Range(#[from] sipl_limits::RangeError),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +45,7 @@ pub struct DataConfig {
     pub val_fraction: f64,
     /// Side of an output patch; default the stored image size (the paper: 224).
     pub patch_size: Option<usize>,
+    /// Loader worker threads, in [1, 4 × cores] (default: one per core).
     #[serde(default = "default_workers")]
     pub workers: usize,
 }
@@ -94,7 +95,8 @@ pub struct RunConfig {
     /// Metrics line every N steps.
     #[serde(default = "default_log_every")]
     pub log_every: u64,
-    /// libtorch intra-op CPU threads (fixed so CPU runs are reproducible).
+    /// libtorch intra-op CPU threads (fixed so CPU runs are reproducible), in [1, cores]: more
+    /// only contend (200 threads on 2 cores ran 35× slower).
     pub threads: Option<usize>,
     /// channels_last memory format (default: on for CUDA, off for CPU).
     pub channels_last: Option<bool>,
@@ -149,16 +151,21 @@ fn default_log_every() -> u64 {
 }
 
 impl TrainConfig {
-    /// Reads `path`, applies `--set` overrides, validates.
+    /// Reads `path`, applies `--set` overrides, validates against the ranges and against
+    /// this machine ([`TrainConfig::check_machine`]).
     pub fn load(path: &Path, sets: &[String]) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::Io { path: path.to_owned(), source: e })?;
-        Self::parse(&text, sets).map_err(|e| match e {
+        let cfg = Self::parse(&text, sets).map_err(|e| match e {
             ConfigError::Parse(m) => ConfigError::Parse(format!("{}: {m}", path.display())),
             other => other,
-        })
+        })?;
+        cfg.check_machine()?;
+        Ok(cfg)
     }
 
+    /// Parses TOML text, applies `--set` overrides, validates against the ranges (not against
+    /// this machine: a saved config reads back on any machine).
     pub fn parse(text: &str, sets: &[String]) -> Result<Self, ConfigError> {
         let mut doc: toml::Table =
             text.parse().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
@@ -176,66 +183,50 @@ impl TrainConfig {
         self.model.scheme.parse().expect("validated")
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key, value: String, reason| Err(ConfigError::Range { key, value, reason });
-        if self.model.scheme.parse::<Scheme>().is_err() {
-            return bad(
-                "model.scheme",
-                self.model.scheme.clone(),
-                "expected opl, siplv1, siplv2 or siplv3",
+    /// Checks every value against its range (`sipl_limits`: the ranges flags of the same
+    /// meaning share). Independent of the machine, so a saved config reads back anywhere:
+    /// `run.threads` and `data.workers` are [`TrainConfig::check_machine`]'s.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        use sipl_limits::*;
+        let (d, m, o, r) = (&self.data, &self.model, &self.optim, &self.run);
+        if m.scheme.parse::<Scheme>().is_err() {
+            let e = RangeError::new("model.scheme", &m.scheme, "opl, siplv1, siplv2 or siplv3");
+            return Err(e.into());
+        }
+        if r.device.parse::<crate::DeviceSpec>().is_err() {
+            return Err(
+                RangeError::new("run.device", &r.device, "cpu, cuda, cuda:N or auto").into()
             );
         }
-        if !(self.optim.lr > 0.0 && self.optim.lr < 1.0) {
-            return bad("optim.lr", self.optim.lr.to_string(), "must be in (0, 1)");
+        Ints::new(1, u64::MAX).check_opt("data.train_images", d.train_images)?;
+        HELD_OUT_FRACTION.check("data.val_fraction", d.val_fraction)?;
+        PATCH_SIZE.check_opt("data.patch_size", d.patch_size)?;
+        ALPHA.check("model.alpha", m.alpha)?;
+        LR.check("optim.lr", o.lr)?;
+        WEIGHT_DECAY.check("optim.weight_decay", o.weight_decay)?;
+        BATCH.check("optim.batch_size", o.batch_size)?;
+        EPOCHS.check("optim.epochs", o.epochs)?;
+        STEPS.check_opt("optim.max_steps", o.max_steps)?;
+        STEPS.check("run.checkpoint_every", r.checkpoint_every)?;
+        STEPS.check("run.log_every", r.log_every)?;
+        KEEP_CHECKPOINTS.check("run.keep_checkpoints", r.keep_checkpoints)?;
+        BUCKET_MB.check("run.bucket_mb", r.bucket_mb)?;
+        TIMEOUT_S.check("run.dist_timeout_s", r.dist_timeout_s)?;
+        STEPS.check_opt("run.fault_nan_at_step", r.fault_nan_at_step)?;
+        if r.amp == Some(true) && r.device.trim().eq_ignore_ascii_case("cpu") {
+            let e = RangeError::new("run.amp", true, "false on a CPU device")
+                .note("bf16 autocast needs CUDA; CPU runs are exact fp32");
+            return Err(e.into());
         }
-        if self.optim.weight_decay.is_nan() || self.optim.weight_decay < 0.0 {
-            return bad("optim.weight_decay", self.optim.weight_decay.to_string(), "must be >= 0");
-        }
-        if self.optim.batch_size == 0 {
-            return bad("optim.batch_size", "0".into(), "must be >= 1");
-        }
-        if self.optim.epochs == 0 {
-            return bad("optim.epochs", "0".into(), "must be >= 1");
-        }
-        if !(self.model.alpha >= 0.0 && self.model.alpha.is_finite()) {
-            return bad(
-                "model.alpha",
-                self.model.alpha.to_string(),
-                "must be a finite number >= 0",
-            );
-        }
-        if !(self.data.val_fraction > 0.0 && self.data.val_fraction < 1.0) {
-            return bad(
-                "data.val_fraction",
-                self.data.val_fraction.to_string(),
-                "must be in (0, 1)",
-            );
-        }
-        if self.data.workers == 0 {
-            return bad("data.workers", "0".into(), "must be >= 1");
-        }
-        if self.run.checkpoint_every == 0 || self.run.log_every == 0 {
-            return bad(
-                "run.checkpoint_every",
-                "0".into(),
-                "checkpoint_every and log_every must be >= 1",
-            );
-        }
-        if self.run.keep_checkpoints == 0 {
-            return bad("run.keep_checkpoints", "0".into(), "must be >= 1");
-        }
-        if !(self.run.bucket_mb > 0.0 && self.run.bucket_mb <= 4096.0) {
-            return bad("run.bucket_mb", self.run.bucket_mb.to_string(), "must be in (0, 4096]");
-        }
-        if self.run.dist_timeout_s == 0 {
-            return bad("run.dist_timeout_s", "0".into(), "must be >= 1");
-        }
-        if self.run.device.parse::<crate::DeviceSpec>().is_err() {
-            return bad(
-                "run.device",
-                self.run.device.clone(),
-                "expected cpu, cuda, cuda:N or auto",
-            );
+        Ok(())
+    }
+
+    /// Checks the values this machine bounds: `run.threads` (at most one per core) and
+    /// `data.workers` (at most 4 per core). Run before any work by every command that trains.
+    pub fn check_machine(&self) -> Result<(), ConfigError> {
+        sipl_limits::check_worker_threads("data.workers", self.data.workers)?;
+        if let Some(t) = self.run.threads {
+            sipl_limits::check_compute_threads("run.threads", t)?;
         }
         Ok(())
     }

@@ -96,6 +96,10 @@ pub enum LoaderError {
     ImageSize { index: usize, path: String, width: u32, height: u32, expected: usize },
     #[error("invalid loader settings: {0}")]
     Config(String),
+    /// The batch buffers the settings imply do not fit in memory (option: "batch size"; see
+    /// [`LoaderError::for_batch_option`]).
+    #[error(transparent)]
+    Memory(sipl_limits::RangeError),
     #[error(transparent)]
     Shard(#[from] ShardError),
     #[error("loader worker {worker} panicked: {message}")]
@@ -104,6 +108,38 @@ pub enum LoaderError {
     Buffer { buffers: HostBuffers, message: String },
     #[error("loader worker {worker} stopped without finishing its batches")]
     WorkerGone { worker: usize },
+}
+
+impl LoaderError {
+    /// The memory refusal named after the caller's option for the batch size (a config key or
+    /// a flag); other errors unchanged.
+    pub fn for_batch_option(self, option: &str) -> Self {
+        match self {
+            LoaderError::Memory(mut e) => {
+                e.option = option.to_owned();
+                LoaderError::Memory(e)
+            }
+            other => other,
+        }
+    }
+}
+
+impl LoaderConfig {
+    /// Batch buffers that can exist at once: `workers × (prefetch + 1)` in flight, one at the
+    /// consumer, one being handed back.
+    pub fn pool_buffers(&self) -> usize {
+        self.workers.saturating_mul(self.prefetch.saturating_add(1)).saturating_add(2)
+    }
+
+    /// Bytes of those buffers for patches of side `patch`: each is [views, batch, 3, patch²]
+    /// f32. Refused by [`Loader::new`] above half of this machine's memory.
+    pub fn pool_bytes(&self, patch: usize) -> u64 {
+        let per_batch = (self.scheme.views() as u64)
+            .saturating_mul(self.batch_size as u64)
+            .saturating_mul(3 * 4)
+            .saturating_mul((patch as u64).saturating_mul(patch as u64));
+        per_batch.saturating_mul(self.pool_buffers() as u64)
+    }
 }
 
 /// A dataset and the settings that turn it into batches.
@@ -120,7 +156,8 @@ pub struct Loader {
 
 impl Loader {
     /// Validates everything that can be checked before work starts: an empty dataset, fewer
-    /// images than one batch, images that are not one square size or are too small for the grid.
+    /// images than one batch, images that are not one square size or are too small for the
+    /// grid, batch buffers that would not fit in half of this machine's memory.
     pub fn new(dataset: Arc<Dataset>, config: LoaderConfig) -> Result<Self, LoaderError> {
         let dir = dataset.dir().display().to_string();
         let c = &config;
@@ -158,6 +195,16 @@ impl Loader {
                 expected: 12,
             }
         })?;
+        let what = format!(
+            "the loader's {} batch buffers (workers × (prefetch + 1) + 2) of {} samples × {} views × 3×{}×{} float32",
+            c.pool_buffers(),
+            c.batch_size,
+            c.scheme.views(),
+            geometry.out,
+            geometry.out
+        );
+        sipl_limits::check_memory("batch size", c.batch_size, c.pool_bytes(geometry.out), &what)
+            .map_err(LoaderError::Memory)?;
         let (first, end) = c.subset.unwrap_or((0, dataset.len()));
         if first >= end || end > dataset.len() {
             return Err(LoaderError::Config(format!(

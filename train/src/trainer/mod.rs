@@ -128,6 +128,9 @@ struct Session {
 /// Runs (or resumes) a training job to its end, or to a stop request.
 pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
     let cfg = job.config.clone();
+    // Every value against its range and this machine, before anything is opened or written.
+    cfg.validate()?;
+    cfg.check_machine()?;
     let data = Arc::new(
         Dataset::open(&cfg.data.path)
             .map_err(|source| TrainError::Data { path: cfg.data.path.clone(), source })?,
@@ -136,19 +139,13 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
         Some(launch) => launch.device(&cfg.run.device)?,
         None => cfg.run.device.parse::<crate::DeviceSpec>()?.resolve()?,
     };
-    let n = data.len();
-    let n_train = cfg
-        .data
-        .train_images
-        .unwrap_or(n - ((n as f64 * cfg.data.val_fraction).round() as usize).max(1));
-    if n_train == 0 || n_train >= n {
-        return Err(ConfigError::Range {
-            key: "data.train_images",
-            value: n_train.to_string(),
-            reason: "must leave images for both training and validation",
-        }
-        .into());
+    if cfg.run.amp == Some(true) && !matches!(device, Device::Cuda(_)) {
+        let e = sipl_limits::RangeError::new("run.amp", true, "false on a CPU device")
+            .note("bf16 autocast needs CUDA; CPU runs are exact fp32");
+        return Err(ConfigError::from(e).into());
     }
+    let n = data.len();
+    let n_train = split_point(&cfg, n)?;
     let dist = match &job.launch {
         Some(launch) => {
             let timeout = std::time::Duration::from_secs(cfg.run.dist_timeout_s);
@@ -164,9 +161,11 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
     if cfg.run.overlap_uploads != Some(false) {
         lc.buffers = HostBuffers::for_device(device);
     }
-    let train_loader = Loader::new(data.clone(), lc)?;
+    let train_loader =
+        Loader::new(data.clone(), lc).map_err(|e| e.for_batch_option("optim.batch_size"))?;
     let vc = LoaderConfig { shuffle: false, drop_last: false, subset: Some((n_train, n)), ..lc };
-    let val_loader = Loader::new(data, vc)?;
+    let val_loader = Loader::new(data, vc).map_err(|e| e.for_batch_option("optim.batch_size"))?;
+    check_step_memory(&cfg, train_loader.spec().geometry.out, device)?;
     // Held until the run ends (rank 0's, with several ranks).
     let _lock = match &dist {
         None => Some(run_dir::claim(&job.run_dir, &cfg, job.force)?),
@@ -198,6 +197,41 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
     s.run_loop(&train_loader, &val_loader, metrics, &job, resumed_from)
 }
 
+/// Refuses a batch whose training step would not fit in half of this machine's memory
+/// (activations of every view are kept for backward).
+fn check_step_memory(cfg: &TrainConfig, patch: usize, device: Device) -> Result<(), ConfigError> {
+    let (batch, views) = (cfg.optim.batch_size, cfg.scheme().views());
+    let bytes = crate::model::train_step_bytes((batch * views) as u64, patch as u64, device);
+    let what =
+        format!("training steps of {batch} samples × {views} views at {patch}² on {device:?}");
+    sipl_limits::check_memory("optim.batch_size", batch, bytes, &what)?;
+    Ok(())
+}
+
+/// The first image of the validation part: `data.train_images`, else the dataset less its
+/// `data.val_fraction` (at least one image). Both parts must hold images.
+fn split_point(cfg: &TrainConfig, n: usize) -> Result<usize, ConfigError> {
+    let note = format!("the dataset has {n} images; the rest validate");
+    let within = sipl_limits::Ints::new(1, n.saturating_sub(1) as u64);
+    if let Some(t) = cfg.data.train_images {
+        return within.check("data.train_images", t).map_err(|e| e.note(note).into());
+    }
+    let n_train = n.saturating_sub(((n as f64 * cfg.data.val_fraction).round() as usize).max(1));
+    match within.contains(n_train as u64) {
+        true => Ok(n_train),
+        false => {
+            let e = sipl_limits::RangeError::new(
+                "data.val_fraction",
+                cfg.data.val_fraction,
+                "a share that leaves images for both training and validation",
+            );
+            Err(e
+                .note(format!("the dataset has {n} images; this share trains on {n_train}"))
+                .into())
+        }
+    }
+}
+
 impl Session {
     fn start(
         cfg: TrainConfig,
@@ -211,15 +245,7 @@ impl Session {
         }
         tch::manual_seed(cfg.run.seed as i64);
         let cuda = matches!(device, Device::Cuda(_));
-        if cfg.run.amp == Some(true) && !cuda {
-            return Err(ConfigError::Range {
-                key: "run.amp",
-                value: "true".into(),
-                reason: "bf16 autocast needs a CUDA device; CPU runs are exact fp32",
-            }
-            .into());
-        }
-        let amp = cfg.run.amp.unwrap_or(cuda);
+        let amp = cfg.run.amp.unwrap_or(cuda); // `true` on a CPU was refused before the claim
         let vs = nn::VarStore::new(device);
         let mut model = PretextModel::new(&vs.root());
         crate::model::torchvision_init(&vs);
