@@ -69,8 +69,9 @@ impl Head {
         Head { _vs: vs, net, adam, cfg }
     }
 
-    /// One epoch of shuffled mini-batches; the mean training loss.
-    pub fn train_epoch(&mut self, x: &Tensor, y: &Tensor) -> f64 {
+    /// One epoch of shuffled mini-batches; the mean training loss. Errors: the optimizer's
+    /// (see [`Adam::step`]).
+    pub fn train_epoch(&mut self, x: &Tensor, y: &Tensor) -> Result<f64, EvalError> {
         let device = x.device();
         let n = x.size()[0];
         let order = Tensor::randperm(n, (Kind::Int64, device));
@@ -84,12 +85,12 @@ impl Head {
                 .cross_entropy_for_logits(&y.index_select(0, &idx));
             self.adam.zero_grad();
             loss.backward();
-            self.adam.step();
+            self.adam.step()?;
             loss_sum += loss.detach();
             batches += 1;
             start += self.cfg.batch as i64;
         }
-        loss_sum.double_value(&[]) / batches.max(1) as f64
+        Ok(loss_sum.double_value(&[]) / batches.max(1) as f64)
     }
 
     /// Accuracy on (`x`, `y`).
@@ -110,14 +111,14 @@ pub fn train_head(
     (val_x, val_y): (&Tensor, &Tensor),
     classes: i64,
     cfg: HeadConfig,
-) -> Vec<EpochResult> {
+) -> Result<Vec<EpochResult>, EvalError> {
     let mut head = Head::new(train_x.size()[1], classes, train_x.device(), cfg);
     (1..=cfg.epochs)
         .map(|epoch| {
             let t = std::time::Instant::now();
-            let train_loss = head.train_epoch(train_x, train_y);
+            let train_loss = head.train_epoch(train_x, train_y)?;
             let val_accuracy = head.accuracy(val_x, val_y);
-            EpochResult { epoch, train_loss, val_accuracy, seconds: t.elapsed().as_secs_f64() }
+            Ok(EpochResult { epoch, train_loss, val_accuracy, seconds: t.elapsed().as_secs_f64() })
         })
         .collect()
 }
@@ -146,7 +147,7 @@ pub fn train_head_faithful(
         };
         let pre = Preprocess { on_u8: Some(&augment as U8Transform), on_float: None };
         let x = encoder.embed_with(ds, train_idx, input_size, cfg.batch, pre)?;
-        let train_loss = head.train_epoch(&x, train_y);
+        let train_loss = head.train_epoch(&x, train_y)?;
         let val_accuracy = head.accuracy(val_x, val_y);
         let r = EpochResult { epoch, train_loss, val_accuracy, seconds: t.elapsed().as_secs_f64() };
         on_epoch(&r);

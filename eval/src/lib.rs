@@ -33,4 +33,6 @@ pub enum EvalError {
     Data(String),
     #[error("plot: {0}")]
     Plot(String),
+    #[error(transparent)]
+    Torch(#[from] tch::TchError),
 }

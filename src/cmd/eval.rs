@@ -180,7 +180,7 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
             let tx = encoder.embed(&ds, &train, a.input_size, a.batch)?;
             let vx = encoder.embed(&ds, &held, a.input_size, a.batch)?;
             let feature_s = t.elapsed().as_secs_f64();
-            let curve = train_head((&tx, &pick_y(&train)), (&vx, &pick_y(&held)), classes, cfg);
+            let curve = train_head((&tx, &pick_y(&train)), (&vx, &pick_y(&held)), classes, cfg)?;
             (curve, feature_s)
         }
         Mode::Faithful => {
