@@ -22,7 +22,7 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: setup venv build demo test test-data lint ingest eval reproduce reproduce-small reproduce-cpu small-data bench-ingest bench-loader bench-reference fuzz soak soak-train clean
+.PHONY: setup venv build demo test test-data lint ingest eval reproduce reproduce-small reproduce-cpu small-data bench-ingest bench-loader bench-reference gpu-pack fuzz soak soak-train clean
 
 setup: build
 
@@ -212,6 +212,15 @@ bench-reference: venv test-data
 	for s in opl siplv1; do \
 	  $(VENV)/bin/python bench/reference_loader.py --repo $(REF) --images $(WORK)/data/imagenet-sample-images/imagenet-sample-images \
 	    --scheme $$s --workers $(WORKERS) --batch 64 --seconds $(BENCH_SECONDS); done
+
+# Everything a run on the GPU machine needs (python3 + torch there, no Rust; at most 64 MiB
+# travel, the checkout included), in .gpu/ (ignored): the stripped binary (xz-compressed if the
+# total needs it), bench/, configs/, Tiny ImageNet val + test (xz). REF=DIR adds the files of
+# the authors' checkout that bench/reference_loader.py imports. Prints the sizes; fails over
+# 64 MiB. There:
+#   bash .gpu/bench/gpu_check.sh "$OUT"       (the plan is in the script's header)
+gpu-pack: build
+	SIPL=$(SIPL) DATA=$(DATA) REF=$(REF) PACK=$(CURDIR)/.gpu PYTHON=$(PYTHON) bash bench/gpu_pack.sh
 
 # Hardening (RELIABILITY.md). Longer fuzzing than CI's 48 cases per property; a failure is
 # saved under <crate>/proptest-regressions/ and replayed by every later run.

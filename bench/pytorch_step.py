@@ -4,13 +4,12 @@ device-resident data instead (three encoder passes of `batch`, the 2000-4096-8 h
 5·symKL): the ceiling for `sipl bench train`, in samples/s.
 
 Usage: .venv/bin/python bench/pytorch_step.py --device cuda --batch 192 --size 224 \
-           --steps 20 --warmup 5 [--bf16] [--channels-last] [--siplv1]
+           --steps 20 --warmup 5 [--bf16] [--channels-last] [--siplv1] [--dry-run]
+
+--dry-run checks the arguments and stops before importing torch (bench/gpu_check.sh's CPU test).
 """
 import argparse
 import time
-
-import torch
-import torchvision
 
 
 def main():
@@ -23,7 +22,17 @@ def main():
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--siplv1", action="store_true")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="check the arguments, measure nothing")
     a = ap.parse_args()
+    if a.batch < 1 or a.size < 1 or a.steps < 1 or a.warmup < 0:
+        ap.error("need --batch >= 1, --size >= 1, --steps >= 1, --warmup >= 0")
+    if a.dry_run:
+        print(f"pytorch_step: arguments accepted (dry run, nothing measured): {vars(a)}")
+        return
+    import torch
+    import torchvision
+
     dev = torch.device(a.device)
     torch.backends.cudnn.benchmark = True
     net = torchvision.models.resnet18().to(dev)
@@ -61,8 +70,8 @@ def main():
     if dev.type == "cuda":
         torch.cuda.synchronize()
     ips = a.steps * a.batch / (time.perf_counter() - start)
-    what = "SIPLv1 step (samples/s)" if a.siplv1 else "resnet18 train step (images/s)"
-    print(f"pytorch {what} on {a.device}: {ips:.1f} "
+    what, unit = ("SIPLv1 step", "samples/s") if a.siplv1 else ("resnet18 train step", "images/s")
+    print(f"pytorch {what} on {a.device}: {ips:.1f} {unit} "
           f"(batch {a.batch}, {a.size}², bf16={a.bf16}, channels_last={a.channels_last})")
 
 

@@ -104,6 +104,9 @@ def parse_args(argv=None):
                    help="torch.manual_seed for shuffling/augmentation (default 0)")
     p.add_argument("--legacy-antialias", action="store_true",
                    help="antialias=False on the dataset's tensor resizes, as torchvision <= 0.16 did")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the arguments and stop before importing anything (CPU test of "
+                        "bench/gpu_check.sh)")
     a = p.parse_args(argv)
     if a.workers < 0 or a.batch < 1 or a.seconds <= 0 or a.warmup_batches < 0:
         p.error("need --workers >= 0, --batch >= 1, --seconds > 0, --warmup-batches >= 0")
@@ -181,6 +184,9 @@ def batch_len(batch):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.dry_run:
+        print(f"reference_loader: arguments accepted (dry run, nothing measured): {vars(args)}")
+        return
 
     import pandas as pd
     import torch

@@ -1,5 +1,6 @@
 //! Build script of sipl-train: rpath and CUDA linking for libtorch (shared with the binary),
-//! and the small C++ shim (autocast, pinned buffers, side-stream copies, c10d process groups)
+//! and the small C++ shim (autocast, fused Adam, pinned buffers, side-stream copies, c10d
+//! process groups)
 //! compiled against the same libtorch's headers.
 //!
 //! Two optional parts of the shim need headers libtorch does not ship:
@@ -15,7 +16,7 @@ include!("../build-support/torch_link.rs");
 
 fn main() {
     link_libtorch();
-    for f in ["autocast.cpp", "transfer.cpp", "dist.cpp", "dist_nccl.cpp"] {
+    for f in ["adam.cpp", "autocast.cpp", "transfer.cpp", "dist.cpp", "dist_nccl.cpp"] {
         println!("cargo:rerun-if-changed=csrc/{f}");
     }
     println!("cargo:rerun-if-env-changed=SIPL_GLOO_INCLUDE");
@@ -24,6 +25,7 @@ fn main() {
     let mut build = cc::Build::new();
     build
         .cpp(true)
+        .file("csrc/adam.cpp")
         .file("csrc/autocast.cpp")
         .file("csrc/transfer.cpp")
         .file("csrc/dist.cpp")

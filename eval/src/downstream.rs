@@ -156,12 +156,13 @@ impl Head {
     }
 
     /// One Adam step on the mini-batch (`x` [B, dim], `y` [B]); the loss, on the device.
-    pub fn step(&mut self, x: &Tensor, y: &Tensor) -> Tensor {
+    /// Errors: the optimizer's (see [`Adam::step`]).
+    pub fn step(&mut self, x: &Tensor, y: &Tensor) -> Result<Tensor, EvalError> {
         let loss = self.net.forward(x).cross_entropy_for_logits(y);
         self.adam.zero_grad();
         loss.backward();
-        self.adam.step();
-        loss.detach()
+        self.adam.step()?;
+        Ok(loss.detach())
     }
 
     /// The order of one epoch's mini-batches: a permutation of 0..n from libtorch's generator
@@ -170,8 +171,9 @@ impl Head {
         Tensor::randperm(n, (Kind::Int64, device))
     }
 
-    /// One epoch of shuffled mini-batches; the mean training loss.
-    pub fn train_epoch(&mut self, x: &Tensor, y: &Tensor) -> f64 {
+    /// One epoch of shuffled mini-batches; the mean training loss. Errors: the optimizer's
+    /// (see [`Adam::step`]).
+    pub fn train_epoch(&mut self, x: &Tensor, y: &Tensor) -> Result<f64, EvalError> {
         let device = x.device();
         let n = x.size()[0];
         let order = Self::order(n, device);
@@ -179,11 +181,11 @@ impl Head {
         let mut start = 0;
         while start < n {
             let idx = order.narrow(0, start, (self.cfg.batch as i64).min(n - start));
-            loss_sum += self.step(&x.index_select(0, &idx), &y.index_select(0, &idx));
+            loss_sum += self.step(&x.index_select(0, &idx), &y.index_select(0, &idx))?;
             batches += 1;
             start += self.cfg.batch as i64;
         }
-        loss_sum.double_value(&[]) / batches.max(1) as f64
+        Ok(loss_sum.double_value(&[]) / batches.max(1) as f64)
     }
 
     /// Predicted classes [N] (int64, on the features' device) for features `x` [N, dim].
@@ -215,7 +217,7 @@ pub fn train_head(
     let mut run = HeadRun::default();
     for epoch in 1..=cfg.epochs {
         let t = std::time::Instant::now();
-        let train_loss = finite(head.train_epoch(train_x, train_y), epoch)?;
+        let train_loss = finite(head.train_epoch(train_x, train_y)?, epoch)?;
         let predicted = head.predict(val_x);
         run.push(epoch, train_loss, (&predicted, val_y), t.elapsed().as_secs_f64());
     }
@@ -261,7 +263,7 @@ pub fn train_head_faithful(
         let (train_loss, predicted) = match bn {
             EncoderBn::Eval => {
                 let x = encoder.embed_with(ds, train_idx, input_size, cfg.batch, pre)?;
-                (finite(head.train_epoch(&x, train_y), epoch)?, head.predict(val_x))
+                (finite(head.train_epoch(&x, train_y)?, epoch)?, head.predict(val_x))
             }
             EncoderBn::Train => {
                 let order = Vec::<i64>::try_from(
@@ -273,7 +275,7 @@ pub fn train_head_faithful(
                     let idx: Vec<usize> = chunk.iter().map(|&i| train_idx[i as usize]).collect();
                     let x = encoder.embed_train_mode(ds, &idx, input_size, pre)?;
                     let pick = Tensor::from_slice(chunk).to_device(train_y.device());
-                    loss_sum += head.step(&x, &train_y.index_select(0, &pick)).double_value(&[]);
+                    loss_sum += head.step(&x, &train_y.index_select(0, &pick))?.double_value(&[]);
                     batches += 1;
                 }
                 let vx = encoder.embed(ds, val_idx, input_size, cfg.batch)?;

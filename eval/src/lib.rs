@@ -45,4 +45,6 @@ pub enum EvalError {
         "the head's training loss is {value} in epoch {epoch}: stopping (no accuracy is reported for a diverged head; lower --lr)"
     )]
     NonFinite { epoch: usize, value: f64 },
+    #[error(transparent)]
+    Torch(#[from] tch::TchError),
 }

@@ -47,6 +47,9 @@ pub struct StepBenchArgs {
     /// bf16 autocast around forward and loss.
     #[arg(long)]
     amp: bool,
+    /// Adam through PyTorch's fused kernel (default: on for CUDA, off for CPU).
+    #[arg(long)]
+    fused: Option<bool>,
 }
 
 #[derive(Args)]
@@ -55,10 +58,12 @@ pub struct TrainBenchArgs {
     config: PathBuf,
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     sets: Vec<String>,
-    /// Timed steps, in [1, 1000000], rounded up to whole windows of 10 (after one untimed
-    /// window).
+    /// Timed steps, in [1, 1000000], rounded up to whole windows (after one untimed window).
     #[arg(long, default_value_t = 50)]
     steps: u64,
+    /// Steps per measured window (one metrics line each).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    window: u64,
 }
 
 #[derive(Args)]
@@ -115,10 +120,11 @@ fn step(a: StepBenchArgs) -> anyhow::Result<()> {
         (a.batch, a.size),
         (a.steps, a.warmup),
         a.channels_last,
-        a.amp,
+        (a.amp, a.fused),
     )?;
+    let fused = a.fused.unwrap_or(device.is_cuda());
     println!(
-        "resnet18 train step on {device:?}: {ips:.1} images/s (batch {}, {}², {} timed steps, bf16 autocast {})",
+        "resnet18 train step on {device:?}: {ips:.1} images/s (batch {}, {}², {} timed steps, bf16 autocast {}, fused Adam {fused})",
         a.batch, a.size, a.steps, a.amp
     );
     Ok(())
@@ -127,13 +133,15 @@ fn step(a: StepBenchArgs) -> anyhow::Result<()> {
 fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
     use sipl_train::config::TrainConfig;
     BENCH_STEPS.check("--steps", a.steps)?;
-    let window = 10;
+    let window = a.window;
     let timed = a.steps.div_ceil(window).max(1) * window;
     let mut sets = a.sets.clone();
+    // No checkpoints inside the measurement (one is ~240 MB, and small sets end epochs often).
     sets.extend([
         format!("optim.max_steps={}", timed + window),
         "optim.epochs=1000000".into(),
         "run.checkpoint_every=1000000000".into(),
+        "run.checkpoint_each_epoch=false".into(),
         format!("run.log_every={window}"),
     ]);
     let config = TrainConfig::load(&a.config, &sets)?;

@@ -10,20 +10,20 @@ use crate::adam::{Adam, AdamConfig};
 use crate::speed::SpeedSettings;
 
 /// Images per second of ResNet-18 forward + backward + Adam on random [batch, 3, size, size]
-/// inputs, after `warmup` untimed steps.
+/// inputs, after `warmup` untimed steps. `fused`: Adam's fused kernel (default: on for CUDA).
 pub fn resnet_step(
     device: Device,
     (batch, size): (i64, i64),
     (steps, warmup): (usize, usize),
     channels_last: Option<bool>,
-    amp: bool,
+    (amp, fused): (bool, Option<bool>),
 ) -> Result<f64, TchError> {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
     let net = tch::vision::resnet::resnet18(&vs.root(), 1000);
     let speed = SpeedSettings::for_device(device, channels_last, None)?;
     speed.prepare_model(&vs);
-    let mut adam = Adam::new(&vs, AdamConfig::new(1e-4, 0.0));
+    let mut adam = Adam::new(&vs, AdamConfig { fused, ..AdamConfig::new(1e-4, 0.0) });
     let x =
         speed.upload(&Tensor::randn([1, batch, 3, size, size], (Kind::Float, Device::Cpu)))?.get(0);
     let y = Tensor::randint(1000, [batch], (Kind::Int64, device));
@@ -37,7 +37,7 @@ pub fn resnet_step(
         let loss = if amp { crate::autocast::with_bf16(device, forward) } else { forward() };
         adam.zero_grad();
         loss.backward();
-        adam.step();
+        adam.step()?;
     }
     sync(device);
     Ok((steps as i64 * batch) as f64 / start.elapsed().as_secs_f64())

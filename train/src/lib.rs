@@ -30,6 +30,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod dist;
+pub mod fused_adam;
 pub mod geometry;
 pub mod loader;
 pub mod model;

@@ -64,7 +64,7 @@ fn forward_loss_and_adam_match_pytorch() {
     assert!(d.iter().all(|x| *x < 1e-4), "{d:?}");
     adam.zero_grad();
     l.total.backward();
-    adam.step();
+    adam.step().expect("Adam step");
     let vars = vs.variables();
     let a = [
         max_diff(&vars["fc.2.weight"], &io["after_step_fc2_weight"]),

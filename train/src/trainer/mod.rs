@@ -253,7 +253,11 @@ impl Session {
         let speed =
             SpeedSettings::for_device(device, cfg.run.channels_last, cfg.run.overlap_uploads)?;
         speed.prepare_model(&vs);
-        let mut adam = Adam::new(&vs, AdamConfig::new(cfg.optim.lr, cfg.optim.weight_decay));
+        let adam_config = AdamConfig {
+            fused: cfg.optim.fused,
+            ..AdamConfig::new(cfg.optim.lr, cfg.optim.weight_decay)
+        };
+        let mut adam = Adam::new(&vs, adam_config);
         let ckpt = Checkpointer::new(run.join("checkpoints"), cfg.run.keep_checkpoints);
         let (latest, skipped) = ckpt.latest_valid()?;
         let main = dist.as_ref().is_none_or(Dist::is_main);
@@ -386,9 +390,9 @@ impl Session {
                     }
                 }
                 let stop = self.stop_requested(job)?;
-                if self.state.step.is_multiple_of(self.cfg.run.checkpoint_every)
-                    || stop
-                    || self.state.step >= max_steps
+                // The last step's checkpoint is written after its validation, below.
+                let last = self.state.step >= max_steps;
+                if (self.state.step.is_multiple_of(self.cfg.run.checkpoint_every) && !last) || stop
                 {
                     self.check_finite(&window)?;
                     self.save_checkpoint()?;
@@ -445,7 +449,7 @@ impl Session {
             r.prepare(&[&l.total])?;
         }
         l.total.backward();
-        self.adam.step();
+        self.adam.step()?;
         self.state.step += 1;
         self.state.adam_step = self.adam.step;
         self.state.batch = batch.index + 1;

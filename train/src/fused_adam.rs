@@ -1,0 +1,81 @@
+//! PyTorch's fused Adam kernel (`at::_fused_adam_`) through the C++ shim in `csrc/adam.cpp`
+//! (tch does not expose it). [`crate::adam::Adam`] calls it on CUDA: one kernel set per step
+//! for all parameters instead of a handful of kernels per parameter. It also runs on the CPU
+//! (torch 2.11), which is where the tests compare it with the per-parameter update.
+
+use std::ffi::{CStr, c_char, c_void};
+
+use tch::{TchError, Tensor};
+
+use crate::adam::AdamConfig;
+
+unsafe extern "C" {
+    fn sipl_free_error(error: *mut c_char);
+    #[allow(clippy::too_many_arguments)]
+    fn sipl_fused_adam(
+        params: *const *const c_void,
+        grads: *const *const c_void,
+        exp_avgs: *const *const c_void,
+        exp_avg_sqs: *const *const c_void,
+        n: i64,
+        step: *const c_void,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        weight_decay: f64,
+        eps: f64,
+    ) -> *mut c_char;
+}
+
+/// One Adam step in place on `params` and the moments (`m`, `v`), from `grads`.
+///
+/// All lists have one entry per parameter, each entry of the same shape, strides, dtype
+/// (float) and device as its parameter. `step` is a float32 scalar on that device holding the
+/// step number t ≥ 1, already counted. Errors: whatever ATen refuses (mismatched lengths,
+/// devices, dtypes or strides), with its message.
+pub fn step(
+    params: &[Tensor],
+    grads: &[Tensor],
+    (m, v): (&[Tensor], &[Tensor]),
+    step: &Tensor,
+    c: AdamConfig,
+) -> Result<(), TchError> {
+    let n = params.len();
+    if grads.len() != n || m.len() != n || v.len() != n {
+        return Err(TchError::Torch(format!(
+            "fused Adam: {n} parameters but {} gradients, {} first and {} second moments",
+            grads.len(),
+            m.len(),
+            v.len()
+        )));
+    }
+    let ptrs = |ts: &[Tensor]| ts.iter().map(|t| t.as_ptr() as *const c_void).collect::<Vec<_>>();
+    let (p, g, m, v) = (ptrs(params), ptrs(grads), ptrs(m), ptrs(v));
+    // SAFETY: every pointer is a live `at::Tensor*` owned by a tch `Tensor` borrowed for the
+    // call; the shim copies the handles and returns null or a malloc'ed message.
+    let error = unsafe {
+        sipl_fused_adam(
+            p.as_ptr(),
+            g.as_ptr(),
+            m.as_ptr(),
+            v.as_ptr(),
+            n as i64,
+            step.as_ptr() as *const c_void,
+            c.lr,
+            c.beta1,
+            c.beta2,
+            c.weight_decay,
+            c.eps,
+        )
+    };
+    if error.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a NUL-terminated string from malloc, freed once by the allocator that made it.
+    let message = unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned();
+    // SAFETY: as above.
+    unsafe { sipl_free_error(error) };
+    Err(TchError::Torch(format!(
+        "fused Adam: {message} (optim.fused = false selects the per-parameter update)"
+    )))
+}
