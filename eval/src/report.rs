@@ -38,6 +38,17 @@ pub struct DownstreamSummary {
     /// Seconds spent computing features outside the epochs (all of them in cached mode).
     pub feature_seconds: f64,
     pub total_seconds: f64,
+    /// The dataset evaluated; absent in summaries written before it was recorded.
+    #[serde(default)]
+    pub dataset: Option<EvaluatedDataset>,
+}
+
+/// Which dataset an evaluation ran on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluatedDataset {
+    pub path: PathBuf,
+    /// `sipl_shards::identity`: the xxh3-64 of the set's `dataset.json`.
+    pub identity: String,
 }
 
 impl DownstreamSummary {
@@ -67,6 +78,7 @@ impl DownstreamSummary {
             final_val_accuracy: curve.last().map_or(0.0, |r| r.val_accuracy),
             feature_seconds,
             total_seconds,
+            dataset: None,
         }
     }
 
@@ -185,6 +197,14 @@ pub fn report(
     md += "|---|---|---:|---:|---:|---:|---|---:|---:|\n";
     let mut curves = Vec::new();
     let mut rows = 0;
+    let mut datasets: Vec<EvaluatedDataset> = Vec::new();
+    let mut note_dataset = |s: &DownstreamSummary| {
+        if let Some(d) = &s.dataset
+            && !datasets.iter().any(|o| o.identity == d.identity)
+        {
+            datasets.push(d.clone());
+        }
+    };
     let mut add_curve = |name: String, dir: &Path| -> Result<(), EvalError> {
         let curve = dir.join("curve.csv");
         if curve.exists() {
@@ -215,6 +235,7 @@ pub fn report(
             rows += 1;
         }
         for (d, s) in summaries {
+            note_dataset(&s);
             writeln!(
                 md,
                 "| {} | {} | {steps} | {} | {} ({}) | {} | {}{} | {paper_cols} |",
@@ -234,6 +255,7 @@ pub fn report(
     }
     for dir in baselines {
         let s = DownstreamSummary::read(dir)?;
+        note_dataset(&s);
         writeln!(
             md,
             "| {} | – | – | – | {} ({}) | {} | {} | – | – |",
@@ -246,6 +268,16 @@ pub fn report(
         .expect("string");
         rows += 1;
         add_curve(format!("{} ({})", s.name, s.mode), dir)?;
+    }
+    if datasets.len() > 1 {
+        let sets: Vec<String> = datasets
+            .iter()
+            .map(|d| format!("{} (identity {})", d.path.display(), d.identity))
+            .collect();
+        md += &format!(
+            "\n**The downstream rows were evaluated on different datasets** and do not compare: {}.\n",
+            sets.join("; ")
+        );
     }
     let figure3 = if curves.is_empty() {
         None

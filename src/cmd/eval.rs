@@ -214,7 +214,7 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
     };
     let total_s = started.elapsed().as_secs_f64();
     let name = a.name.clone().unwrap_or(default_name);
-    let summary = DownstreamSummary::new(
+    let mut summary = DownstreamSummary::new(
         &name,
         weights.as_deref(),
         match a.mode {
@@ -226,6 +226,10 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
         &curve,
         (feature_s, total_s),
     );
+    summary.dataset = Some(sipl_eval::report::EvaluatedDataset {
+        path: std::path::absolute(&a.data).unwrap_or_else(|_| a.data.clone()),
+        identity: ds.identity().to_owned(),
+    });
     write_outputs(&out, &curve, &summary)?;
     println!(
         "{}: best held-out accuracy {:.1}% (epoch {}), final {:.1}% ({} epochs, {} mode; features {feature_s:.1} s, total {total_s:.1} s)",
