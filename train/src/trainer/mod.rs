@@ -178,11 +178,12 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
         None => Some(run_dir::claim(&job.run_dir, &cfg, &record, job.force)?),
         Some(d) => {
             // Rank 0 publishes its verdict even when it fails, so that no rank is left
-            // waiting for it until the store times out. Every rank must read the same set.
-            let agreed = d
-                .agree("config", &cfg.rank_agreement())
-                .and_then(|()| d.agree("dataset", &record.identity))
-                .map_err(TrainError::from);
+            // waiting for it until the store times out. Every rank must read the same set: its
+            // identity is part of the one agreement (a second one would leave the ranks that
+            // passed the first waiting on a rank 0 that has already failed).
+            let agreement =
+                format!("{}\ndataset identity {}\n", cfg.rank_agreement(), record.identity);
+            let agreed = d.agree("config", &agreement).map_err(TrainError::from);
             if d.is_main() {
                 let started =
                     agreed.and_then(|()| run_dir::claim(&job.run_dir, &cfg, &record, job.force));
