@@ -52,8 +52,23 @@ enum Command {
     Info,
 }
 
+/// Makes a write to closed output (`sipl shards inspect DIR | head -1`) end the process quietly
+/// with the conventional status 141 (killed by SIGPIPE), as `cat` or `ls` do. Rust ignores
+/// SIGPIPE by default, so such a write failed with EPIPE and `println!` panicked (exit 101).
+pub fn quiet_on_closed_output() {
+    // SAFETY: setting a signal's disposition to its default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Training keeps SIGPIPE ignored while its ranks talk over sockets (a peer that died must
+    // be an error there, not a silent death); `sipl train` switches just before it prints.
+    if !matches!(cli.command, Command::Train(_)) {
+        quiet_on_closed_output();
+    }
     let result = match cli.command {
         Command::Ingest(a) => cmd::ingest::run(a),
         Command::Shards(c) => cmd::shards::run(c),

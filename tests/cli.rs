@@ -233,3 +233,55 @@ fn preview_and_loader_bench_run_on_a_small_dataset() {
     assert!(stdout.contains("no deadlock, memory growth"), "{stdout}");
     assert!(stdout.lines().filter(|l| l.trim_end().ends_with(char::is_numeric)).count() >= 3);
 }
+
+#[test]
+fn latin1_names_empty_classes_and_a_pinned_class_list_through_the_cli_and_pyarrow() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("images");
+    let file = |bytes: &[u8]| root.join(std::ffi::OsStr::from_bytes(bytes));
+    for (i, name) in [&b"cat/caf\xe9.jpg"[..], b"cat/caf\xe8.jpg", b"fox/x.jpg"].iter().enumerate()
+    {
+        let path = file(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        image::RgbImage::from_fn(24, 20, |x, y| {
+            image::Rgb([x as u8 * 9, y as u8 * 11, i as u8 * 80])
+        })
+        .save_with_format(&path, image::ImageFormat::Jpeg)
+        .expect("jpeg");
+    }
+    std::fs::create_dir_all(root.join("dog")).expect("empty class folder");
+    let classes = tmp.path().join("classes.txt");
+    std::fs::write(&classes, "cat\ndog\nfox\n").expect("classes");
+    let out = tmp.path().join("ds");
+    let args = |out: &std::path::Path, classes: &std::path::Path| {
+        vec![
+            "ingest".to_owned(),
+            "folder".into(),
+            s(&root).into(),
+            "--out".into(),
+            s(out).into(),
+            "--classes".into(),
+            s(classes).into(),
+            "--resize".into(),
+            "none".into(),
+            "--crop".into(),
+            "none".into(),
+        ]
+    };
+    let (ok, stdout, err) = common::text(sipl().args(args(&out, &classes)).output().expect("run"));
+    assert!(ok && stdout.contains("kept 3 of 3"), "{stdout}{err}");
+    assert!(
+        err.contains("warning: 1 of 3 classes have no kept image") && err.contains("dog"),
+        "{err}"
+    );
+    let meta = sipl_shards::DatasetMeta::load(&out).expect("meta");
+    assert_eq!(meta.classes, ["cat", "dog", "fox"]);
+    // pyarrow reads the stored names, maps them back to the files' bytes and Pillow opens them.
+    let report = check_with_pyarrow(&out, Some(&root));
+    assert_eq!(report["rows"], 3, "{report}");
+    let missing = tmp.path().join("no-such-list.txt");
+    let (ok, _, err) =
+        common::text(sipl().args(args(&tmp.path().join("ds2"), &missing)).output().expect("run"));
+    assert!(!ok && err.contains("no-such-list.txt"), "{err}");
+}

@@ -23,7 +23,7 @@ fn final_val(run_dir: &std::path::Path) -> (f64, u64) {
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| Some((v["val_accuracy"].as_f64()?, v["val_predictions"].as_u64()?)))
-        .last()
+        .next_back()
         .expect("a validation line")
 }
 

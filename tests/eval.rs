@@ -148,6 +148,10 @@ fn faithful_and_cached_downstream_tsne_and_report_from_one_run() {
         .expect("json");
         assert_eq!((summary["mode"].as_str(), summary["epochs"].as_u64()), (Some(mode), Some(2)));
         assert_eq!(summary["name"], "siplv1-tiny");
+        let identity = sipl_shards::identity(&data).expect("identity");
+        assert_eq!(summary["dataset"]["identity"], identity.as_str(), "{summary}");
+        let path = std::path::absolute(&data).expect("absolute");
+        assert_eq!(summary["dataset"]["path"], s(&path), "{summary}");
         let png = image::open(out.join("curve.png")).expect("curve.png").to_rgb8();
         assert_eq!(png.dimensions(), (960, 600));
     }
@@ -223,6 +227,21 @@ fn faithful_and_cached_downstream_tsne_and_report_from_one_run() {
     for f in ["figure3.png", "figure4.png"] {
         assert!(image::open(report.join(f)).is_ok(), "{f}");
     }
+    assert!(!md.contains("different datasets"), "{md}");
+    // A baseline evaluated on another set is named as such, not silently compared.
+    let summary_path = baseline.join("summary.json");
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).expect("read")).expect("json");
+    summary["dataset"]["identity"] = "0123456789abcdef".into();
+    std::fs::write(&summary_path, summary.to_string()).expect("write");
+    let (ok, _, err) =
+        run(&["report", s(&run_dir), "--baseline", s(&baseline), "--out", s(&report)]);
+    assert!(ok, "{err}");
+    let md = std::fs::read_to_string(report.join("report.md")).expect("md");
+    assert!(
+        md.contains("evaluated on different datasets") && md.contains("0123456789abcdef"),
+        "{md}"
+    );
     let (ok, _, err) = run(&["report", s(&data), "--out", s(&report)]);
     assert!(!ok && err.contains("not a `sipl train` run"), "{err}");
 }

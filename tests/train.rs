@@ -123,6 +123,77 @@ fn bad_configs_and_paths_are_refused() {
 }
 
 #[test]
+fn a_run_refuses_to_resume_on_a_replaced_dataset_naming_both() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup(tmp.path());
+    let (run_dir, data) = (tmp.path().join("run"), tmp.path().join("ds"));
+    let four = ["--set", "optim.max_steps=4"];
+    let (ok, _, err) = train(&args, &run_dir, &four);
+    assert!(ok, "{err}");
+    let first = sipl_shards::identity(&data).expect("identity");
+    let record = |run: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join("data.json")).expect("data.json"))
+            .expect("json")
+    };
+    assert_eq!(record(&run_dir)["identity"], first.as_str());
+    assert_eq!(record(&run_dir)["images"], 48);
+
+    // data.path re-ingested with other images (and one image fewer).
+    let other = tmp.path().join("other-images");
+    let (ok, _, err) = run(&[
+        "synth",
+        "--out",
+        s(&other),
+        "--classes",
+        "2",
+        "--per-class",
+        "23",
+        "--size",
+        "40",
+        "--seed",
+        "7",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&[
+        "ingest",
+        "folder",
+        s(&other),
+        "--out",
+        s(&data),
+        "--resize",
+        "32",
+        "--crop",
+        "32",
+        "--force",
+    ]);
+    assert!(ok, "{err}");
+    let second = sipl_shards::identity(&data).expect("identity");
+    assert_ne!(first, second);
+    let snapshot = |run: &Path| {
+        let mut files: Vec<(String, Vec<u8>)> = ["config.toml", "data.json", "metrics.jsonl"]
+            .iter()
+            .map(|f| (f.to_string(), std::fs::read(run.join(f)).expect("run file")))
+            .collect();
+        files.push(("checkpoints".into(), checkpoint_dirs(run).join(",").into_bytes()));
+        files
+    };
+    let before = snapshot(&run_dir);
+    let (ok, stdout, err) = train(&args, &run_dir, &four);
+    assert!(!ok, "resumed on another dataset: {stdout}");
+    for part in
+        ["was trained on another dataset", &first, &second, "48 images", "46 images", "--force"]
+    {
+        assert!(err.contains(part), "{part:?} missing from: {err}");
+    }
+    assert_eq!(snapshot(&run_dir), before, "a refused resume changes nothing");
+
+    let (ok, stdout, err) = train(&args, &run_dir, &[&four[..], &["--force"]].concat());
+    assert!(ok && stdout.contains("resumed from step 4"), "{stdout}{err}");
+    assert!(err.contains("continuing on another dataset") && err.contains(&second), "{err}");
+    assert_eq!(record(&run_dir)["identity"], second.as_str());
+}
+
+#[test]
 fn a_corrupted_newest_checkpoint_falls_back_to_the_previous_one() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (_, args) = setup(tmp.path());

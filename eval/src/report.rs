@@ -56,6 +56,17 @@ pub struct DownstreamSummary {
     /// The encoder's BatchNorm mode while the head trained: "eval" (default) or "train".
     #[serde(default)]
     pub encoder_bn: Option<String>,
+    /// The dataset evaluated; absent in summaries written before it was recorded.
+    #[serde(default)]
+    pub dataset: Option<EvaluatedDataset>,
+}
+
+/// Which dataset an evaluation ran on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluatedDataset {
+    pub path: PathBuf,
+    /// `sipl_shards::identity`: the xxh3-64 of the set's `dataset.json`.
+    pub identity: String,
 }
 
 impl DownstreamSummary {
@@ -89,6 +100,7 @@ impl DownstreamSummary {
             split: None,
             held_out: None,
             encoder_bn: None,
+            dataset: None,
         }
     }
 

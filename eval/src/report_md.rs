@@ -423,6 +423,22 @@ pub fn report(
             }
         }
     }
+    let mut datasets: Vec<&crate::report::EvaluatedDataset> = Vec::new();
+    for d in models.iter().flat_map(|m| &m.members).filter_map(|x| x.eval.dataset.as_ref()) {
+        if !datasets.iter().any(|o| o.identity == d.identity) {
+            datasets.push(d);
+        }
+    }
+    if datasets.len() > 1 {
+        let sets: Vec<String> = datasets
+            .iter()
+            .map(|d| format!("{} (identity {})", d.path.display(), d.identity))
+            .collect();
+        md += &format!(
+            "\n**The rows were evaluated on different datasets** and do not compare: {}.\n",
+            sets.join("; ")
+        );
+    }
     md += "\n## Comparisons on the same held-out images (downstream)\n\n";
     comparisons(&downstream, &mut md);
     if !knn.is_empty() {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
 use crate::predictions::{PREDICTIONS, PredictionTable};
-use crate::report::{DownstreamSummary, RunInfo, SUMMARY};
+use crate::report::{DownstreamSummary, EvaluatedDataset, RunInfo, SUMMARY};
 
 /// File name of a kNN evaluation's summary (beside its `predictions.parquet`).
 pub const KNN_SUMMARY: &str = "knn.json";
@@ -36,6 +36,9 @@ pub struct KnnSummary {
     pub input_size: usize,
     pub feature_seconds: f64,
     pub total_seconds: f64,
+    /// The dataset evaluated.
+    #[serde(default)]
+    pub dataset: Option<EvaluatedDataset>,
 }
 
 impl KnnSummary {
@@ -75,6 +78,8 @@ pub struct Evaluation {
     pub seed: Option<i64>,
     /// Fingerprint of the held-out images ([`crate::predictions::held_out_fingerprint`]).
     pub held_out: Option<String>,
+    /// The dataset evaluated (absent in summaries written before it was recorded).
+    pub dataset: Option<EvaluatedDataset>,
     pub predictions: Option<PredictionTable>,
 }
 
@@ -107,6 +112,7 @@ impl Evaluation {
                 best_epoch: Some(s.best_epoch),
                 seed: s.seed,
                 held_out: s.held_out.clone(),
+                dataset: s.dataset.clone(),
                 predictions: None,
             }
         } else if dir.join(KNN_SUMMARY).exists() {
@@ -122,6 +128,7 @@ impl Evaluation {
                 best_epoch: None,
                 seed: s.seed,
                 held_out: s.held_out.clone(),
+                dataset: s.dataset.clone(),
                 predictions: None,
             }
         } else {

@@ -2,9 +2,9 @@
 //!
 //! Sources: ImageNet val (`ILSVRC2012_img_val/`, optional devkit labels), Tiny ImageNet
 //! (`--split train|val|test`) and any folder. Each file is read, decoded, filtered (kept only
-//! if 8-bit RGB; the reason is recorded otherwise), pre-processed (shorter side 256, centre
-//! crop 224 for pretext images, as decoded for Tiny ImageNet) and zstd-compressed, in parallel
-//! with rayon; the output does not depend on the thread count.
+//! if it opens as RGB, as in Pillow; the reason is recorded otherwise), pre-processed (shorter
+//! side 256, centre crop 224 for pretext images, as decoded for Tiny ImageNet) and
+//! zstd-compressed, in parallel with rayon; the output does not depend on the thread count.
 //!
 //! ```no_run
 //! use sipl_ingest::{IngestJob, IngestSettings, SourceKind, Split};
@@ -18,14 +18,18 @@
 //! ```
 
 mod error;
+pub mod exif;
+mod formats;
 pub mod intake;
 pub mod jpeg_header;
 mod output;
+pub mod png_header;
 pub mod preprocess;
 mod run;
 mod settings;
 pub mod source;
 pub mod synth;
+mod walk;
 
 pub use error::{IngestError, Result};
 pub use output::PROGRESS_FILE;

@@ -40,6 +40,9 @@ pub struct IngestReport {
     pub ran: bool,
     pub seconds: f64,
     pub threads: usize,
+    /// What the user should know: folders reached twice, hidden entries skipped, classes
+    /// without a kept image.
+    pub warnings: Vec<String>,
 }
 
 impl IngestReport {
@@ -49,7 +52,7 @@ impl IngestReport {
 }
 
 enum Outcome {
-    Kept(EncodedImage, (u32, u32)),
+    Kept(EncodedImage, (u32, u32), Option<u8>),
     Rejected(Rejection),
 }
 
@@ -61,11 +64,12 @@ pub fn ingest(job: &IngestJob) -> Result<IngestReport> {
         sipl_limits::check_worker_threads("--threads", t)?;
     }
     let root = Path::new(&s.root);
-    let listing = source::list(s.source, root, s.split)?;
+    let listing = source::list(s.source, root, s.split, s.classes.as_deref())?;
     let settings_json = s.to_json();
     let threads = job.threads.unwrap_or_else(rayon::current_num_threads);
     if let Prepared::AlreadyComplete(meta) = output::prepare(&job.out, &settings_json, job.force)? {
-        return Ok(IngestReport { meta: *meta, ran: false, seconds: 0.0, threads });
+        let warnings = listing.warnings;
+        return Ok(IngestReport { meta: *meta, ran: false, seconds: 0.0, threads, warnings });
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -79,7 +83,7 @@ pub fn ingest(job: &IngestJob) -> Result<IngestReport> {
     let mut writer = ShardWriter::new(&job.out, 0, 0);
     for window in listing.items.chunks(64 * threads) {
         let results: Vec<(u64, Outcome)> =
-            pool.install(|| window.par_iter().map(|it| process(root, it, s)).collect());
+            pool.install(|| window.par_iter().map(|it| process(it, s)).collect());
         for (item, (bytes, outcome)) in window.iter().zip(results) {
             meta.source_bytes += bytes;
             manifest.push(record(item, bytes, outcome, &mut writer, &mut meta.counts));
@@ -98,7 +102,42 @@ pub fn ingest(job: &IngestJob) -> Result<IngestReport> {
     meta.manifest = sipl_shards::write_manifest(&job.out.join(MANIFEST_FILE), &manifest)?;
     meta.save(&job.out)?;
     output::finish(&job.out)?;
-    Ok(IngestReport { meta, ran: true, seconds: start.elapsed().as_secs_f64(), threads })
+    let mut warnings = listing.warnings;
+    warnings.extend(empty_classes(&meta.classes, &manifest));
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(IngestReport { meta, ran: true, seconds, threads, warnings })
+}
+
+/// One warning for the classes with no kept image: their labels exist but nothing trains or
+/// evaluates on them.
+fn empty_classes(classes: &[String], manifest: &[ManifestEntry]) -> Option<String> {
+    let (mut seen, mut kept) = (vec![0usize; classes.len()], vec![0usize; classes.len()]);
+    for e in manifest {
+        if let Some(l) =
+            e.label.and_then(|l| usize::try_from(l).ok()).filter(|&l| l < classes.len())
+        {
+            seen[l] += 1;
+            kept[l] += usize::from(e.kept);
+        }
+    }
+    let empty: Vec<String> = (0..classes.len())
+        .filter(|&l| kept[l] == 0)
+        .map(|l| match seen[l] {
+            0 => format!("{} (no image files)", classes[l]),
+            n => format!("{} ({n} image(s), all rejected)", classes[l]),
+        })
+        .collect();
+    if empty.is_empty() {
+        return None;
+    }
+    let shown = empty.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    let more =
+        if empty.len() > 10 { format!(", and {} more", empty.len() - 10) } else { String::new() };
+    Some(format!(
+        "{} of {} classes have no kept image; they keep their labels: {shown}{more}",
+        empty.len(),
+        classes.len()
+    ))
 }
 
 fn close_shard(writer: &mut ShardWriter, out: &Path, meta: &mut DatasetMeta) -> Result<()> {
@@ -129,11 +168,13 @@ fn record(
         shard: None,
         row: None,
         source_bytes: bytes,
+        orientation: None,
     };
     match outcome {
-        Outcome::Kept(image, (w, h)) => {
+        Outcome::Kept(image, (w, h), orientation) => {
             counts.kept += 1;
             entry.kept = true;
+            entry.orientation = orientation;
             (entry.width, entry.height) = (Some(w), Some(h));
             entry.shard = Some(writer.index() as u32);
             entry.row = Some(writer.len() as u32);
@@ -144,6 +185,7 @@ fn record(
             *counts.rejected_by_reason.entry(r.code.to_owned()).or_default() += 1;
             entry.reason_code = Some(r.code.to_owned());
             entry.reason = Some(r.detail);
+            entry.orientation = r.orientation;
             (entry.width, entry.height) = (r.dims.map(|d| d.0), r.dims.map(|d| d.1));
         }
     }
@@ -151,19 +193,27 @@ fn record(
 }
 
 /// Reads, decodes, filters, pre-processes and compresses one file. Returns the file's size.
-fn process(root: &Path, item: &SourceItem, s: &IngestSettings) -> (u64, Outcome) {
-    let path = root.join(&item.rel);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) => {
-            let r = Rejection { code: intake::code::UNREADABLE, detail: e.to_string(), dims: None };
-            return (0, Outcome::Rejected(r));
+fn process(item: &SourceItem, s: &IngestSettings) -> (u64, Outcome) {
+    let unreadable = |detail: String| {
+        let r = Rejection { code: intake::code::UNREADABLE, detail, dims: None, orientation: None };
+        (0, Outcome::Rejected(r))
+    };
+    // A FIFO or device with an image name would block or never end: read regular files only.
+    match std::fs::metadata(&item.path) {
+        Ok(m) if !m.is_file() => {
+            return unreadable(format!("not a regular file ({})", kind_of(&m.file_type())));
         }
+        Err(e) => return unreadable(e.to_string()),
+        Ok(_) => {}
+    }
+    let bytes = match std::fs::read(&item.path) {
+        Ok(b) => b,
+        Err(e) => return unreadable(e.to_string()),
     };
     let limits = IntakeLimits { min_side: s.min_side, max_pixels: s.max_pixels };
     let size = bytes.len() as u64;
-    let img = match intake::decode_rgb(&bytes, limits) {
-        Ok(img) => img,
+    let (img, orientation) = match intake::decode(&bytes, limits) {
+        Ok(d) => (d.image, d.orientation),
         Err(r) => return (size, Outcome::Rejected(r)),
     };
     drop(bytes);
@@ -177,16 +227,35 @@ fn process(root: &Path, item: &SourceItem, s: &IngestSettings) -> (u64, Outcome)
         s.zstd_level,
     );
     match encoded {
-        Ok(e) => (size, Outcome::Kept(e, dims)),
+        Ok(e) => (size, Outcome::Kept(e, dims, orientation)),
         Err(e) => {
             let r = Rejection {
                 code: intake::code::CORRUPT,
                 detail: format!("compression failed: {e}"),
                 dims: Some(dims),
+                orientation,
             };
             (size, Outcome::Rejected(r))
         }
     }
+}
+
+/// What a non-regular file is, in words.
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() { "a folder" } else { "a special file" }
 }
 
 /// The deterministic pre-processing the settings ask for.

@@ -28,6 +28,11 @@ pub struct IngestSettings {
     pub shard_max_images: usize,
     /// ... or once its compressed pixels reach this many MiB, whichever comes first.
     pub shard_target_mib: usize,
+    /// The class list pinned by `--classes FILE` (`classes[label]`), for the layouts with named
+    /// classes; `None` derives it from the source. Absent from `dataset.json` when `None`, so
+    /// sets made before it existed keep their fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
 }
 
 /// zstd levels the pixel blobs may use (`--zstd-level`).
@@ -65,6 +70,7 @@ impl IngestSettings {
             zstd_level: 3,
             shard_max_images: 10_000,
             shard_target_mib: 64,
+            classes: None,
         })
     }
 
@@ -99,7 +105,36 @@ impl IngestSettings {
         if self.source == SourceKind::TinyImagenet && self.split.is_none() {
             return Err(IngestError::Settings("tiny-imagenet needs --split train|val|test".into()));
         }
+        if let Some(classes) = &self.classes {
+            let bad = |m: String| Err(IngestError::Settings(m));
+            let named = match self.source {
+                SourceKind::Folder => true,
+                SourceKind::TinyImagenet => self.split != Some(Split::Test),
+                SourceKind::ImagenetVal => false,
+            };
+            if !named {
+                return bad(
+                    "--classes applies to the folder layout and tiny-imagenet --split train|val \
+                     (imagenet-val's classes are the 1,000 devkit ids; Tiny ImageNet's test split is unlabelled)"
+                        .into(),
+                );
+            }
+            if classes.is_empty() {
+                return bad("the --classes file names no class".into());
+            }
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = classes.iter().find(|c| !seen.insert(c.as_str())) {
+                return bad(format!("the --classes file names {dup:?} twice"));
+            }
+        }
         Ok(())
+    }
+
+    /// Reads a `--classes` file: one class name a line, in label order; blank lines and the
+    /// whitespace around names are ignored.
+    pub fn read_classes(path: &Path) -> Result<Vec<String>> {
+        let text = std::fs::read_to_string(path).map_err(|e| IngestError::io(path, e))?;
+        Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
     }
 
     pub fn to_json(&self) -> serde_json::Value {

@@ -1,13 +1,18 @@
 //! Dataset sources: which files an ingest reads, in which order, with which labels.
 //!
 //! Order is part of the contract (the paper's splits are "the first N kept images in file
-//! order"), so every listing is sorted with a natural sort (`val_2` before `val_10`).
+//! order"), so every listing is sorted with a natural sort (`val_2` before `val_10`) of the
+//! names' bytes. The walk is the same for every layout (see `walk.rs` for links, hidden names
+//! and non-UTF-8 names).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sipl_shards::names::encode_name;
 
 use crate::error::{IngestError, Result};
+use crate::walk::{Tree, Walker};
 
 /// The source layouts `sipl ingest` understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,57 +38,79 @@ pub enum Split {
 /// One source file to ingest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceItem {
-    /// Relative to ROOT, `/`-separated.
+    /// The stored name: relative to ROOT, `/`-separated, reversible UTF-8
+    /// ([`sipl_shards::names`]).
     pub rel: String,
+    /// The path to read (ROOT joined with the real relative path, whatever its encoding).
+    pub path: PathBuf,
     pub label: Option<i32>,
 }
 
-/// What a source lists: its files in ingest order and its class names (`classes[label]`).
+/// What a source lists: its files in ingest order, its class names (`classes[label]`) and
+/// what the walk wants the user to know (folders reached twice, hidden entries skipped).
 #[derive(Debug, Clone, Default)]
 pub struct Listing {
     pub items: Vec<SourceItem>,
     pub classes: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 pub const IMAGENET_IMAGES: &str = "ILSVRC2012_img_val";
 pub const IMAGENET_GROUND_TRUTH: &str =
     "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt";
+/// Tiny ImageNet's list of its 200 class ids; when present it fixes the class list of the
+/// train and val splits (sorted), so that both label alike.
+pub const TINY_WNIDS: &str = "wnids.txt";
 
-/// Lists the files of `kind` under `root`.
-pub fn list(kind: SourceKind, root: &Path, split: Option<Split>) -> Result<Listing> {
+/// Lists the files of `kind` under `root`. `pinned` (from `--classes FILE`) fixes the class
+/// list and its order for the layouts with named classes (folder, Tiny ImageNet train/val):
+/// every class found must be in it; a pinned class without images is kept (and reported by the
+/// ingest as a class with no kept image).
+pub fn list(
+    kind: SourceKind,
+    root: &Path,
+    split: Option<Split>,
+    pinned: Option<&[String]>,
+) -> Result<Listing> {
     let meta = std::fs::metadata(root).map_err(|e| root_error(root, e.to_string()))?;
     if !meta.is_dir() {
         return Err(root_error(root, "not a directory".into()));
     }
-    match (kind, split) {
-        (SourceKind::ImagenetVal, _) => imagenet_val(root),
-        (SourceKind::TinyImagenet, Some(Split::Val)) => tiny_val(root),
-        (SourceKind::TinyImagenet, Some(Split::Train)) => tiny_train(root),
+    let mut walker = Walker::new(root);
+    let mut listing = match (kind, split) {
+        (SourceKind::ImagenetVal, _) => imagenet_val(&mut walker, root)?,
+        (SourceKind::TinyImagenet, Some(Split::Val)) => tiny_val(&mut walker, root, pinned)?,
+        (SourceKind::TinyImagenet, Some(Split::Train)) => tiny_train(&mut walker, root, pinned)?,
         (SourceKind::TinyImagenet, Some(Split::Test)) => {
-            let files = image_files(&root.join("test/images"), root)?;
-            Ok(unlabelled(files))
+            unlabelled(walker.walk(&root.join("test/images"))?)
         }
         (SourceKind::TinyImagenet, None) => {
-            Err(IngestError::Settings("tiny-imagenet needs --split train|val|test".into()))
+            return Err(IngestError::Settings("tiny-imagenet needs --split train|val|test".into()));
         }
-        (SourceKind::Folder, _) => folder(root),
-    }
+        (SourceKind::Folder, _) => folder(&mut walker, root, pinned)?,
+    };
+    listing.warnings = walker.warnings();
+    Ok(listing)
 }
 
 fn root_error(root: &Path, reason: String) -> IngestError {
     IngestError::Root { path: root.to_owned(), reason }
 }
 
-fn unlabelled(files: Vec<String>) -> Listing {
-    let items = files.into_iter().map(|rel| SourceItem { rel, label: None }).collect();
-    Listing { items, classes: Vec::new() }
+fn item(file: &crate::walk::Found, label: Option<i32>) -> SourceItem {
+    SourceItem { rel: encode_name(&file.rel), path: file.path.clone(), label }
 }
 
-fn imagenet_val(root: &Path) -> Result<Listing> {
-    let files = image_files(&root.join(IMAGENET_IMAGES), root)?;
+fn unlabelled(tree: Tree) -> Listing {
+    let items = tree.files.iter().map(|f| item(f, None)).collect();
+    Listing { items, ..Listing::default() }
+}
+
+fn imagenet_val(walker: &mut Walker, root: &Path) -> Result<Listing> {
+    let tree = walker.walk(&root.join(IMAGENET_IMAGES))?;
     let gt_path = root.join(IMAGENET_GROUND_TRUTH);
     if !gt_path.exists() {
-        return Ok(unlabelled(files));
+        return Ok(unlabelled(tree));
     }
     let text = std::fs::read_to_string(&gt_path).map_err(|e| IngestError::io(&gt_path, e))?;
     let bad = |reason: String| IngestError::Annotations { path: gt_path.clone(), reason };
@@ -95,8 +122,9 @@ fn imagenet_val(root: &Path) -> Result<Listing> {
             _ => Err(bad(format!("line {}: expected an integer 1..1000, got {l:?}", i + 1))),
         })
         .collect::<Result<_>>()?;
-    let mut items = Vec::with_capacity(files.len());
-    for rel in files {
+    let mut items = Vec::with_capacity(tree.files.len());
+    for file in &tree.files {
+        let rel = encode_name(&file.rel);
         // ILSVRC2012_val_00000001.JPEG is line 1 of the ground truth.
         let number = rel
             .rsplit('_')
@@ -107,19 +135,57 @@ fn imagenet_val(root: &Path) -> Result<Listing> {
             Some(n @ 1..) if n <= truth.len() => Some(truth[n - 1]),
             _ => return Err(bad(format!("no ground-truth line for {rel}"))),
         };
-        items.push(SourceItem { rel, label });
+        items.push(item(file, label));
     }
     let classes = (1..=1000).map(|i| format!("ILSVRC2012_ID_{i}")).collect();
-    Ok(Listing { items, classes })
+    Ok(Listing { items, classes, warnings: Vec::new() })
 }
 
-fn tiny_val(root: &Path) -> Result<Listing> {
+/// The class list of a Tiny ImageNet split: `--classes`, else the sorted `wnids.txt` when the
+/// root has one, else `found` sorted.
+fn tiny_classes(root: &Path, pinned: Option<&[String]>, found: Vec<String>) -> Result<Vec<String>> {
+    if let Some(p) = pinned {
+        return Ok(p.to_vec());
+    }
+    let wnids = root.join(TINY_WNIDS);
+    let mut classes = match std::fs::read_to_string(&wnids) {
+        Ok(text) => {
+            text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => found,
+        Err(e) => return Err(IngestError::io(&wnids, e)),
+    };
+    classes.sort();
+    classes.dedup();
+    Ok(classes)
+}
+
+/// `classes` position of `name`, or an error saying which list lacks it.
+fn class_index(classes: &[String], name: &str, root: &Path, pinned: bool) -> Result<i32> {
+    if let Some(i) = classes.iter().position(|c| c == name) {
+        return Ok(i as i32);
+    }
+    let list = if pinned {
+        "the --classes file".to_owned()
+    } else {
+        root.join(TINY_WNIDS).display().to_string()
+    };
+    let shown: Vec<&str> = classes.iter().take(5).map(String::as_str).collect();
+    let more = if classes.len() > 5 { ", ..." } else { "" };
+    Err(IngestError::Settings(format!(
+        "class {name:?} is not in {list} ({} names: {}{more})",
+        classes.len(),
+        shown.join(", ")
+    )))
+}
+
+fn tiny_val(walker: &mut Walker, root: &Path, pinned: Option<&[String]>) -> Result<Listing> {
     let ann = root.join("val/val_annotations.txt");
     let text = std::fs::read_to_string(&ann).map_err(|e| IngestError::Annotations {
         path: ann.clone(),
         reason: format!("cannot read the Tiny ImageNet val labels: {e}"),
     })?;
-    let mut by_file = std::collections::HashMap::new();
+    let mut by_file = HashMap::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let mut f = line.split('\t');
         match (f.next(), f.next()) {
@@ -134,103 +200,98 @@ fn tiny_val(root: &Path) -> Result<Listing> {
             }
         }
     }
-    let mut classes: Vec<String> = by_file.values().cloned().collect();
-    classes.sort();
-    classes.dedup();
-    let files = image_files(&root.join("val/images"), root)?;
-    let mut items = Vec::with_capacity(files.len());
-    for rel in files {
+    let classes = tiny_classes(root, pinned, by_file.values().cloned().collect())?;
+    let tree = walker.walk(&root.join("val/images"))?;
+    let mut items = Vec::with_capacity(tree.files.len());
+    for file in &tree.files {
+        let rel = encode_name(&file.rel);
         let name = rel.rsplit('/').next().unwrap_or(&rel);
-        let label = by_file.get(name).and_then(|w| classes.binary_search(w).ok()).map(|i| i as i32);
-        if label.is_none() {
+        let Some(wnid) = by_file.get(name) else {
             return Err(IngestError::Annotations {
                 path: ann.clone(),
                 reason: format!("no label for {rel}"),
             });
-        }
-        items.push(SourceItem { rel, label });
+        };
+        let label = class_index(&classes, wnid, root, pinned.is_some())?;
+        items.push(item(file, Some(label)));
     }
-    Ok(Listing { items, classes })
+    Ok(Listing { items, classes, warnings: Vec::new() })
 }
 
-fn tiny_train(root: &Path) -> Result<Listing> {
+fn tiny_train(walker: &mut Walker, root: &Path, pinned: Option<&[String]>) -> Result<Listing> {
     let train = root.join("train");
-    let mut classes: Vec<String> = read_dir_sorted(&train)?
-        .into_iter()
-        .filter(|(_, p)| p.is_dir())
-        .map(|(name, _)| name)
-        .collect();
-    classes.sort();
+    let folders = walker.subfolders(&train)?;
+    let found = folders.iter().map(|(name, _)| name.clone()).collect();
+    let classes = tiny_classes(root, pinned, found)?;
     let mut items = Vec::new();
-    for (label, wnid) in classes.iter().enumerate() {
-        let dir = train.join(wnid).join("images");
-        let dir = if dir.is_dir() { dir } else { train.join(wnid) };
-        for rel in image_files(&dir, root)? {
-            items.push(SourceItem { rel, label: Some(label as i32) });
+    for (wnid, dir) in &folders {
+        let label = class_index(&classes, wnid, root, pinned.is_some())?;
+        let images = dir.join("images");
+        let dir = if images.is_dir() { images } else { dir.clone() };
+        for file in &walker.walk(&dir)?.files {
+            items.push(item(file, Some(label)));
         }
     }
-    Ok(Listing { items, classes })
+    Ok(Listing { items, classes, warnings: Vec::new() })
 }
 
-fn folder(root: &Path) -> Result<Listing> {
-    let files = image_files(root, root)?;
-    let parent = |rel: &str| rel.rsplit_once('/').map(|(p, _)| p.to_owned());
-    let mut classes: Vec<String> = files.iter().filter_map(|f| parent(f)).collect();
-    classes.sort();
-    classes.dedup();
-    let items = files
-        .into_iter()
-        .map(|rel| {
-            let label = parent(&rel).and_then(|p| classes.binary_search(&p).ok()).map(|i| i as i32);
-            SourceItem { rel, label }
-        })
-        .collect();
-    Ok(Listing { items, classes })
-}
-
-/// Is this file name one ingest reads? (By extension: a `.JPEG` holding text is still *seen*,
-/// and rejected with its reason.)
-pub fn is_image_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [".jpeg", ".jpg", ".png"].iter().any(|e| lower.ends_with(e))
-}
-
-/// Every image file under `dir` (recursively), relative to `root`, naturally sorted.
-fn image_files(dir: &Path, root: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for (name, path) in read_dir_sorted(&d)? {
-            // A dangling symlink or an unreadable entry is still a file we saw.
-            if path.is_dir() {
-                stack.push(path);
-            } else if is_image_name(&name) {
-                let rel = path.strip_prefix(root).unwrap_or(&path);
-                out.push(rel.to_string_lossy().replace('\\', "/"));
+/// Any tree: an image's class is the folder holding it (its path below ROOT); files directly in
+/// ROOT are unlabelled. Every folder that directly holds image files, or holds no folder, is a
+/// class, whether or not any of its images is kept (torchvision's ImageFolder counts empty
+/// class folders too), so two sets with the same class folders label alike.
+fn folder(walker: &mut Walker, root: &Path, pinned: Option<&[String]>) -> Result<Listing> {
+    let tree = walker.walk(root)?;
+    let mut found: Vec<String> = tree.class_folders().map(|f| encode_name(&f.rel)).collect();
+    found.sort();
+    let classes = match pinned {
+        Some(p) => {
+            if let Some(missing) = found.iter().find(|c| !p.contains(c)) {
+                return Err(IngestError::Settings(format!(
+                    "class folder {missing:?} is not in the --classes file ({} names: {}{})",
+                    p.len(),
+                    p.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+                    if p.len() > 5 { ", ..." } else { "" }
+                )));
             }
+            p.to_vec()
         }
+        None => found,
+    };
+    let index: HashMap<&str, i32> =
+        classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as i32)).collect();
+    let mut items = Vec::with_capacity(tree.files.len());
+    for file in &tree.files {
+        // The folder holding an image is always a class folder.
+        let label = file
+            .rel
+            .iter()
+            .rposition(|&b| b == b'/')
+            .and_then(|i| index.get(encode_name(&file.rel[..i]).as_str()).copied());
+        items.push(item(file, label));
     }
-    out.sort_by(|a, b| natural_cmp(a, b));
-    Ok(out)
+    Ok(Listing { items, classes, warnings: Vec::new() })
 }
 
-fn read_dir_sorted(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| IngestError::Root {
-        path: dir.to_owned(),
-        reason: format!("cannot list: {e}"),
-    })?;
-    let mut out = Vec::new();
-    for e in entries {
-        let e = e.map_err(|e| IngestError::io(dir, e))?;
-        out.push((e.file_name().to_string_lossy().into_owned(), e.path()));
-    }
-    out.sort();
-    Ok(out)
+/// The extensions ingest sees: torchvision's `IMG_EXTENSIONS`. The content decides the format
+/// (a PNG named `.jpg` is read as a PNG); only JPEG and PNG are decoded, the rest is rejected
+/// `unsupported`, so that no image file in a tree goes unaccounted for.
+pub const IMAGE_EXTENSIONS: [&str; 9] =
+    [".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"];
+
+/// Is this file name one ingest sees? (By extension, case-insensitive: a `.JPEG` holding text is
+/// still *seen*, and rejected with its reason.)
+pub fn is_image_name(name: &[u8]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    IMAGE_EXTENSIONS.iter().any(|e| lower.ends_with(e.as_bytes()))
 }
 
 /// Compares strings with digit runs as numbers: `val_2` < `val_10`.
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    natural_cmp_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`natural_cmp`] on names as bytes (names need not be UTF-8).
+pub fn natural_cmp_bytes(mut a: &[u8], mut b: &[u8]) -> std::cmp::Ordering {
     loop {
         match (a.first(), b.first()) {
             (None, None) => return std::cmp::Ordering::Equal,

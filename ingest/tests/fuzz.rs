@@ -13,7 +13,7 @@ use common::fixtures;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use sipl_ingest::intake::{IntakeLimits, decode_rgb};
-use sipl_ingest::jpeg_header::read_frame;
+use sipl_ingest::jpeg_header::read as read_frame;
 
 fn config() -> ProptestConfig {
     let cases = std::env::var("FUZZ_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(48);

@@ -11,6 +11,7 @@ use crate::reader::{ImageRecord, ShardReader};
 pub struct Dataset {
     dir: PathBuf,
     meta: DatasetMeta,
+    identity: String,
     shards: Vec<ShardReader>,
     /// `starts[s]` = global index of the first row of shard `s`; last entry = total.
     starts: Vec<usize>,
@@ -21,6 +22,7 @@ impl Dataset {
     /// row counts or first ids (so a `dataset.json` naming the wrong file for a shard is not
     /// read silently; full checksums are `verify`'s job).
     pub fn open(dir: &Path) -> Result<Self> {
+        let identity = crate::meta::identity(dir)?;
         let meta = DatasetMeta::load(dir)?;
         let mut shards = Vec::with_capacity(meta.shards.len());
         let mut starts = vec![0];
@@ -46,7 +48,7 @@ impl Dataset {
             starts.push(starts[starts.len() - 1] + reader.len());
             shards.push(reader);
         }
-        Ok(Dataset { dir: dir.to_owned(), meta, shards, starts })
+        Ok(Dataset { dir: dir.to_owned(), meta, identity, shards, starts })
     }
 
     pub fn dir(&self) -> &Path {
@@ -55,6 +57,11 @@ impl Dataset {
 
     pub fn meta(&self) -> &DatasetMeta {
         &self.meta
+    }
+
+    /// The set's identity ([`crate::identity`]): the hash of its `dataset.json` when opened.
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     pub fn shards(&self) -> &[ShardReader] {

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
 
-/// Bumped whenever a reader of the previous version would misread a directory.
+/// Bumped whenever a reader of the previous version would misread a directory. Additions that
+/// older readers refuse loudly (the manifest's `orientation` column) or read correctly (escaped
+/// non-UTF-8 names in `path`, see [`crate::names`]) keep it; this version reads both the
+/// 10-column manifests written before `orientation` and the 11-column ones.
 pub const FORMAT_VERSION: u32 = 1;
 
 pub const DATASET_FILE: &str = "dataset.json";
@@ -23,6 +26,8 @@ pub const TMP_SUFFIX: &str = ".tmp";
 /// Column names of a shard.
 pub mod col {
     pub const ID: &str = "id";
+    /// The source file relative to the ingest root, `/`-separated, stored as reversible UTF-8
+    /// ([`crate::names`]).
     pub const PATH: &str = "path";
     pub const LABEL: &str = "label";
     pub const HEIGHT: &str = "height";

@@ -1,7 +1,8 @@
 //! sipl's dataset format: compressed, memory-mapped, checksummed Arrow shards.
 //!
 //! A dataset directory holds `shards/shard-NNNNN.arrow` (Arrow IPC, one row per kept image:
-//! id, source path, label, height, width, zstd-compressed RGB8 pixels, checksum),
+//! id, source path, label, height, width, zstd-compressed RGB8 pixels, checksum; paths are
+//! reversible UTF-8 text, see [`names`]),
 //! `manifest.parquet` (one row per source file seen, kept or not and why) and `dataset.json`
 //! (settings, counts, per-file sizes and hashes), written last so that its presence marks the
 //! set complete. Both Arrow files open in pyarrow, polars or duckdb without this crate.
@@ -23,6 +24,7 @@ pub mod format;
 mod fsutil;
 mod manifest;
 mod meta;
+pub mod names;
 mod reader;
 mod verify;
 mod writer;
@@ -32,7 +34,8 @@ pub use error::{Result, ShardError};
 pub use format::{FORMAT_VERSION, pixel_checksum};
 pub use fsutil::write_atomic;
 pub use manifest::{ManifestEntry, read_manifest, write_manifest};
-pub use meta::{Counts, DatasetMeta, FileInfo, fingerprint};
+pub use meta::{Counts, DatasetMeta, FileInfo, fingerprint, identity};
+pub use names::{decode_path, encode_path};
 pub use reader::{ImageRecord, ShardReader};
 pub use verify::{VerifyReport, verify};
 pub use writer::{EncodedImage, ShardInfo, ShardWriter};

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Array, RecordBatch, StringArray, UInt32Array,
-    UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, RecordBatch, StringArray, UInt8Array,
+    UInt32Array, UInt64Array,
 };
-use arrow::datatypes::{DataType, Field, Int32Type, Schema, UInt32Type, UInt64Type};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, UInt8Type, UInt32Type, UInt64Type};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -21,10 +21,10 @@ use crate::meta::FileInfo;
 /// One source file and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestEntry {
-    /// Relative to the ingest root, `/`-separated.
+    /// Relative to the ingest root, `/`-separated, reversible UTF-8 ([`crate::names`]).
     pub path: String,
     pub kept: bool,
-    /// Machine-readable rejection code (`not-rgb`, `decode-error`, ...); `None` when kept.
+    /// Machine-readable rejection code (`not-rgb`, `truncated`, ...); `None` when kept.
     pub reason_code: Option<String>,
     /// Human-readable rejection detail; `None` when kept.
     pub reason: Option<String>,
@@ -37,6 +37,9 @@ pub struct ManifestEntry {
     pub row: Option<u32>,
     /// Size of the source file in bytes.
     pub source_bytes: u64,
+    /// The EXIF orientation tag (1..=8) when the file has one (JPEG APP1 or PNG eXIf). Recorded
+    /// only: pixels are stored as coded, never rotated (as Pillow's `Image.open`).
+    pub orientation: Option<u8>,
 }
 
 fn schema() -> Arc<Schema> {
@@ -51,8 +54,12 @@ fn schema() -> Arc<Schema> {
         Field::new("shard", DataType::UInt32, true),
         Field::new("row", DataType::UInt32, true),
         Field::new("source_bytes", DataType::UInt64, false),
+        Field::new("orientation", DataType::UInt8, true),
     ]))
 }
+
+/// Columns of manifests written before `orientation` existed; still read.
+const COLUMNS_WITHOUT_ORIENTATION: usize = 10;
 
 /// Writes the manifest to `path` atomically; returns its name, size and hash for
 /// `dataset.json`.
@@ -74,6 +81,7 @@ pub fn write_manifest(path: &Path, entries: &[ManifestEntry]) -> Result<FileInfo
         Arc::new(entries.iter().map(|e| e.shard).collect::<UInt32Array>()),
         Arc::new(entries.iter().map(|e| e.row).collect::<UInt32Array>()),
         Arc::new(UInt64Array::from_iter_values(entries.iter().map(|e| e.source_bytes))),
+        Arc::new(entries.iter().map(|e| e.orientation).collect::<UInt8Array>()),
     ];
     let batch = RecordBatch::try_new(schema(), columns).map_err(|e| bad(e.into()))?;
     let props = WriterProperties::builder()
@@ -113,9 +121,14 @@ fn read_manifest_unguarded(path: &Path) -> Result<Vec<ManifestEntry>> {
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| bad(e.to_string()))?;
-        if batch.schema().fields() != schema().fields() {
+        let want = schema();
+        let fields = batch.schema().fields().clone();
+        let older = fields.len() == COLUMNS_WITHOUT_ORIENTATION
+            && fields.iter().zip(want.fields().iter()).all(|(a, b)| a == b);
+        if fields != *want.fields() && !older {
             return Err(bad(format!("unexpected schema {:?}", batch.schema())));
         }
+        let orientation = (!older).then(|| batch.column(10).as_primitive::<UInt8Type>().clone());
         let c = |i: usize| batch.column(i);
         let (paths, kept) = (c(0).as_string::<i32>(), c(1).as_boolean());
         let (codes, reasons) = (c(2).as_string::<i32>(), c(3).as_string::<i32>());
@@ -138,6 +151,7 @@ fn read_manifest_unguarded(path: &Path) -> Result<Vec<ManifestEntry>> {
                 shard: opt_u(shards),
                 row: opt_u(rows),
                 source_bytes: sizes.value(i),
+                orientation: orientation.as_ref().and_then(|o| o.is_valid(i).then(|| o.value(i))),
             });
         }
     }

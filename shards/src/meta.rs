@@ -23,7 +23,7 @@ pub struct Counts {
     pub seen: usize,
     pub kept: usize,
     pub rejected: usize,
-    /// Rejections per reason code (`not-rgb`, `decode-error`, ...).
+    /// Rejections per reason code (`not-rgb`, `truncated`, ...).
     pub rejected_by_reason: BTreeMap<String, usize>,
 }
 
@@ -97,6 +97,20 @@ impl DatasetMeta {
 
     pub fn shard_bytes(&self) -> u64 {
         self.shards.iter().map(|s| s.bytes).sum()
+    }
+}
+
+/// A dataset's identity: the xxh3-64 (hex) of its `dataset.json` bytes. `dataset.json` lists
+/// the size and hash of every shard and of the manifest, so any re-ingest that changes what
+/// the set holds (other images, other settings, other labels) changes it.
+pub fn identity(dir: &Path) -> Result<String> {
+    let path = dir.join(DATASET_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(crate::format::file_hash(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(ShardError::Incomplete { dir: dir.to_owned() })
+        }
+        Err(e) => Err(ShardError::io(&path, e)),
     }
 }
 

@@ -120,3 +120,73 @@ fn a_dataset_json_naming_the_wrong_shard_file_is_refused() {
     let e = sipl_shards::Dataset::open(tmp.path()).err().expect("refused").to_string();
     assert!(e.contains("first id 0, dataset.json says 3"), "{e}");
 }
+
+#[test]
+fn manifests_without_the_orientation_column_still_read() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, BooleanArray, Int32Array, StringArray, UInt32Array, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+
+    // The 10-column layout written before `orientation` existed.
+    let fields = [
+        ("path", DataType::Utf8, false),
+        ("kept", DataType::Boolean, false),
+        ("reason_code", DataType::Utf8, true),
+        ("reason", DataType::Utf8, true),
+        ("label", DataType::Int32, true),
+        ("width", DataType::UInt32, true),
+        ("height", DataType::UInt32, true),
+        ("shard", DataType::UInt32, true),
+        ("row", DataType::UInt32, true),
+        ("source_bytes", DataType::UInt64, false),
+    ];
+    let schema = Arc::new(Schema::new(
+        fields.iter().map(|(n, t, null)| Field::new(*n, t.clone(), *null)).collect::<Vec<_>>(),
+    ));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec!["a.jpg", "b.jpg"])),
+        Arc::new(BooleanArray::from(vec![true, false])),
+        Arc::new(StringArray::from(vec![None, Some("not-rgb")])),
+        Arc::new(StringArray::from(vec![None, Some("grayscale")])),
+        Arc::new(Int32Array::from(vec![Some(0), None])),
+        Arc::new(UInt32Array::from(vec![Some(8), Some(9)])),
+        Arc::new(UInt32Array::from(vec![Some(6), Some(7)])),
+        Arc::new(UInt32Array::from(vec![Some(0), None])),
+        Arc::new(UInt32Array::from(vec![Some(0), None])),
+        Arc::new(UInt64Array::from(vec![100, 200])),
+    ];
+    let batch = arrow::array::RecordBatch::try_new(schema.clone(), columns).expect("batch");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let path = tmp.path().join("manifest.parquet");
+    let mut w = ArrowWriter::try_new(std::fs::File::create(&path).expect("create"), schema, None)
+        .expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+    let entries = sipl_shards::read_manifest(&path).expect("an older manifest reads");
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        (entries[1].reason_code.as_deref(), entries[1].orientation),
+        (Some("not-rgb"), None)
+    );
+
+    // And a current one round-trips its orientations.
+    let mut new = entries.clone();
+    new[0].orientation = Some(6);
+    sipl_shards::write_manifest(&path, &new).expect("write");
+    assert_eq!(sipl_shards::read_manifest(&path).expect("read"), new);
+}
+
+#[test]
+fn a_dataset_identity_is_the_hash_of_its_dataset_json() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_dataset(tmp.path());
+    let ds = sipl_shards::Dataset::open(tmp.path()).expect("open");
+    let bytes = std::fs::read(tmp.path().join("dataset.json")).expect("read");
+    let want = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+    assert_eq!(ds.identity(), want);
+    assert_eq!(sipl_shards::identity(tmp.path()).expect("identity"), want);
+    let err = sipl_shards::identity(&tmp.path().join("nowhere")).expect_err("no set");
+    assert!(matches!(err, ShardError::Incomplete { .. }), "{err}");
+}

@@ -371,6 +371,10 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
         curve,
         (feature_s, total_s),
     );
+    summary.dataset = Some(sipl_eval::report::EvaluatedDataset {
+        path: std::path::absolute(&a.data).unwrap_or_else(|_| a.data.clone()),
+        identity: ds.identity().to_owned(),
+    });
     summary.seed = Some(seed);
     summary.split = Some(p.split.clone());
     summary.held_out = Some(p.held_out.clone());

@@ -14,7 +14,8 @@ enum SourceArg {
     ImagenetVal,
     /// ROOT is tiny-imagenet-200/ (needs --split).
     TinyImagenet,
-    /// Any image tree; label = parent folder name (none for files directly in ROOT).
+    /// Any image tree; label = the folder holding the image (none for files directly in ROOT).
+    /// Every folder that holds image files or no folder is a class, even if empty.
     Folder,
 }
 
@@ -61,6 +62,11 @@ pub struct IngestArgs {
     /// [1, 1000000000] [default: 100000000].
     #[arg(long)]
     max_pixels: Option<u64>,
+    /// Fix the class list: one class name a line, line N is label N-1. Every class folder must
+    /// be listed; listed classes without images keep their labels. Use the same file for sets
+    /// ingested separately (train and val) so that they label alike.
+    #[arg(long, value_name = "FILE")]
+    classes: Option<PathBuf>,
     /// Worker threads, in [1, 4 × this machine's cores] (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -104,6 +110,9 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
     s.min_side = a.min_side.unwrap_or(s.min_side);
     s.max_pixels = a.max_pixels.unwrap_or(s.max_pixels);
     super::output_dir("--out", &a.out)?;
+    if let Some(path) = &a.classes {
+        s.classes = Some(IngestSettings::read_classes(path)?);
+    }
     let job = IngestJob {
         settings: s,
         out: a.out.clone(),
@@ -112,6 +121,9 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         progress: !a.quiet && std::io::stderr().is_terminal(),
     };
     let report = sipl_ingest::ingest(&job)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     let m = &report.meta;
     let c = &m.counts;
     if !report.ran {

@@ -115,6 +115,10 @@ pub fn run(a: KnnArgs) -> anyhow::Result<()> {
         input_size: a.input_size,
         feature_seconds: feature_s,
         total_seconds: started.elapsed().as_secs_f64(),
+        dataset: Some(sipl_eval::report::EvaluatedDataset {
+            path: std::path::absolute(&a.data).unwrap_or_else(|_| a.data.clone()),
+            identity: p.ds.identity().to_owned(),
+        }),
     };
     let table =
         predictions::table(&p.ds, &p.held, &p.labels, (k[0], &classes[0]), (k[1], &classes[1]))?;

@@ -42,6 +42,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             launch.is_none(),
             "--devices starts its own ranks; under torchrun or srun (RANK is set), leave it out"
         );
+        // The launcher only starts, watches and stops ranks: no sockets of its own.
+        crate::quiet_on_closed_output();
         return super::launch::local(&a.devices, &a.config, &a.sets);
     }
     // Every key against its range and this machine, before the run directory is touched.
@@ -60,6 +62,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     if !main {
         return Ok(());
     }
+    crate::quiet_on_closed_output();
     let acc = |v: Option<f64>| v.map_or("-".into(), |a| format!("{:.1}%", 100.0 * a));
     println!(
         "{}: {} after {} steps{}{} ({:.1} samples/s); pretext val accuracy {} (best {})",

@@ -2,12 +2,13 @@
 stored image with an independent decoder (Pillow, with torchvision's Resize/CenterCrop
 semantics when the set was pre-processed).
 
-Usage: check_dataset.py DIR [--root SRC_ROOT] [--max-mad 1.5]
+Usage: check_dataset.py DIR [--root SRC_ROOT] [--max-mad 1.5] [--per-image]
 Prints one JSON object; exits 1 when a check fails.
 """
 import argparse
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -18,7 +19,14 @@ from PIL import Image
 
 SHARD_COLUMNS = ["id", "path", "label", "height", "width", "pixels", "checksum"]
 MANIFEST_COLUMNS = ["path", "kept", "reason_code", "reason", "label", "width", "height",
-                    "shard", "row", "source_bytes"]
+                    "shard", "row", "source_bytes", "orientation"]
+# Stored paths are reversible UTF-8: a byte that is not UTF-8 is written \xHH, a backslash \\.
+ESCAPE = re.compile(rb"\\(\\|x([0-9a-f]{2}))")
+
+
+def source_name(path):
+    """The bytes of the source file's name relative to the ingest root."""
+    return ESCAPE.sub(lambda m: b"\\" if m[1] == b"\\" else bytes([int(m[2], 16)]), path.encode())
 
 
 def torchvision_like(img, resize, crop):
@@ -42,11 +50,13 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--root", help="source root to compare pixels with Pillow")
     ap.add_argument("--max-mad", type=float, default=1.5)
+    ap.add_argument("--per-image", action="store_true", help="report each image's MAD")
     args = ap.parse_args()
     meta = json.load(open(os.path.join(args.dir, "dataset.json")))
     codec = pa.Codec("zstd")
     settings = meta["settings"]
     problems, rows, abs_sum, n_px, worst = [], 0, np.zeros(3), 0, (0.0, None)
+    per_image = {}
     for info in meta["shards"]:
         with pa.memory_map(os.path.join(args.dir, info["file"])) as source:
             table = ipc.open_file(source).read_all()
@@ -61,7 +71,9 @@ def main():
         for path, h, w, blob in zip(cols["path"], cols["height"], cols["width"], cols["pixels"]):
             ours = np.frombuffer(codec.decompress(blob, decompressed_size=h * w * 3),
                                  dtype=np.uint8).reshape(h, w, 3).astype(np.int32)
-            ref = Image.open(os.path.join(args.root, path))
+            ref = Image.open(os.path.join(os.fsencode(args.root), source_name(path)))
+            if ref.mode == "P":  # palette PNGs are kept as their RGB expansion
+                ref = ref.convert("RGB")
             ref = np.asarray(torchvision_like(ref, settings["resize"], settings["crop"]),
                              dtype=np.int32)
             if ref.shape != ours.shape:
@@ -71,6 +83,7 @@ def main():
             abs_sum += diff.reshape(-1, 3).sum(axis=0)
             n_px += h * w
             mad = diff.mean()
+            per_image[path] = float(mad)
             if mad > worst[0]:
                 worst = (float(mad), path)
     manifest = pq.read_table(os.path.join(args.dir, "manifest.parquet"))
@@ -85,6 +98,8 @@ def main():
     if n_px:
         mad = (abs_sum / n_px).tolist()
         out.update(mad_per_channel=mad, worst_image=worst)
+        if args.per_image:
+            out.update(per_image_mad=per_image)
         if max(mad) >= args.max_mad:
             problems.append(f"mean absolute difference per channel {mad} >= {args.max_mad}")
     print(json.dumps(out))

@@ -35,6 +35,7 @@ pub fn write_dataset(dir: &Path) {
             shard: Some(meta.shards.len() as u32),
             row: Some(writer.len() as u32),
             source_bytes: 100,
+            orientation: None,
         });
         writer.push(img);
         if writer.len() == 3 {

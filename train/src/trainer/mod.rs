@@ -29,7 +29,7 @@ use crate::dist::{Dist, DistError, Launch, Reducer};
 use crate::loader::{Batch, HostBuffers, Loader, LoaderConfig, LoaderError};
 use crate::model::{PretextModel, correct_on_device, loss};
 use crate::speed::SpeedSettings;
-pub use run_dir::{CONFIG, METRICS};
+pub use run_dir::{CONFIG, DATASET, DatasetRecord, METRICS};
 use window::Window;
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +145,7 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
         return Err(ConfigError::from(e).into());
     }
     let n = data.len();
+    let data_identity = data.identity().to_owned();
     let n_train = split_point(&cfg, n)?;
     let dist = match &job.launch {
         Some(launch) => {
@@ -166,15 +167,25 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
     let vc = LoaderConfig { shuffle: false, drop_last: false, subset: Some((n_train, n)), ..lc };
     let val_loader = Loader::new(data, vc).map_err(|e| e.for_batch_option("optim.batch_size"))?;
     check_step_memory(&cfg, train_loader.spec().geometry.out, device)?;
+    let record = DatasetRecord {
+        path: std::path::absolute(&cfg.data.path).unwrap_or_else(|_| cfg.data.path.clone()),
+        identity: data_identity,
+        images: n,
+    };
     // Held until the run ends (rank 0's, with several ranks).
-    let _lock = match &dist {
-        None => Some(run_dir::claim(&job.run_dir, &cfg, job.force)?),
+    let claim = match &dist {
+        None => Some(run_dir::claim(&job.run_dir, &cfg, &record, job.force)?),
         Some(d) => {
             // Rank 0 publishes its verdict even when it fails, so that no rank is left
-            // waiting for it until the store times out.
-            let agreed = d.agree("config", &cfg.rank_agreement()).map_err(TrainError::from);
+            // waiting for it until the store times out. Every rank must read the same set: its
+            // identity is part of the one agreement (a second one would leave the ranks that
+            // passed the first waiting on a rank 0 that has already failed).
+            let agreement =
+                format!("{}\ndataset identity {}\n", cfg.rank_agreement(), record.identity);
+            let agreed = d.agree("config", &agreement).map_err(TrainError::from);
             if d.is_main() {
-                let started = agreed.and_then(|()| run_dir::claim(&job.run_dir, &cfg, job.force));
+                let started =
+                    agreed.and_then(|()| run_dir::claim(&job.run_dir, &cfg, &record, job.force));
                 d.publish_start(started.as_ref().err().map(|e| e.to_string()).as_deref())?;
                 Some(started?)
             } else {
@@ -184,11 +195,21 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
             }
         }
     };
+    let dataset_replaced = claim.as_ref().is_some_and(|c| c.dataset_replaced);
+    let _lock = claim.map(|c| c.lock);
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, job.stop.clone())
             .map_err(|e| TrainError::io(&job.run_dir, e))?;
     }
     let mut s = Session::start(cfg, device, &job.run_dir, dist, job.force)?;
+    if dataset_replaced && s.state.step > 0 {
+        eprintln!(
+            "warning: continuing on another dataset (--force): {} (identity {}); best validation accuracy starts over",
+            record.path.display(),
+            record.identity
+        );
+        s.state.best_val_accuracy = None;
+    }
     let resumed_from = (s.state.step > 0).then_some(s.state.step);
     let metrics = match s.is_main() {
         true => Some(run_dir::Metrics::open(&job.run_dir, s.state.step)?),

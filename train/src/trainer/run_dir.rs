@@ -1,5 +1,6 @@
-//! The run directory: the resolved config (saved once, compared on resume), `metrics.jsonl`
-//! (cut back to the resumed step so a resumed run reads as one), and weight files.
+//! The run directory: the resolved config (saved once, compared on resume), the identity of
+//! the dataset it trains on (compared on resume), `metrics.jsonl` (cut back to the resumed
+//! step so a resumed run reads as one), and weight files.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,8 @@ use crate::config::TrainConfig;
 
 pub const CONFIG: &str = "config.toml";
 pub const METRICS: &str = "metrics.jsonl";
+/// The dataset a run trains on: its path and identity (the hash of its `dataset.json`).
+pub const DATASET: &str = "data.json";
 const LOCK: &str = ".lock";
 
 /// An exclusive lock on a run directory (an advisory `flock` on `RUN/.lock`, which the
@@ -49,9 +52,32 @@ fn lock(run: &Path) -> Result<RunLock, TrainError> {
     Ok(RunLock { _file: file })
 }
 
-/// Locks the run directory, then saves `config` as `RUN/config.toml`, or checks it against
-/// the one already there: a different trajectory is refused unless `force`.
-pub fn claim(run: &Path, config: &TrainConfig, force: bool) -> Result<RunLock, TrainError> {
+/// The dataset a run trains on, as `RUN/data.json` records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DatasetRecord {
+    pub path: PathBuf,
+    /// [`sipl_shards::identity`]: the xxh3-64 of the set's `dataset.json`.
+    pub identity: String,
+    pub images: usize,
+}
+
+/// What claiming a run directory found.
+pub struct Claim {
+    pub lock: RunLock,
+    /// The run was made on another dataset and `--force` continues it on this one.
+    pub dataset_replaced: bool,
+}
+
+/// Locks the run directory, then saves `config` as `RUN/config.toml` and `data` as
+/// `RUN/data.json`, or checks them against the ones already there: a different trajectory
+/// or a different dataset (same path re-ingested with other images, or another path) is
+/// refused unless `force`.
+pub fn claim(
+    run: &Path,
+    config: &TrainConfig,
+    data: &DatasetRecord,
+    force: bool,
+) -> Result<Claim, TrainError> {
     std::fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
     let held = lock(run)?;
     let path = run.join(CONFIG);
@@ -70,9 +96,46 @@ pub fn claim(run: &Path, config: &TrainConfig, force: bool) -> Result<RunLock, T
             });
         }
     }
+    let dataset_replaced = check_dataset(run, data, force)?;
     sipl_shards::write_atomic(&path, config.to_toml().as_bytes())
         .map_err(|e| TrainError::RunDir { path, reason: e.to_string() })?;
-    Ok(held)
+    let record = run.join(DATASET);
+    let text = serde_json::to_string_pretty(data).expect("record serialises") + "\n";
+    sipl_shards::write_atomic(&record, text.as_bytes())
+        .map_err(|e| TrainError::RunDir { path: record, reason: e.to_string() })?;
+    Ok(Claim { lock: held, dataset_replaced })
+}
+
+/// Compares `data` with the dataset the run recorded; true when it differs and `force` lets
+/// the run continue. A run directory from before the record existed is taken as it is.
+fn check_dataset(run: &Path, data: &DatasetRecord, force: bool) -> Result<bool, TrainError> {
+    let path = run.join(DATASET);
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(false) };
+    let old: DatasetRecord = serde_json::from_str(&text).map_err(|e| TrainError::RunDir {
+        path: path.clone(),
+        reason: format!("unreadable dataset record: {e}"),
+    })?;
+    if old.identity == data.identity {
+        return Ok(false);
+    }
+    if force {
+        return Ok(true);
+    }
+    Err(TrainError::RunDir {
+        path: run.to_owned(),
+        reason: format!(
+            "was trained on another dataset: {} (identity {}, {} images), and data.path is now {} \
+             (identity {}, {} images); its split, sample order and best validation accuracy \
+             belong to the first. Train on that dataset, use a new --run-dir, or pass --force to \
+             continue on this one (best validation accuracy then starts over)",
+            old.path.display(),
+            old.identity,
+            old.images,
+            data.path.display(),
+            data.identity,
+            data.images
+        ),
+    })
 }
 
 fn differences(a: &TrainConfig, b: &TrainConfig) -> String {
