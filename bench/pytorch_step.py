@@ -4,7 +4,10 @@ device-resident data instead (three encoder passes of `batch`, the 2000-4096-8 h
 5·symKL): the ceiling for `sipl bench train`, in samples/s.
 
 Usage: .venv/bin/python bench/pytorch_step.py --device cuda --batch 192 --size 224 \
-           --steps 20 --warmup 5 [--bf16] [--channels-last] [--siplv1] [--dry-run]
+           --steps 20 --warmup 5 [--bf16] [--channels-last] [--fused] [--siplv1] [--dry-run]
+
+--fused: Adam through PyTorch's fused kernel (`torch.optim.Adam(fused=True)`), as sipl's default
+Adam on CUDA; without it, PyTorch's default (multi-tensor) Adam.
 
 --dry-run checks the arguments and stops before importing torch (bench/gpu_check.sh's CPU test).
 """
@@ -21,6 +24,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--fused", action="store_true",
+                    help="Adam through the fused kernel (sipl's default on CUDA)")
     ap.add_argument("--siplv1", action="store_true")
     ap.add_argument("--dry-run", action="store_true",
                     help="check the arguments, measure nothing")
@@ -45,7 +50,7 @@ def main():
                                torch.nn.Linear(4096, 8)).to(dev)
     y = torch.randint(0, 8 if a.siplv1 else 1000, (a.batch,), device=dev)
     params = list(net.parameters()) + (list(head.parameters()) if a.siplv1 else [])
-    opt = torch.optim.Adam(params, lr=1e-4)
+    opt = torch.optim.Adam(params, lr=1e-4, fused=a.fused or None)
 
     def step_loss():
         if not a.siplv1:
@@ -72,7 +77,8 @@ def main():
     ips = a.steps * a.batch / (time.perf_counter() - start)
     what, unit = ("SIPLv1 step", "samples/s") if a.siplv1 else ("resnet18 train step", "images/s")
     print(f"pytorch {what} on {a.device}: {ips:.1f} {unit} "
-          f"(batch {a.batch}, {a.size}², bf16={a.bf16}, channels_last={a.channels_last})")
+          f"(batch {a.batch}, {a.size}², bf16={a.bf16}, channels_last={a.channels_last}, "
+          f"fused Adam={a.fused})")
 
 
 if __name__ == "__main__":

@@ -37,18 +37,26 @@ Usage
     .venv/bin/python bench/reference_loader.py \\
         --repo .work/reference \\
         --images .work/data/imagenet-sample-images/imagenet-sample-images \\
-        --scheme siplv1 --workers 2 --batch 64 --seconds 30 [--warmup-batches 2]
+        --scheme siplv1 --workers 2 --batch 64 [--waves 2] [--seconds 30] [--warmup-batches 2]
 
 The image list is every ``*.jpg``/``*.jpeg`` file (any case) directly in
 ``--images``, sorted by name. The loader is
 ``DataLoader(ds, batch_size=B, shuffle=True, num_workers=N,
 persistent_workers=N > 0, drop_last=True)``; epochs are cycled as needed.
-After ``--warmup-batches`` batches (which absorb worker start-up), batches
-are counted for ``--seconds`` seconds; the clock stops at the first batch
-that arrives after the deadline. One JSON line goes to stdout::
 
-    {"scheme", "workers", "batch", "samples", "seconds", "samples_per_s",
-     "torch", "torchvision"}
+Timing in whole waves. Each worker builds a whole batch, and the workers start
+together, so batches arrive in waves of N (one per worker) about one
+batch-build time apart. A clock stopped at an arbitrary batch would count a
+part of a wave, or a whole wave's wait for one batch (30-45% low with 16
+workers). So: ``--warmup-batches`` batches first (default N: one wave, which
+also absorbs worker start-up), then the clock runs over exactly
+``--waves`` × N batches (default 2 waves) and stops when the last of them
+arrives. With ``--seconds T`` further whole waves are timed until at least T
+seconds have passed. One JSON line goes to stdout, before the workers are
+shut down (their shutdown can take a batch-build time)::
+
+    {"scheme", "workers", "batch", "waves", "batches", "samples", "seconds",
+     "samples_per_s", "torch", "torchvision"}
 
 Progress notes go to stderr.
 
@@ -97,9 +105,12 @@ def parse_args(argv=None):
     p.add_argument("--scheme", required=True, choices=sorted(SCHEMES))
     p.add_argument("--workers", type=int, required=True, help="DataLoader num_workers")
     p.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
-    p.add_argument("--seconds", type=float, required=True, help="measurement time T")
-    p.add_argument("--warmup-batches", type=int, default=2,
-                   help="batches consumed before the clock starts (default 2)")
+    p.add_argument("--waves", type=int, default=2,
+                   help="timed waves of --workers batches each (default 2)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="time further whole waves until at least this many seconds have passed")
+    p.add_argument("--warmup-batches", type=int, default=None,
+                   help="batches consumed before the clock starts (default: --workers, one wave)")
     p.add_argument("--seed", type=int, default=0,
                    help="torch.manual_seed for shuffling/augmentation (default 0)")
     p.add_argument("--legacy-antialias", action="store_true",
@@ -108,8 +119,12 @@ def parse_args(argv=None):
                    help="check the arguments and stop before importing anything (CPU test of "
                         "bench/gpu_check.sh)")
     a = p.parse_args(argv)
-    if a.workers < 0 or a.batch < 1 or a.seconds <= 0 or a.warmup_batches < 0:
-        p.error("need --workers >= 0, --batch >= 1, --seconds > 0, --warmup-batches >= 0")
+    if a.warmup_batches is None:
+        a.warmup_batches = max(a.workers, 1)
+    if a.workers < 0 or a.batch < 1 or a.waves < 1 or a.warmup_batches < 0:
+        p.error("need --workers >= 0, --batch >= 1, --waves >= 1, --warmup-batches >= 0")
+    if a.seconds is not None and not 0 < a.seconds <= 86400:
+        p.error(f"--seconds: expected a number in (0, 86400], got {a.seconds}")
     return a
 
 
@@ -182,6 +197,17 @@ def batch_len(batch):
     return int(labels.shape[0])
 
 
+def stop_workers(loader):
+    """Terminates the loader's worker processes at once (the normal shutdown waits for each
+    to finish the batch it is building). Uses the DataLoader's private iterator; where that is
+    missing, the normal shutdown runs."""
+    for w in getattr(getattr(loader, "_iterator", None), "_workers", None) or []:
+        try:
+            w.terminate()
+        except Exception:  # already gone
+            pass
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.dry_run:
@@ -222,29 +248,33 @@ def main(argv=None):
         next(stream)
     log(f"warm-up of {args.warmup_batches} batches took {time.perf_counter() - t_start:.2f}s")
 
-    samples = 0
+    per_wave = max(args.workers, 1)
+    samples, waves = 0, 0
     t0 = time.perf_counter()
-    deadline = t0 + args.seconds
     while True:
-        samples += batch_len(next(stream))
-        now = time.perf_counter()
-        if now >= deadline:
+        for _ in range(per_wave):
+            samples += batch_len(next(stream))
+        waves += 1
+        elapsed = time.perf_counter() - t0
+        if waves >= args.waves and (args.seconds is None or elapsed >= args.seconds):
             break
-    elapsed = now - t0
-
-    stream.close()
-    del loader  # shuts the persistent workers down
 
     print(json.dumps({
         "scheme": args.scheme,
         "workers": args.workers,
         "batch": args.batch,
+        "waves": waves,
+        "batches": waves * per_wave,
         "samples": samples,
         "seconds": round(elapsed, 3),
         "samples_per_s": round(samples / elapsed, 2),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
     }), flush=True)
+
+    stop_workers(loader)
+    stream.close()
+    del loader  # shuts the persistent workers down
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 //! `bench/gpu_check.sh` on the CPU with tiny sizes: every step's sipl command lines run against
 //! a small synthetic set laid out as Tiny ImageNet and packed as `make gpu-pack` packs the real
-//! one, and the Python yardsticks (PyTorch's step, the authors' loader) check their arguments,
-//! so a typo is caught before a GPU minute is spent.
+//! one, PyTorch's step runs for real (tiny), and the authors' loader checks its arguments (runs
+//! for real where the venv has pandas and `.work/reference` holds the authors' files), so a
+//! typo or an API error is caught before a GPU minute is spent.
 
 mod common;
 
@@ -13,9 +14,15 @@ use common::{repo, run, s, text};
 
 const SCRIPT: &str = "bench/gpu_check.sh";
 
+/// `bash ARGS` with none of the script's settings inherited from the caller's environment.
 fn bash(args: &[&str]) -> Command {
     let mut c = Command::new("bash");
-    c.args(args).env_remove("OUT").env_remove("GPU_CHECK_DEVICE").env_remove("GPU_CHECK_ONLY");
+    c.args(args).env_remove("OUT").env_remove("PYTHON");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GPU_CHECK_") {
+            c.env_remove(name);
+        }
+    }
     c
 }
 
@@ -40,13 +47,18 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// A pack like `make gpu-pack`'s: the binary, bench/ and configs/ (links to this checkout),
-/// and Tiny ImageNet val (4 classes × 8) and test (32 images) as .tar.xz in data/.
+/// `.work/reference` as reference/ where it exists, and Tiny ImageNet val (4 classes × 8) and
+/// test (32 images) as .tar.xz in data/.
 fn make_pack(tmp: &Path) -> std::path::PathBuf {
     let pack = tmp.join("pack");
     std::fs::create_dir_all(pack.join("data")).expect("pack");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sipl"), pack.join("sipl")).expect("link");
     for d in ["bench", "configs"] {
         std::os::unix::fs::symlink(repo().join(d), pack.join(d)).expect("link");
+    }
+    let reference = repo().join(".work/reference");
+    if reference.join("src/dataset.py").is_file() {
+        std::os::unix::fs::symlink(&reference, pack.join("reference")).expect("link");
     }
     let root = tmp.join("src/tiny-imagenet-200");
     let (val, test) = (root.join("val/images"), root.join("test/images"));
@@ -122,6 +134,7 @@ fn every_step_runs_on_the_cpu_with_tiny_sizes() {
     let out = bash(&[s(&pack.join("bench/gpu_check.sh")), "--device", "cpu", "--tiny"])
         .env("OUT", &results) // the default results folder
         .env("GPU_CHECK_WORK", tmp.path().join("work"))
+        .env("GPU_CHECK_BUDGET_S", "3600") // a loaded machine is slow; time is not under test
         .env("PYTHON", repo().join(".venv/bin/python"))
         .output()
         .expect("bash");
@@ -175,19 +188,35 @@ fn every_step_runs_on_the_cpu_with_tiny_sizes() {
     assert!(at("(a) step") < at("(b) SIPLv1") && at("(b) SIPLv1") < at("(c) world size 1"));
     assert!(at("(c) world") < at("(d) loader") && at("(d) loader") < at("(e) authors"));
     assert!(at("(e) authors") < at("(f) reduced"), "{summary}");
-    // sipl's figures are there (PyTorch's and the authors' are not measured in a dry run).
-    for figure in ["sipl ", "end to end ", "world size 1 ", "siplv1 ", "opl ", "one bucket "] {
+    // sipl's and PyTorch's figures are there (the authors' loader only where pandas is).
+    for figure in [
+        "fused Adam ",
+        "sipl ",
+        "end to end ",
+        "(fused Adam) ",
+        "world size 1 ",
+        "siplv1 ",
+        "opl ",
+        "one bucket ",
+    ] {
         assert!(
             !summary.contains(&format!("{figure}n/a")),
             "no figure after {figure:?}:\n{summary}"
         );
     }
     assert!(summary.contains("random-encoder row present"), "{summary}");
+    assert!(summary.contains("reduced reproduce-small: wall") && summary.contains(": met]"));
+    // (b) is compared with its loader alone.
+    assert!(summary.contains("/ loader alone (d, siplv1, 14 workers) "), "{summary}");
     let report = std::fs::read_to_string(results.join("report.md")).expect("report");
     assert!(report.contains("random init") && report.contains("siplv1"), "{report}");
     let log = std::fs::read_to_string(results.join("log.txt")).expect("log");
     let (a, f) = (log.find("== (a)").expect("(a)"), log.find("== (f)").expect("(f)"));
     assert!(a < f && log.contains("== summary"), "{log}");
+    assert!(log.contains("/dev/shm"), "env.txt has no /dev/shm line");
+    // (b) prints each timed window and the total, all within the first epoch.
+    assert!(log.contains("window 1 (steps 2-2): "), "{log}");
+    assert!(log.contains("samples in ") && !log.contains("an epoch ended inside"), "{log}");
 
     // What the device machine sends back: at most 8 files, plainly named, none in folders.
     let mut names: Vec<String> = std::fs::read_dir(&results)
@@ -213,6 +242,74 @@ fn every_step_runs_on_the_cpu_with_tiny_sizes() {
     }
 }
 
+/// An executable shell script at `path`.
+fn script(path: &Path, text: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{text}\n")).expect("script");
+    let mut perm = std::fs::metadata(path).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(path, perm).expect("chmod");
+}
+
+#[test]
+fn a_sipl_that_cannot_start_stops_the_check_with_one_clear_line() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pack = tmp.path().join("pack");
+    std::fs::create_dir_all(&pack).expect("pack");
+    std::os::unix::fs::symlink(repo().join("bench"), pack.join("bench")).expect("link");
+    script(
+        &pack.join("sipl"),
+        "echo 'sipl: error while loading shared libraries: libtorch_cpu.so' >&2; exit 127",
+    );
+    // A python whose warning (stderr) comes before the library folder (stdout).
+    let lib = tmp.path().join("torch/lib");
+    std::fs::create_dir_all(&lib).expect("lib");
+    let python = tmp.path().join("python");
+    script(
+        &python,
+        &format!("echo 'UserWarning: something' >&2\necho {}\necho torch 0.0", s(&lib)),
+    );
+    let results = tmp.path().join("results");
+    let out = bash(&[s(&pack.join("bench/gpu_check.sh")), "--device", "cpu", s(&results)])
+        .env("GPU_CHECK_WORK", tmp.path().join("work"))
+        .env("PYTHON", &python)
+        .output()
+        .expect("bash");
+    let code = out.status.code();
+    let (_, stdout, stderr) = text(out);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let stop: Vec<&str> = stdout.lines().filter(|l| l.starts_with("STOP:")).collect();
+    assert!(stop.len() == 1 && stop[0].contains("info' failed (exit 127"), "{stdout}");
+    assert!(stop[0].contains("libtorch_cpu.so") && stop[0].contains(s(&lib)), "{stdout}");
+    let env = std::fs::read_to_string(results.join("env.txt")).expect("env.txt");
+    assert!(env.contains(&format!("torch lib: {}", s(&lib))), "{env}");
+    assert!(env.contains("torch 0.0") && env.contains("UserWarning"), "{env}");
+    let status = std::fs::read_to_string(results.join("status.txt")).expect("status");
+    assert_eq!(status, "setup-info|FAILED (exit 127)|0\n");
+}
+
+#[test]
+fn a_skipped_step_fails_the_check() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pack = make_pack(tmp.path());
+    let _ = std::fs::remove_file(pack.join("reference")); // (e) is skipped without it
+    let python = tmp.path().join("python");
+    script(&python, "echo /no/torch/lib; echo torch 0.0");
+    let results = tmp.path().join("results");
+    let out = bash(&[s(&pack.join("bench/gpu_check.sh")), "--device", "cpu", "--only", "e"])
+        .env("OUT", &results)
+        .env("GPU_CHECK_WORK", tmp.path().join("work"))
+        .env("PYTHON", &python)
+        .output()
+        .expect("bash");
+    let code = out.status.code();
+    let (_, stdout, stderr) = text(out);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let status = std::fs::read_to_string(results.join("status.txt")).expect("status");
+    assert!(status.contains("setup-unpack|ok|"), "{status}");
+    assert!(status.contains("e-authors-siplv1|skipped: no "), "{status}");
+    assert!(!status.contains("setup-ingest"), "(b)-(d) not wanted, no ingest: {status}");
+}
+
 #[test]
 fn the_benchmark_options_the_script_uses_refuse_bad_values() {
     let config = repo().join("configs/siplv1.toml");
@@ -223,4 +320,23 @@ fn the_benchmark_options_the_script_uses_refuse_bad_values() {
     let (ok, _, err) =
         run(&["bench", "train", "--config", s(&config), "--set", "optim.fused=sometimes"]);
     assert!(!ok && err.contains("fused"), "{err}");
+    // The Python yardsticks refuse theirs before importing anything.
+    let python = |args: &[&str]| text(common::python().args(args).output().expect("python"));
+    let loader = repo().join("bench/reference_loader.py");
+    let base = [s(&loader), "--repo", "r", "--images", "i", "--scheme", "siplv1", "--workers", "2"];
+    for (bad, want) in [
+        (&["--waves", "0"][..], "--waves >= 1"),
+        (&["--seconds", "-1"], "--seconds: expected a number in (0, 86400], got -1.0"),
+        (&["--warmup-batches", "-1"], "--warmup-batches >= 0"),
+    ] {
+        let (ok, _, err) = python(&[&base[..], bad, &["--dry-run"]].concat());
+        assert!(!ok && err.contains(want), "{bad:?}: {err}");
+    }
+    let (ok, out, err) = python(&[&base[..], &["--dry-run"]].concat());
+    assert!(ok && out.contains("'waves': 2") && out.contains("'warmup_batches': 2"), "{out}{err}");
+    let step = repo().join("bench/pytorch_step.py");
+    let (ok, out, err) = python(&[s(&step), "--fused", "--dry-run"]);
+    assert!(ok && out.contains("'fused': True"), "{out}{err}");
+    let (ok, _, err) = python(&[s(&step), "--steps", "0", "--dry-run"]);
+    assert!(!ok && err.contains("--steps >= 1"), "{err}");
 }

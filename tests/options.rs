@@ -99,6 +99,7 @@ bench step | --steps=0 | --steps = 0: must be in [1, 1000000] | [1, 1000000]
 bench step | --warmup=2000000 | --warmup = 2000000: must be in [0, 1000000] | [0, 1000000]
 bench step | --batch=65536 --size=1024 | --batch = 65536: must be small enough |
 bench train | --steps=0 | --steps = 0: must be in [1, 1000000] | [1, 1000000]
+bench train | --warmup-steps=2000000 | --warmup-steps = 2000000: must be in [0, 1000000] | [0, 1000000]
 bench train | --set=run.threads=100000 | run.threads = 100000: must be in [1, {cores}] |
 bench loader | --workers=0 | --workers = 0: must be in [1, {workers}] |
 bench loader | --workers=100000 | --workers = 100000: must be in [1, {workers}] |

@@ -225,9 +225,18 @@ fn speed_benchmarks_and_channels_last_run_on_cpu() {
         "--warmup", "0",
     ]);
     assert!(ok && stdout.contains("images/s"), "{stdout}{err}");
+    // 5 batches an epoch: 2 untimed steps, then windows of 2 steps, the second across the
+    // epoch's end; each window's rate, the total, and a warning for the second.
+    let bench = ["bench", "train", "--config", s(&config), "--set", "optim.epochs=1"];
     let (ok, stdout, err) =
-        run(&["bench", "train", "--config", s(&config), "--steps", "2", "--set", "optim.epochs=1"]);
-    assert!(ok && stdout.contains("samples/s"), "{stdout}{err}");
+        run(&[&bench[..], &["--warmup-steps", "1", "--steps", "3", "--window", "2"]].concat());
+    assert!(ok, "{stdout}{err}");
+    assert!(stdout.contains("window 1 (steps 3-4): ") && stdout.contains("window 2 (steps 5-6): "));
+    assert!(!stdout.contains("window 3"), "{stdout}");
+    assert!(stdout.contains("samples/s (32 samples in "), "{stdout}");
+    assert!(stdout.contains("4 timed steps after 2 untimed, windows of 2"), "{stdout}");
+    assert!(stdout.contains("(steps 5-6): ") && stdout.contains("validation included"), "{stdout}");
+    assert!(err.contains("warning: an epoch ended inside timed window(s) 2:"), "{err}");
     let (ok, stdout, err) = train(
         &args,
         &tmp.path().join("cl"),

@@ -58,10 +58,16 @@ pub struct TrainBenchArgs {
     config: PathBuf,
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     sets: Vec<String>,
-    /// Timed steps, in [1, 1000000], rounded up to whole windows (after one untimed window).
+    /// Timed steps, in [1, 1000000], rounded up to whole windows.
     #[arg(long, default_value_t = 50)]
     steps: u64,
-    /// Steps per measured window (one metrics line each).
+    /// Untimed steps before the first timed window, in [0, 1000000], rounded up to whole
+    /// windows. Default: the loader's depth, data.workers × (prefetch + 1) batches: the
+    /// batches it builds ahead while the model starts, which a timed window would otherwise
+    /// count at the device's speed rather than the pipeline's.
+    #[arg(long)]
+    warmup_steps: Option<u64>,
+    /// Steps per measured window (one metrics line each, one printed rate each).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     window: u64,
 }
@@ -133,12 +139,24 @@ fn step(a: StepBenchArgs) -> anyhow::Result<()> {
 fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
     use sipl_train::config::TrainConfig;
     BENCH_STEPS.check("--steps", a.steps)?;
+    Ints::new(0, BENCH_STEPS.max).check_opt("--warmup-steps", a.warmup_steps)?;
     let window = a.window;
-    let timed = a.steps.div_ceil(window).max(1) * window;
+    let timed = a.steps.div_ceil(window) * window;
+    // The loader's depth: each worker's queue of `prefetch` finished batches plus the one it
+    // holds while the queue is full.
+    let depth = |config: &TrainConfig| {
+        let prefetch = LoaderConfig::new(config.scheme(), config.optim.batch_size).prefetch;
+        (config.data.workers * (prefetch + 1)) as u64
+    };
+    let warmup_of = |config: &TrainConfig| {
+        a.warmup_steps.unwrap_or_else(|| depth(config)).div_ceil(window) * window
+    };
+    // The warm-up depends on data.workers, which --set may change: read the config once for it.
+    let warmup = warmup_of(&TrainConfig::load(&a.config, &a.sets)?);
     let mut sets = a.sets.clone();
     // No checkpoints inside the measurement (one is ~240 MB, and small sets end epochs often).
     sets.extend([
-        format!("optim.max_steps={}", timed + window),
+        format!("optim.max_steps={}", warmup + timed),
         "optim.epochs=1000000".into(),
         "run.checkpoint_every=1000000000".into(),
         "run.checkpoint_each_epoch=false".into(),
@@ -146,6 +164,8 @@ fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
     ]);
     let config = TrainConfig::load(&a.config, &sets)?;
     let tmp = std::env::temp_dir().join(format!("sipl-bench-train-{}", std::process::id()));
+    let launch = sipl_train::dist::Launch::from_env()?;
+    let world = launch.as_ref().map_or(1, |l| l.world);
     let job = sipl_train::trainer::TrainJob {
         config: config.clone(),
         run_dir: tmp.clone(),
@@ -154,26 +174,79 @@ fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
         stop: Default::default(),
         // RANK/WORLD_SIZE set: the timed run is one rank of a distributed run (the GPU check
         // times world size 1 through NCCL this way).
-        launch: sipl_train::dist::Launch::from_env()?,
+        launch,
     };
     let result = sipl_train::trainer::train(job);
     let metrics =
         std::fs::read_to_string(tmp.join(sipl_train::trainer::METRICS)).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&tmp);
     result?;
-    let rates: Vec<f64> = metrics
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["samples_per_s"].as_f64())
-        .skip(1)
+    let windows: Vec<TimedWindow> =
+        timed_windows(&metrics).into_iter().filter(|w| w.last_step > warmup).collect();
+    anyhow::ensure!(!windows.is_empty(), "no timed window: raise --steps");
+    let samples_per_window = (window as usize * config.optim.batch_size * world) as f64;
+    for (i, w) in windows.iter().enumerate() {
+        println!(
+            "window {} (steps {}-{}): {:.1} samples/s{}",
+            i + 1,
+            w.last_step + 1 - window,
+            w.last_step,
+            w.samples_per_s,
+            if w.after_epoch_end { " (an epoch ended inside: validation included)" } else { "" }
+        );
+    }
+    // Every window holds the same number of samples: total samples over total seconds.
+    let seconds: f64 = windows.iter().map(|w| samples_per_window / w.samples_per_s).sum();
+    let samples = samples_per_window * windows.len() as f64;
+    let crossed: Vec<String> = (windows.iter().enumerate())
+        .filter(|(_, w)| w.after_epoch_end)
+        .map(|(i, _)| (i + 1).to_string())
         .collect();
-    anyhow::ensure!(!rates.is_empty(), "no timed window: raise --steps");
-    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+    if !crossed.is_empty() {
+        eprintln!(
+            "warning: an epoch ended inside timed window(s) {}: its validation and the loader's restart are in the figure; use more training images or fewer steps",
+            crossed.join(", ")
+        );
+    }
     println!(
-        "{} training end to end on {}: {mean:.1} samples/s (batch {}, {} timed steps after {window})",
-        config.model.scheme, config.run.device, config.optim.batch_size, timed
+        "{} training end to end on {}: {:.1} samples/s ({samples:.0} samples in {seconds:.2} s; batch {}, {} timed steps after {warmup} untimed, windows of {window})",
+        config.model.scheme,
+        config.run.device,
+        samples / seconds,
+        config.optim.batch_size,
+        windows.len() as u64 * window,
     );
     Ok(())
+}
+
+/// One metrics window of a benchmark run.
+struct TimedWindow {
+    /// The step that closed it.
+    last_step: u64,
+    samples_per_s: f64,
+    /// A validation line came between the previous window and this one: an epoch ended
+    /// inside it.
+    after_epoch_end: bool,
+}
+
+/// The training windows of a metrics file, in order (validation lines mark the window they
+/// fell into).
+fn timed_windows(metrics: &str) -> Vec<TimedWindow> {
+    let mut out = Vec::new();
+    let mut validated = false;
+    for v in metrics.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+        if v.get("val_accuracy").is_some() {
+            validated = true;
+        } else if let (Some(step), Some(rate)) = (v["step"].as_u64(), v["samples_per_s"].as_f64()) {
+            out.push(TimedWindow {
+                last_step: step,
+                samples_per_s: rate,
+                after_epoch_end: validated,
+            });
+            validated = false;
+        }
+    }
+    out
 }
 
 fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
