@@ -8,9 +8,9 @@
 //! AutoAugment (ImageNet policy) drawn afresh on the uint8 training images every epoch, so the
 //! encoder runs over the training set every epoch.
 
+use sipl_loader::rng::sample_rng;
 use sipl_shards::Dataset;
 use sipl_train::adam::{Adam, AdamConfig};
-use sipl_train::rng::sample_rng;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 

@@ -11,12 +11,12 @@
 use std::path::Path;
 
 use rayon::prelude::*;
+use sipl_loader::augment::resize::resize;
+use sipl_loader::augment::{MEAN, STD};
+use sipl_loader::planar::Planar;
 use sipl_shards::Dataset;
-use sipl_train::augment::resize::resize;
-use sipl_train::augment::{MEAN, STD};
 use sipl_train::checkpoint::load_model;
 use sipl_train::model::{EMBEDDING, PretextModel};
-use sipl_train::planar::Planar;
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::EvalError;

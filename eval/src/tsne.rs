@@ -13,9 +13,9 @@
 use rand::RngExt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use sipl_loader::augment::{ColourParams, StyleConfig, apply_colour};
+use sipl_loader::planar::Planar;
 use sipl_shards::Dataset;
-use sipl_train::augment::{ColourParams, StyleConfig, apply_colour};
-use sipl_train::planar::Planar;
 use tch::{Kind, Tensor};
 
 use sipl_limits::{Ints, RangeError, Reals};

@@ -111,7 +111,7 @@ fn three_seeds_aggregate_and_compare_with_paired_tests() {
     let mut baselines = Vec::new();
     for seed in 0..3usize {
         let dir = tmp.path().join(format!("random-init-seed{seed}"));
-        let right = move |i: usize| (i * 3 + seed) % 4 == 0;
+        let right = move |i: usize| (i * 3 + seed).is_multiple_of(4);
         fake_eval(
             &dir,
             "random init",
@@ -144,7 +144,7 @@ fn three_seeds_aggregate_and_compare_with_paired_tests() {
 fn one_seed_different_held_out_sets_and_mismatched_predictions() {
     let tmp = tempfile::tempdir().expect("tmp");
     let a = fake_run(tmp.path(), "siplv1", "siplv1", 0, 0.45);
-    let right = |i: usize| i % 2 == 0;
+    let right = |i: usize| i.is_multiple_of(2);
     fake_eval(
         &a.join("eval/downstream-cached"),
         "siplv1",
@@ -154,7 +154,7 @@ fn one_seed_different_held_out_sets_and_mismatched_predictions() {
         predictions_for(right),
     );
     let b = fake_run(tmp.path(), "opl", "opl", 0, 0.8);
-    let right = |i: usize| i % 3 == 0;
+    let right = |i: usize| i.is_multiple_of(3);
     fake_eval(
         &b.join("eval/downstream-cached"),
         "opl",
@@ -212,7 +212,7 @@ fn one_seed_different_held_out_sets_and_mismatched_predictions() {
 #[test]
 fn the_same_model_and_seed_twice_is_refused() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let right = |i: usize| i % 2 == 0;
+    let right = |i: usize| i.is_multiple_of(2);
     let mut runs = Vec::new();
     for name in ["x", "y"] {
         let r = fake_run(tmp.path(), name, "opl", 0, 0.5);

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use sipl_limits::{Ints, Reals};
+use sipl_loader::scheme::Scheme;
+use sipl_loader::{Loader, LoaderConfig};
 use sipl_shards::Dataset;
-use sipl_train::loader::{Loader, LoaderConfig};
-use sipl_train::scheme::Scheme;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {

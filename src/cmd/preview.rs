@@ -6,9 +6,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use rand::SeedableRng;
+use sipl_loader::scheme::Scheme;
+use sipl_loader::{Loader, LoaderConfig};
 use sipl_shards::Dataset;
-use sipl_train::loader::{Loader, LoaderConfig};
-use sipl_train::scheme::Scheme;
 
 #[derive(Args)]
 pub struct PreviewArgs {
@@ -59,7 +59,7 @@ pub fn run(a: PreviewArgs) -> anyhow::Result<()> {
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
     let (sheet, labels) =
-        sipl_train::preview::contact_sheet(loader.spec(), &images, a.tile, &mut rng);
+        sipl_loader::preview::contact_sheet(loader.spec(), &images, a.tile, &mut rng);
     sheet.save(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
     println!(
         "{}: {} samples of {} (labels {:?}; columns: image with grid, label, then {} views)",

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use clap::Args;
 use rand::{RngExt, SeedableRng};
+use sipl_loader::scheme::Scheme;
+use sipl_loader::{Loader, LoaderConfig};
 use sipl_shards::Dataset;
-use sipl_train::loader::{Loader, LoaderConfig};
-use sipl_train::scheme::Scheme;
 
 #[derive(Args)]
 pub struct SoakArgs {

@@ -268,6 +268,15 @@ pub fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), Ch
     File::open(path).and_then(|f| f.sync_all()).map_err(io(path))
 }
 
+/// Writes a model's weights as `dir/name` atomically: into `name.tmp`, fsynced, renamed into
+/// place, then the directory fsynced, so a crash leaves the old file or the new one, whole.
+pub fn write_weights(dir: &Path, name: &str, vs: &nn::VarStore) -> Result<(), CheckpointError> {
+    let (tmp, path) = (dir.join(format!("{name}.tmp")), dir.join(name));
+    write_tensors(&tmp, &model_tensors(vs))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    sync_dir(dir)
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     use std::io::Write;
     let mut f = File::create(path).map_err(io(path))?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scheme::Scheme;
+use sipl_loader::scheme::Scheme;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

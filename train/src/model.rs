@@ -6,7 +6,7 @@
 use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
-use crate::scheme::Scheme;
+use sipl_loader::scheme::Scheme;
 
 pub const EMBEDDING: i64 = 1000;
 pub const HIDDEN: i64 = 4096;

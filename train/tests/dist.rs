@@ -4,9 +4,9 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
+use sipl_loader::scheme::Scheme;
 use sipl_train::dist::{Dist, DistError, Launch};
 use sipl_train::model::{PretextModel, loss, torchvision_init};
-use sipl_train::scheme::Scheme;
 use tch::{Device, Kind, Tensor, nn};
 
 fn free_port() -> u16 {

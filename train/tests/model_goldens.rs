@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
+use sipl_loader::scheme::Scheme;
 use sipl_train::adam::{Adam, AdamConfig};
 use sipl_train::checkpoint::load_model;
 use sipl_train::model::{PretextModel, loss};
-use sipl_train::scheme::Scheme;
 use tch::{Device, Tensor, nn};
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {

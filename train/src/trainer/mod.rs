@@ -17,16 +17,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sipl_loader::{Batch, Loader, LoaderConfig, LoaderError};
 use sipl_shards::Dataset;
 use tch::{Device, Tensor, nn};
 
 use crate::adam::{Adam, AdamConfig};
-use crate::checkpoint::{
-    CheckpointError, Checkpointer, TrainerState, model_tensors, write_tensors,
-};
+use crate::checkpoint::{CheckpointError, Checkpointer, TrainerState, write_weights};
 use crate::config::{ConfigError, TrainConfig};
 use crate::dist::{Dist, DistError, Launch, Reducer};
-use crate::loader::{Batch, HostBuffers, Loader, LoaderConfig, LoaderError};
+use crate::host_buffers::{HostBuffers, PixelTensor};
 use crate::model::{PretextModel, correct_on_device, loss};
 use crate::speed::SpeedSettings;
 pub use run_dir::{CONFIG, DATASET, DatasetRecord, METRICS};
@@ -159,13 +158,15 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
     (lc.workers, lc.seed, lc.patch_size, lc.subset) =
         (cfg.data.workers, cfg.run.seed, cfg.data.patch_size, Some((0, n_train)));
     (lc.rank, lc.world) = (rank, world);
-    if cfg.run.overlap_uploads != Some(false) {
-        lc.buffers = HostBuffers::for_device(device);
-    }
-    let train_loader =
-        Loader::new(data.clone(), lc).map_err(|e| e.for_batch_option("optim.batch_size"))?;
+    let buffers = match cfg.run.overlap_uploads {
+        Some(false) => HostBuffers::Pooled,
+        _ => HostBuffers::for_device(device),
+    };
+    let train_loader = Loader::with_buffers(data.clone(), lc, buffers.allocator(lc.pool_buffers()))
+        .map_err(|e| e.for_batch_option("optim.batch_size"))?;
     let vc = LoaderConfig { shuffle: false, drop_last: false, subset: Some((n_train, n)), ..lc };
-    let val_loader = Loader::new(data, vc).map_err(|e| e.for_batch_option("optim.batch_size"))?;
+    let val_loader = Loader::with_buffers(data, vc, buffers.allocator(vc.pool_buffers()))
+        .map_err(|e| e.for_batch_option("optim.batch_size"))?;
     check_step_memory(&cfg, train_loader.spec().geometry.out, device)?;
     let record = DatasetRecord {
         path: std::path::absolute(&cfg.data.path).unwrap_or_else(|_| cfg.data.path.clone()),
@@ -445,10 +446,7 @@ impl Session {
             self.save_checkpoint()?;
         }
         if self.is_main() {
-            let tmp = self.run.join(format!("{FINAL}.tmp"));
-            write_tensors(&tmp, &model_tensors(&self.vs))?;
-            std::fs::rename(&tmp, self.run.join(FINAL))
-                .map_err(|e| TrainError::io(&self.run, e))?;
+            write_weights(&self.run, FINAL, &self.vs)?;
         }
         bar.finish_and_clear();
         Ok(self.report(resumed_from, last_val, start, false))
@@ -544,9 +542,7 @@ impl Session {
             if !self.is_main() {
                 return Ok(());
             }
-            let tmp = self.run.join(format!("{BEST}.tmp"));
-            write_tensors(&tmp, &model_tensors(&self.vs))?;
-            std::fs::rename(&tmp, self.run.join(BEST)).map_err(|e| TrainError::io(&self.run, e))?;
+            write_weights(&self.run, BEST, &self.vs)?;
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ and writes, next to itself:
 Run it from the repository root with the project venv (torch 2.11 /
 torchvision 0.26 at the time of writing)::
 
-    .venv/bin/python train/tests/goldens/make_goldens.py
+    .venv/bin/python loader/tests/goldens/make_goldens.py
 
 The output is deterministic: running the script twice produces identical
 bytes.  After writing, the script re-reads every ``.f32`` file referenced by

@@ -1,6 +1,6 @@
 //! The loader: identical streams for any worker count, restart at (epoch, batch), rank
-//! sharding, shutdown, errors and panics reaching the consumer, and the bad inputs it must
-//! refuse at start.
+//! sharding, shutdown, errors reaching the consumer (a worker panic: the unit test in
+//! `src/loader.rs`), and the bad inputs it must refuse at start.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,11 +8,9 @@ use std::time::{Duration, Instant};
 
 use sipl_ingest::synth::{SynthSpec, write_synth};
 use sipl_ingest::{IngestJob, IngestSettings, SourceKind};
+use sipl_loader::scheme::Scheme;
+use sipl_loader::{Batch, CorruptPolicy, Loader, LoaderConfig, LoaderError};
 use sipl_shards::{Dataset, ShardReader};
-use sipl_train::loader::{
-    Batch, CorruptPolicy, HostBuffers, Loader, LoaderConfig, LoaderError, Pixels,
-};
-use sipl_train::scheme::Scheme;
 
 /// A dataset of `n` synthetic `side`×`side` images (as several shards) in `dir`.
 fn dataset(dir: &Path, n: usize, side: u32) -> Arc<Dataset> {
@@ -69,38 +67,6 @@ fn every_scheme_gives_batches_shaped_for_tch() {
 }
 
 #[test]
-fn batches_built_straight_into_host_tensors_equal_pooled_ones() {
-    // The CUDA path writes into (pinned) libtorch host tensors; without CUDA the same code
-    // writes into ordinary ones, which must give the very same stream and a zero-copy tensor.
-    let tmp = tempfile::tempdir().expect("tmp");
-    let ds = dataset(tmp.path(), 12, 32);
-    let pooled = collect(&Loader::new(ds.clone(), config(Scheme::SiplV1, 4, 2)).expect("l"), 0, 0);
-    let cfg = LoaderConfig { buffers: HostBuffers::Tensor, ..config(Scheme::SiplV1, 4, 2) };
-    let tensors = collect(&Loader::new(ds, cfg).expect("l"), 0, 0);
-    assert_eq!(pooled, tensors);
-    for (p, t) in pooled.iter().zip(&tensors) {
-        assert!(matches!(t.pixels, Pixels::Tensor(_)));
-        let (pt, tt) = (p.pixel_tensor(), t.pixel_tensor());
-        assert_eq!(tt.size(), vec![3, 4, 3, 32, 32]);
-        assert!(pt.equal(&tt));
-        assert_eq!(tt.data_ptr(), t.pixels.as_ptr() as *mut _, "the buffer itself, not a copy");
-    }
-}
-
-#[test]
-fn pinned_buffers_without_cuda_fail_with_a_clear_error() {
-    if tch::Cuda::is_available() {
-        return; // pinned memory works here; the error cannot be provoked
-    }
-    let tmp = tempfile::tempdir().expect("tmp");
-    let ds = dataset(tmp.path(), 8, 32);
-    let cfg = LoaderConfig { buffers: HostBuffers::Pinned, ..config(Scheme::Opl, 4, 1) };
-    let e = Loader::new(ds, cfg).expect("l").epoch(0, 0).next().expect("one").expect_err("no CUDA");
-    assert!(matches!(e, LoaderError::Buffer { buffers: HostBuffers::Pinned, .. }), "{e}");
-    assert!(e.to_string().contains("Pinned"), "{e}");
-}
-
-#[test]
 fn the_stream_is_identical_for_any_worker_count_and_restarts_exactly() {
     let tmp = tempfile::tempdir().expect("tmp");
     let ds = dataset(tmp.path(), 20, 32);
@@ -152,19 +118,6 @@ fn dropping_the_stream_early_stops_the_workers() {
     assert!(stream.next().expect("one").is_ok());
     drop(stream); // workers are blocked on full channels: must be released and joined
     assert!(t.elapsed() < Duration::from_secs(20));
-}
-
-#[test]
-fn a_worker_panic_reaches_the_consumer_as_an_error() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let ds = dataset(tmp.path(), 12, 32);
-    let cfg = LoaderConfig { panic_at_batch: Some(2), ..config(Scheme::Opl, 2, 2) };
-    let results: Vec<_> = Loader::new(ds, cfg).expect("l").epoch(0, 0).collect();
-    assert_eq!(results.len(), 3, "two batches, then the error, then the end");
-    assert!(results[..2].iter().all(|r| r.is_ok()));
-    let err = results[2].as_ref().expect_err("panic");
-    assert!(matches!(err, LoaderError::WorkerPanic { .. }), "{err}");
-    assert!(err.to_string().contains("injected fault at batch 2"), "{err}");
 }
 
 /// Flips a byte inside the compressed pixels of row 1 of the first shard.

@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use sipl_shards::Dataset;
 
-use super::stats::StageStats;
-use super::{Batch, CorruptPolicy, HostBuffers, LoaderConfig, LoaderError, Pixels};
 use crate::augment::project_normalize_into;
+use crate::batch::Batch;
+use crate::buffer::{BufferAllocator, Pixels};
+use crate::loader::{CorruptPolicy, Faults, LoaderConfig, LoaderError};
 use crate::rng::sample_rng;
 use crate::scheme::SampleSpec;
+use crate::stats::StageStats;
 
-pub(super) struct StreamParts {
+pub(crate) struct StreamParts {
     pub dataset: Arc<Dataset>,
     pub spec: SampleSpec,
     pub config: LoaderConfig,
@@ -25,7 +27,8 @@ pub(super) struct StreamParts {
     pub end: usize,
     pub skipped: Arc<AtomicUsize>,
     pub stats: Arc<StageStats>,
-    pub pool: (Sender<Vec<f32>>, Receiver<Vec<f32>>),
+    pub buffers: Arc<dyn BufferAllocator>,
+    pub faults: Faults,
 }
 
 type Message = Result<Batch, LoaderError>;
@@ -42,7 +45,7 @@ pub struct EpochStream {
 }
 
 impl EpochStream {
-    pub(super) fn spawn(parts: StreamParts) -> Self {
+    pub(crate) fn spawn(parts: StreamParts) -> Self {
         let parts = Arc::new(parts);
         let stop = Arc::new(AtomicBool::new(false));
         let n = parts.config.workers.min((parts.end - parts.start).max(1));
@@ -145,7 +148,7 @@ fn worker(w: usize, n: usize, p: &StreamParts, stop: &AtomicBool, tx: &Sender<Me
 /// Builds batch `b` of the epoch into one contiguous buffer.
 fn build_batch(p: &StreamParts, b: usize, rgb: &mut Vec<u8>) -> Result<Batch, LoaderError> {
     let cfg = &p.config;
-    if cfg.panic_at_batch == Some(b) {
+    if p.faults.panic_at_batch == Some(b) {
         panic!("injected fault at batch {b}");
     }
     let first = b * cfg.batch_size;
@@ -153,13 +156,11 @@ fn build_batch(p: &StreamParts, b: usize, rgb: &mut Vec<u8>) -> Result<Batch, Lo
     let views = p.spec.scheme.views();
     let size = p.spec.geometry.out;
     let patch = 3 * size * size;
-    // A recycled or fresh buffer; every element is overwritten below.
-    let recycled = match cfg.buffers {
-        HostBuffers::Pooled => p.pool.1.try_recv().ok(),
-        _ => None,
-    };
-    let mut pixels = Pixels::with_len(cfg.buffers, views * count * patch, recycled)
-        .map_err(|e| LoaderError::Buffer { buffers: cfg.buffers, message: e.to_string() })?;
+    // Every element is overwritten below.
+    let mut pixels =
+        p.buffers.allocate(views * count * patch).map(Pixels::new).map_err(|source| {
+            LoaderError::Buffer { buffers: p.buffers.name().to_owned(), source }
+        })?;
     let (mut labels, mut ids) = (Vec::with_capacity(count), Vec::with_capacity(count));
     let (mut decode, mut build) = (Duration::ZERO, Duration::ZERO);
     for i in 0..count {
@@ -177,18 +178,7 @@ fn build_batch(p: &StreamParts, b: usize, rgb: &mut Vec<u8>) -> Result<Batch, Lo
         build += t2.elapsed();
     }
     p.stats.add(decode, build, count);
-    let pool = Some(p.pool.0.clone());
-    Ok(Batch {
-        epoch: p.epoch,
-        index: b,
-        views,
-        batch_size: count,
-        size,
-        pixels,
-        labels,
-        ids,
-        pool,
-    })
+    Ok(Batch { epoch: p.epoch, index: b, views, batch_size: count, size, pixels, labels, ids })
 }
 
 /// Decompresses the image at `position` of the epoch order into `rgb`; with

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use sipl_train::augment::{ColourParams, StyleConfig, draw_crop};
-use sipl_train::geometry::Geometry;
-use sipl_train::scheme::{SampleSpec, Scheme};
+use sipl_loader::augment::{ColourParams, StyleConfig, draw_crop};
+use sipl_loader::geometry::Geometry;
+use sipl_loader::scheme::{SampleSpec, Scheme};
 
 const N: usize = 24_000;
 

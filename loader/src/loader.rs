@@ -7,24 +7,18 @@
 //! for any worker count and can restart at any (epoch, batch). Dropping the stream stops and
 //! joins the workers; a worker's error or panic reaches the consumer as an error.
 
-mod batch;
-mod sampler;
-mod stats;
-mod stream;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sipl_shards::{Dataset, ShardError};
 
-pub use batch::{Batch, HostBuffers, Pixels};
-pub use sampler::Sampler;
-pub use stats::StageStats;
-pub use stream::EpochStream;
-
 use crate::augment::StyleConfig;
+use crate::buffer::{BufferAllocator, BufferError, VecPool};
 use crate::geometry::Geometry;
+use crate::sampler::Sampler;
 use crate::scheme::{SampleSpec, Scheme};
+use crate::stats::StageStats;
+use crate::stream::{self, EpochStream};
 
 /// What to do with an image whose shard row fails its checksum or does not decompress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +49,6 @@ pub struct LoaderConfig {
     pub corrupt: CorruptPolicy,
     /// Only images `start..end` of the dataset (a train/validation split); `None` = all.
     pub subset: Option<(usize, usize)>,
-    /// Where batches are built: pooled vectors, or host tensors (pinned for CUDA uploads).
-    pub buffers: HostBuffers,
-    /// Fault injection for tests: the worker building this batch panics.
-    #[doc(hidden)]
-    pub panic_at_batch: Option<usize>,
 }
 
 impl LoaderConfig {
@@ -78,8 +67,6 @@ impl LoaderConfig {
             world: 1,
             corrupt: CorruptPolicy::Fail,
             subset: None,
-            buffers: HostBuffers::Pooled,
-            panic_at_batch: None,
         }
     }
 }
@@ -104,8 +91,13 @@ pub enum LoaderError {
     Shard(#[from] ShardError),
     #[error("loader worker {worker} panicked: {message}")]
     WorkerPanic { worker: usize, message: String },
-    #[error("allocating a {buffers:?} batch buffer: {message}")]
-    Buffer { buffers: HostBuffers, message: String },
+    /// The allocator (named by its [`BufferAllocator::name`]) refused a batch buffer.
+    #[error("allocating a {buffers} batch buffer: {source}")]
+    Buffer {
+        buffers: String,
+        #[source]
+        source: BufferError,
+    },
     #[error("loader worker {worker} stopped without finishing its batches")]
     WorkerGone { worker: usize },
 }
@@ -142,6 +134,13 @@ impl LoaderConfig {
     }
 }
 
+/// Faults a test can inject (only this crate's unit tests can set them).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Faults {
+    /// The worker building this batch panics.
+    pub panic_at_batch: Option<usize>,
+}
+
 /// A dataset and the settings that turn it into batches.
 pub struct Loader {
     dataset: Arc<Dataset>,
@@ -150,15 +149,29 @@ pub struct Loader {
     sampler: Sampler,
     skipped: Arc<AtomicUsize>,
     stats: Arc<StageStats>,
-    /// Pixel buffers of dropped batches, reused by the workers.
-    pool: (crossbeam_channel::Sender<Vec<f32>>, crossbeam_channel::Receiver<Vec<f32>>),
+    /// Where batch pixels are written.
+    buffers: Arc<dyn BufferAllocator>,
+    faults: Faults,
 }
 
 impl Loader {
-    /// Validates everything that can be checked before work starts: an empty dataset, fewer
-    /// images than one batch, images that are not one square size or are too small for the
-    /// grid, batch buffers that would not fit in half of this machine's memory.
+    /// A loader whose batches live in pooled `Vec`s ([`VecPool`], room for every buffer that
+    /// can be in flight). Validates everything that can be checked before work starts: an
+    /// empty dataset, fewer images than one batch, images that are not one square size or are
+    /// too small for the grid, batch buffers that would not fit in half of this machine's
+    /// memory.
     pub fn new(dataset: Arc<Dataset>, config: LoaderConfig) -> Result<Self, LoaderError> {
+        let pool = Arc::new(VecPool::new(config.pool_buffers()));
+        Self::with_buffers(dataset, config, pool)
+    }
+
+    /// As [`Loader::new`], with batch buffers from `buffers` (a trainer's page-locked host
+    /// memory, for example).
+    pub fn with_buffers(
+        dataset: Arc<Dataset>,
+        config: LoaderConfig,
+        buffers: Arc<dyn BufferAllocator>,
+    ) -> Result<Self, LoaderError> {
         let dir = dataset.dir().display().to_string();
         let c = &config;
         if c.batch_size == 0 || c.workers == 0 || c.prefetch == 0 {
@@ -226,8 +239,6 @@ impl Loader {
             return Err(LoaderError::TooFew { dir, have, batch: c.batch_size });
         }
         let spec = SampleSpec { scheme: c.scheme, geometry, style: c.style };
-        // Enough buffers for every batch that can be in flight, plus the consumer's.
-        let pool = crossbeam_channel::bounded(c.workers * (c.prefetch + 1) + 2);
         Ok(Loader {
             dataset,
             config,
@@ -235,7 +246,8 @@ impl Loader {
             sampler,
             skipped: Arc::default(),
             stats: Arc::default(),
-            pool,
+            buffers,
+            faults: Faults::default(),
         })
     }
 
@@ -267,8 +279,15 @@ impl Loader {
             end: self.batches_per_epoch(),
             skipped: self.skipped.clone(),
             stats: self.stats.clone(),
-            pool: self.pool.clone(),
+            buffers: self.buffers.clone(),
+            faults: self.faults,
         })
+    }
+
+    /// Fault injection for tests: the worker that builds batch `batch` (of any epoch) panics.
+    #[cfg(test)]
+    pub fn inject_panic_at_batch(&mut self, batch: usize) {
+        self.faults.panic_at_batch = Some(batch);
     }
 
     /// Images replaced because their shard rows were corrupt (with [`CorruptPolicy::Skip`]).
@@ -279,5 +298,48 @@ impl Loader {
     /// Time spent per stage, summed over workers, since the loader was made.
     pub fn stats(&self) -> &StageStats {
         &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use sipl_ingest::synth::{SynthSpec, write_synth};
+    use sipl_ingest::{IngestJob, IngestSettings, SourceKind};
+
+    use super::*;
+
+    /// `n` synthetic images ingested at 32² into `dir`.
+    fn dataset(dir: &Path, n: usize) -> Arc<Dataset> {
+        let (images, out) = (dir.join("images"), dir.join("ds"));
+        let spec = SynthSpec { classes: 2, per_class: n.div_ceil(2), size: 40, seed: 1 };
+        write_synth(&images, spec).expect("synth");
+        let mut settings =
+            IngestSettings::defaults(SourceKind::Folder, &images, None).expect("settings");
+        (settings.resize, settings.crop) = (Some(32), Some(32));
+        let job = IngestJob {
+            settings,
+            out: out.clone(),
+            threads: Some(2),
+            force: false,
+            progress: false,
+        };
+        sipl_ingest::ingest(&job).expect("ingest");
+        Arc::new(Dataset::open(&out).expect("open"))
+    }
+
+    #[test]
+    fn a_worker_panic_reaches_the_consumer_as_an_error() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let config = LoaderConfig { workers: 2, seed: 7, ..LoaderConfig::new(Scheme::Opl, 2) };
+        let mut loader = Loader::new(dataset(tmp.path(), 12), config).expect("loader");
+        loader.inject_panic_at_batch(2);
+        let results: Vec<_> = loader.epoch(0, 0).collect();
+        assert_eq!(results.len(), 3, "two batches, then the error, then the end");
+        assert!(results[..2].iter().all(|r| r.is_ok()));
+        let err = results[2].as_ref().expect_err("panic");
+        assert!(matches!(err, LoaderError::WorkerPanic { .. }), "{err}");
+        assert!(err.to_string().contains("injected fault at batch 2"), "{err}");
     }
 }

@@ -1,15 +1,15 @@
 //! Every augmentation op against torchvision 0.26 on fixed inputs with fixed parameters.
 //! The goldens and the script that made them sit in `tests/goldens/`
-//! (`.venv/bin/python train/tests/goldens/make_goldens.py`).
+//! (`.venv/bin/python loader/tests/goldens/make_goldens.py`).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use sipl_train::augment::{
+use sipl_loader::augment::{
     Brightness, ColourParams, Contrast, GaussianBlur, Grayscale, Hue, ProjectNormalize,
     ResizedCrop, Saturation, Solarize, StyleConfig, StyleOp, apply_style, resize::resize,
 };
-use sipl_train::planar::Planar;
+use sipl_loader::planar::Planar;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens")

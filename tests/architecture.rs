@@ -1,0 +1,129 @@
+//! The crate-dependency rules of ARCHITECTURE.md, checked on `cargo metadata`: which crates may
+//! reach libtorch, and which sipl crates each may use.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The packages that bring libtorch in.
+const TORCH: [&str; 2] = ["tch", "torch-sys"];
+
+struct Graph {
+    /// Package id → package name.
+    names: BTreeMap<String, String>,
+    /// Package id → (dependency id, kinds: "normal", "dev", "build").
+    deps: BTreeMap<String, Vec<(String, Vec<String>)>>,
+}
+
+fn metadata() -> Graph {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+    let names = v["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            (p["id"].as_str().expect("id").to_owned(), p["name"].as_str().expect("name").to_owned())
+        })
+        .collect();
+    let mut deps = BTreeMap::new();
+    for node in v["resolve"]["nodes"].as_array().expect("resolve nodes") {
+        let edges = node["deps"]
+            .as_array()
+            .expect("deps")
+            .iter()
+            .map(|d| {
+                let kinds = d["dep_kinds"]
+                    .as_array()
+                    .expect("dep_kinds")
+                    .iter()
+                    .map(|k| k["kind"].as_str().unwrap_or("normal").to_owned())
+                    .collect();
+                (d["pkg"].as_str().expect("pkg").to_owned(), kinds)
+            })
+            .collect();
+        deps.insert(node["id"].as_str().expect("id").to_owned(), edges);
+    }
+    Graph { names, deps }
+}
+
+impl Graph {
+    fn id(&self, name: &str) -> &str {
+        self.names.iter().find(|(_, n)| *n == name).map(|(id, _)| id.as_str()).expect(name)
+    }
+
+    /// Names of every package `name` needs to build and run: its normal dependencies and theirs,
+    /// plus its own dev-dependencies (and their normal dependencies) when `with_dev`, which is
+    /// what `cargo test -p name` builds.
+    fn closure(&self, name: &str, with_dev: bool) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let start = self.id(name).to_owned();
+        let mut todo: Vec<String> = self.deps[&start]
+            .iter()
+            .filter(|(_, kinds)| kinds.iter().any(|k| k == "normal" || (with_dev && k == "dev")))
+            .map(|(id, _)| id.clone())
+            .collect();
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            for (dep, kinds) in &self.deps[&id] {
+                if kinds.iter().any(|k| k == "normal") {
+                    todo.push(dep.clone());
+                }
+            }
+        }
+        seen.into_iter().map(|id| self.names[&id].clone()).collect()
+    }
+
+    /// The sipl crates `name` depends on directly (normal dependencies).
+    fn sipl_deps(&self, name: &str) -> BTreeSet<String> {
+        self.deps[self.id(name)]
+            .iter()
+            .filter(|(_, kinds)| kinds.iter().any(|k| k == "normal"))
+            .map(|(id, _)| self.names[id].clone())
+            .filter(|n| n.starts_with("sipl"))
+            .collect()
+    }
+}
+
+#[test]
+fn only_the_trainer_the_evaluation_and_the_binary_reach_libtorch() {
+    let g = metadata();
+    for name in ["sipl-limits", "sipl-shards", "sipl-ingest", "sipl-loader"] {
+        let reached: Vec<_> =
+            g.closure(name, true).into_iter().filter(|n| TORCH.contains(&n.as_str())).collect();
+        assert!(
+            reached.is_empty(),
+            "{name} (with its tests) must build without libtorch: {reached:?}"
+        );
+    }
+    for name in ["sipl-train", "sipl-eval", "sipl"] {
+        assert!(g.closure(name, false).contains("tch"), "{name} uses tch");
+    }
+}
+
+#[test]
+fn each_crate_uses_only_the_crates_below_it() {
+    let g = metadata();
+    let allowed: [(&str, &[&str]); 6] = [
+        ("sipl-limits", &[]),
+        ("sipl-shards", &["sipl-limits"]),
+        ("sipl-ingest", &["sipl-limits", "sipl-shards"]),
+        ("sipl-loader", &["sipl-limits", "sipl-shards"]),
+        ("sipl-train", &["sipl-limits", "sipl-shards", "sipl-loader"]),
+        ("sipl-eval", &["sipl-limits", "sipl-shards", "sipl-loader", "sipl-train"]),
+    ];
+    for (name, may) in allowed {
+        let may: BTreeSet<String> = may.iter().map(|s| s.to_string()).collect();
+        let extra: Vec<_> = g.sipl_deps(name).difference(&may).cloned().collect();
+        assert!(extra.is_empty(), "{name} may use only {may:?}, but uses {extra:?}");
+    }
+}
