@@ -173,7 +173,7 @@ reproduce-small: small-data
 
 # The same real images sized for this 2-core CPU (about 90 minutes): OPL and SIPLv1 with the
 # demo's settings (32² patches, batch 32, lr 3e-4) for CPU_STEPS steps per seed, downstream on
-# Tiny val with cached features at 64² input (SPEC's split: 9,000 train, the rest held out),
+# Tiny val with cached features at 64² input (METHOD.md's split: 9,000 train, the rest held out),
 # CPU_EPOCHS head epochs, kNN, a random encoder per seed. Into .work/cpu/.
 #   make reproduce-cpu [SEEDS="0 1 2"] [CPU_STEPS=1500] [CPU_EPOCHS=30]
 CPU_RUNS ?= $(WORK)/cpu

@@ -49,7 +49,7 @@
 #   (e)    the authors' SIPLv1 loader on Tiny val (needs .gpu/reference; else skipped): one
 #          wave of 16 batches (one per worker) untimed, then exactly 2 waves timed
 #   (f)    reduced reproduce-small: OPL and SIPLv1 pretext on Tiny test (64², 1,000 held out,
-#          GPU_CHECK_EPOCHS epochs), downstream cached on Tiny val (SPEC split, 100 epochs,
+#          GPU_CHECK_EPOCHS epochs), downstream cached on Tiny val (METHOD.md's split, 100 epochs,
 #          224²) with a random-encoder baseline, Table 4, wall time (target <= 4 min)
 #
 # Options (or environment): --device cpu|cuda|cuda:N (GPU_CHECK_DEVICE, default cuda);
@@ -214,7 +214,8 @@ else
   say "$PACK/sipl(.xz): missing (make gpu-pack)"
   exit 1
 fi
-# The binary links the torch that python3 has (GPU.md); one import of torch tells both. The
+# The binary links the torch that python3 has (the GPU machine has no Rust toolchain; the pack
+# carries the binary); one import of torch tells both. The
 # library folder is the first stdout line that is a path (warnings go to stderr, kept apart).
 TORCH=$("$PY" -c 'import os, torch
 print(os.path.join(os.path.dirname(torch.__file__), "lib"))

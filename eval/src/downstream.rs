@@ -1,4 +1,4 @@
-//! The downstream head on frozen features (SPEC "Downstream evaluation"): head
+//! The downstream head on frozen features (METHOD.md "Downstream evaluation"): head
 //! Linear(1000→1000) → ReLU → Linear(1000→classes) (or one linear layer, the probe), Adam,
 //! shuffled mini-batches, accuracy on the held-out images after every epoch (the paper's
 //! Figure 3 curve).

@@ -30,12 +30,11 @@ pub fn write_embeddings(
     let indices: Vec<usize> = (0..n).collect();
     let emb = encoder.embed(ds, &indices, input_size, batch)?.to_device(Device::Cpu).contiguous();
     let dim = emb.size().get(1).copied().unwrap_or(0) as i32;
-    let flat: Vec<f32> =
-        Vec::<f32>::try_from(emb.view([-1])).map_err(|e| EvalError::Data(e.to_string()))?;
+    let flat: Vec<f32> = Vec::<f32>::try_from(emb.view([-1]))?;
     let (mut ids, mut paths, mut labels) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
-        let r = ds.record(i).map_err(|e| EvalError::Data(e.to_string()))?;
+        let r = ds.record(i)?;
         ids.push(r.id);
         paths.push(r.path.to_owned());
         labels.push(r.label);

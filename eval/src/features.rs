@@ -1,8 +1,8 @@
-//! Frozen-encoder features (SPEC "Downstream evaluation"): image /255 → bilinear resize to the
-//! input size (torchvision `Resize` semantics) → ImageNet normalisation (no colour projection)
-//! → encoder in eval mode, no gradients. The encoder is frozen, so features computed once are
-//! exact for every epoch of a head trained without augmentation ("cached" mode); with
-//! AutoAugment ("faithful" mode) the images change every epoch and so do their features.
+//! Frozen-encoder features (METHOD.md "Downstream evaluation"): image /255 → bilinear resize to the
+//! input size (torchvision `Resize` semantics) → ImageNet normalisation (no colour projection) →
+//! encoder in eval mode, no gradients. The encoder is frozen, so features computed once are exact
+//! for every epoch of a head trained without augmentation ("cached" mode); with AutoAugment
+//! ("faithful" mode) the images change every epoch and so do their features.
 //!
 //! [`Preprocess`] hooks in per-image transforms: on the decoded uint8 image (AutoAugment) and
 //! on the resized float image before normalisation (the t-SNE study's style draws). Images of a
@@ -163,7 +163,7 @@ fn prepare(
     dst: &mut [f32],
 ) -> Result<(), EvalError> {
     let mut rgb = Vec::new();
-    let rec = ds.decode_into(index, &mut rgb).map_err(|e| EvalError::Data(e.to_string()))?;
+    let rec = ds.decode_into(index, &mut rgb)?;
     let (w, h) = (rec.width as usize, rec.height as usize);
     if let Some(f) = pre.on_u8 {
         f(index, &mut rgb, w, h);

@@ -34,6 +34,9 @@ pub enum EvalError {
     Run { path: PathBuf, reason: String },
     #[error(transparent)]
     Checkpoint(#[from] sipl_train::checkpoint::CheckpointError),
+    /// A shard or dataset that cannot be read (names the file and row).
+    #[error(transparent)]
+    Shard(#[from] sipl_shards::ShardError),
     #[error("data: {0}")]
     Data(String),
     #[error("plot: {0}")]

@@ -82,12 +82,12 @@ fn data_error(path: &Path, e: impl std::fmt::Display) -> EvalError {
 pub fn held_out_fingerprint(ds: &Dataset, held: &[usize]) -> Result<String, EvalError> {
     let mut bytes = Vec::with_capacity(held.len() * 20);
     for &i in held {
-        let r = ds.record(i).map_err(|e| EvalError::Data(e.to_string()))?;
+        let r = ds.record(i)?;
         bytes.extend_from_slice(&r.id.to_le_bytes());
         bytes.extend_from_slice(&r.checksum.to_le_bytes());
         bytes.extend_from_slice(&r.label.unwrap_or(-1).to_le_bytes());
     }
-    Ok(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)))
+    Ok(sipl_shards::xxh3_hex(&bytes))
 }
 
 /// The table for held-out images `held` of `ds` with their `labels` (dataset order).
@@ -100,7 +100,7 @@ pub fn table(
 ) -> Result<PredictionTable, EvalError> {
     let mut id = Vec::with_capacity(held.len());
     for &i in held {
-        id.push(ds.record(i).map_err(|e| EvalError::Data(e.to_string()))?.id);
+        id.push(ds.record(i)?.id);
     }
     let to_i32 = |v: &[i64]| v.iter().map(|&c| c as i32).collect::<Vec<_>>();
     Ok(PredictionTable {

@@ -1,4 +1,4 @@
-//! Train / held-out splits for the downstream head: SPEC's "first N kept images" (Tiny val's
+//! Train / held-out splits for the downstream head: METHOD.md's "first N kept images" (Tiny val's
 //! classes are interleaved, so that split is balanced there), or a seeded stratified split for
 //! class-ordered sets.
 

@@ -1,7 +1,7 @@
-//! The embedding study (SPEC "Embedding analysis", the paper's Figure 4): `per_class` images of
-//! each of two classes, two draws of the style augmentation (its colour ops, one parameter draw
-//! per style, applied to every image) → four sets; each encoder embeds them; PCA to 50
-//! dimensions, t-SNE to 2 (exact, seeded, one thread: the same picture every time).
+//! The embedding study (METHOD.md "Embedding analysis", the paper's Figure 4): `per_class` images
+//! of each of two classes, two draws of the style augmentation (its colour ops, one parameter draw
+//! per style, applied to every image) → four sets; each encoder embeds them; PCA to 50 dimensions,
+//! t-SNE to 2 (exact, seeded, one thread: the same picture every time).
 //!
 //! Two numbers make the picture measurable:
 //! - **twin-NN**: the fraction of images whose nearest neighbour is the same image under the
@@ -104,7 +104,7 @@ pub fn select(
 ) -> Result<Selection, EvalError> {
     let mut by_class: std::collections::BTreeMap<i32, Vec<usize>> = Default::default();
     for i in 0..ds.len() {
-        let r = ds.record(i).map_err(|e| EvalError::Data(e.to_string()))?;
+        let r = ds.record(i)?;
         let label = r.label.ok_or_else(|| {
             EvalError::Data(format!("{}: unlabelled image; the study needs classes", r.path))
         })?;
@@ -235,8 +235,7 @@ pub fn pca(x: &Tensor, dims: i64) -> Tensor {
 /// Exact t-SNE to 2-D from a seeded start, on one thread.
 fn tsne(x: &Tensor, cfg: &TsneConfig) -> Result<Vec<[f32; 2]>, EvalError> {
     let d = x.size()[1] as usize;
-    let flat: Vec<f32> = Vec::<f32>::try_from(x.to_kind(Kind::Float).contiguous().view(-1))
-        .map_err(|e| EvalError::Data(e.to_string()))?;
+    let flat: Vec<f32> = Vec::<f32>::try_from(x.to_kind(Kind::Float).contiguous().view(-1))?;
     let rows: Vec<&[f32]> = flat.chunks(d).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     // N(0, 1e-4²) by Box–Muller, as t-SNE's usual small random start.

@@ -2,7 +2,7 @@
 //!
 //! The rule: an image that Pillow's default loader (`Image.open`) opens as an RGB image is kept
 //! with the pixels Pillow gives (up to the two JPEG decoders' rounding), or rejected with a
-//! reason that names the exact feature sipl lacks; the non-RGB filter (SPEC "Data") rejects
+//! reason that names the exact feature sipl lacks; the non-RGB filter (METHOD.md "Data") rejects
 //! the rest with `not-rgb`. ARCHITECTURE.md has the table of JPEG and PNG features and what
 //! becomes of each. Sizes are checked on the header before any pixel buffer is allocated.
 //! EXIF orientation is recorded, never applied (as `Image.open`).

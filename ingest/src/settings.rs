@@ -46,7 +46,7 @@ pub const MIN_SIDE: Ints = Ints::new(1, 65_535);
 /// Largest accepted source image in pixels (`--max-pixels`).
 pub const MAX_PIXELS: Ints = Ints::new(1, 1_000_000_000);
 
-/// The pretext pre-processing of the paper (SPEC "Data"): shorter side 256, centre crop 224.
+/// The pretext pre-processing of the paper (METHOD.md "Data"): shorter side 256, centre crop 224.
 pub const PRETEXT_RESIZE: u32 = 256;
 pub const PRETEXT_CROP: u32 = 224;
 

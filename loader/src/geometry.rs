@@ -1,4 +1,4 @@
-//! Patch geometry (SPEC "Patch geometry"): a 3×3 grid over the S×S image; from a cell, a
+//! Patch geometry (METHOD.md "Patch geometry"): a 3×3 grid over the S×S image; from a cell, a
 //! centre crop leaves a gap, a random crop adds jitter, and the patch is resized to the output
 //! size. Every size derives from S, so tests run the same code at S = 32.
 

@@ -1,4 +1,4 @@
-//! The four schemes (SPEC "Schemes"): which patches a sample holds and which pairs the loss
+//! The four schemes (METHOD.md "Schemes"): which patches a sample holds and which pairs the loss
 //! compares. A sample is written straight into its slots of a batch buffer.
 
 use std::fmt;

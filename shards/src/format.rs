@@ -67,7 +67,8 @@ pub fn pixel_checksum(rgb: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(rgb)
 }
 
-/// Hash of a whole file's bytes, as recorded in `dataset.json`.
-pub fn file_hash(bytes: &[u8]) -> String {
+/// The xxh3-64 of `bytes` as 16 hex digits: the form of every hash sipl records (files in
+/// `dataset.json`, checkpoint manifests, config and held-out-set fingerprints).
+pub fn xxh3_hex(bytes: &[u8]) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
 }

@@ -27,7 +27,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     commit(&tmp, path)
 }
 
-/// A writer that counts and hashes (xxh3-64, as [`crate::format::file_hash`]) what passes
+/// A writer that counts and hashes (xxh3-64, as [`crate::format::xxh3_hex`]) what passes
 /// through it, so a file's size and hash come from writing it, not from reading it back.
 pub(crate) struct HashingWriter<W> {
     inner: W,
@@ -40,7 +40,7 @@ impl<W: std::io::Write> HashingWriter<W> {
         HashingWriter { inner, hasher: xxhash_rust::xxh3::Xxh3::new(), bytes: 0 }
     }
 
-    /// The inner writer, the byte count and the hash in `file_hash`'s format.
+    /// The inner writer, the byte count and the hash in `xxh3_hex`'s format.
     pub(crate) fn finish(self) -> (W, u64, String) {
         (self.inner, self.bytes, format!("{:016x}", self.hasher.digest()))
     }

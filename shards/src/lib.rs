@@ -31,7 +31,7 @@ mod writer;
 
 pub use dataset::Dataset;
 pub use error::{Result, ShardError};
-pub use format::{FORMAT_VERSION, pixel_checksum};
+pub use format::{FORMAT_VERSION, pixel_checksum, xxh3_hex};
 pub use fsutil::write_atomic;
 pub use manifest::{ManifestEntry, read_manifest, write_manifest};
 pub use meta::{Counts, DatasetMeta, FileInfo, fingerprint, identity};

@@ -106,7 +106,7 @@ impl DatasetMeta {
 pub fn identity(dir: &Path) -> Result<String> {
     let path = dir.join(DATASET_FILE);
     match std::fs::read(&path) {
-        Ok(bytes) => Ok(crate::format::file_hash(&bytes)),
+        Ok(bytes) => Ok(crate::format::xxh3_hex(&bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(ShardError::Incomplete { dir: dir.to_owned() })
         }
@@ -116,5 +116,5 @@ pub fn identity(dir: &Path) -> Result<String> {
 
 /// A stable hash of a settings value (serde_json keeps object keys sorted).
 pub fn fingerprint(settings: &serde_json::Value) -> String {
-    crate::format::file_hash(settings.to_string().as_bytes())
+    crate::format::xxh3_hex(settings.to_string().as_bytes())
 }

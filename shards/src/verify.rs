@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::format::{MANIFEST_FILE, SHARD_DIR, TMP_SUFFIX, file_hash};
+use crate::format::{MANIFEST_FILE, SHARD_DIR, TMP_SUFFIX, xxh3_hex};
 use crate::manifest::read_manifest;
 use crate::meta::DatasetMeta;
 use crate::reader::ShardReader;
@@ -45,7 +45,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
         if bytes.len() as u64 != info.bytes {
             problem(format!("{} bytes, dataset.json says {}", bytes.len(), info.bytes));
         }
-        if file_hash(&bytes) != info.xxh3 {
+        if xxh3_hex(&bytes) != info.xxh3 {
             problem("file hash differs from dataset.json".into());
         }
         drop(bytes);
@@ -122,7 +122,7 @@ fn check_manifest(
     let path = dir.join(MANIFEST_FILE);
     let problems = &mut report.problems;
     match std::fs::read(&path) {
-        Ok(bytes) if file_hash(&bytes) != meta.manifest.xxh3 => {
+        Ok(bytes) if xxh3_hex(&bytes) != meta.manifest.xxh3 => {
             problems.push(format!("{MANIFEST_FILE}: file hash differs from dataset.json"))
         }
         Ok(_) => {}

@@ -82,7 +82,7 @@ pub enum BnMode {
 /// Which images train and which are held out.
 #[derive(Args, Clone)]
 pub struct SplitArgs {
-    /// The first N images train, the rest are held out (SPEC: 9,000 / 832); N in
+    /// The first N images train, the rest are held out (the paper: 9,000 / 832); N in
     /// [1, images − 1] ...
     #[arg(long, default_value_t = 9000)]
     pub train_images: usize,

@@ -1,6 +1,6 @@
-//! Training-speed benchmarks (figures for notes, never assertions): the bare ResNet-18 train
-//! step on random data (GPU.md's anchor), for comparison with PyTorch on the same device;
-//! `amp` wraps forward and loss in bf16 autocast as training does on CUDA.
+//! Training-speed benchmarks (figures for notes, never assertions): the bare ResNet-18 train step
+//! on random data (the anchor of METHOD.md "GPU speed"), for comparison with PyTorch on the same
+//! device; `amp` wraps forward and loss in bf16 autocast as training does on CUDA.
 
 use std::time::Instant;
 

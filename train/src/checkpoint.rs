@@ -228,9 +228,7 @@ fn verify(dir: &Path) -> Result<TrainerState, CheckpointError> {
 
 /// Model variables (parameters and BatchNorm statistics) by name.
 pub fn model_tensors(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
+    crate::model::sorted_variables(vs)
 }
 
 /// Loads safetensors weights into `vs`: every variable must be present with its shape.
@@ -290,7 +288,7 @@ fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
 
 fn hash_file(path: &Path) -> Result<String, CheckpointError> {
     let bytes = std::fs::read(path).map_err(io(path))?;
-    Ok(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)))
+    Ok(sipl_shards::xxh3_hex(&bytes))
 }
 
 #[cfg(test)]

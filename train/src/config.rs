@@ -38,7 +38,7 @@ pub struct TrainConfig {
 pub struct DataConfig {
     /// A dataset directory made by `sipl ingest` (square images of one size).
     pub path: PathBuf,
-    /// The first `train_images` images train, the rest validate (SPEC: 46,000) ...
+    /// The first `train_images` images train, the rest validate (METHOD.md: 46,000) ...
     pub train_images: Option<usize>,
     /// ... or, without `train_images`, this fraction of the images validates.
     #[serde(default = "default_val_fraction")]
@@ -54,7 +54,7 @@ pub struct DataConfig {
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub scheme: String,
-    /// Weight of symKL (SPEC: 5).
+    /// Weight of symKL (METHOD.md: 5).
     #[serde(default = "default_alpha")]
     pub alpha: f64,
     /// One encoder pass over all views together (faster on GPU; BatchNorm statistics then span
@@ -242,7 +242,7 @@ impl TrainConfig {
     /// Everything that changes the trajectory of a run (what a resume must agree on); the
     /// stopping point (`epochs`, `max_steps`) and logging cadence may change on resume.
     pub fn trajectory_fingerprint(&self) -> String {
-        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(self.trajectory_toml().as_bytes()))
+        sipl_shards::xxh3_hex(self.trajectory_toml().as_bytes())
     }
 
     /// The config with everything that cannot change the trajectory reset, as TOML.

@@ -1,4 +1,4 @@
-//! The pretext network (SPEC "Model and training"): a ResNet-18 encoder with torchvision's
+//! The pretext network (METHOD.md "Model and training"): a ResNet-18 encoder with torchvision's
 //! parameter names under `encoder.` (its 1000-d output is the embedding) and the head
 //! Linear(2000→4096) → ReLU → Linear(4096→8) under `fc.0` / `fc.2`, the names of the authors'
 //! PyTorch model, so weights round-trip both ways.
@@ -73,6 +73,15 @@ pub fn train_step_bytes(batch: u64, size: u64, device: tch::Device) -> u64 {
     pixels.saturating_mul(per_pixel)
 }
 
+/// The variables of `vs` (parameters and BatchNorm statistics) sorted by name: a `VarStore` is a
+/// hash map whose order differs between processes, and every seeded draw, bucket layout and
+/// saved file needs one order.
+pub fn sorted_variables(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
 /// Re-draws every variable of `vs` as `torchvision.models.resnet18()` and `nn.Linear` draw
 /// them, where tch's defaults differ: convolutions kaiming-normal (fan_out, ReLU) instead of
 /// kaiming-uniform (fan_in); BatchNorm scale 1 instead of uniform(0, 1); linear weights
@@ -80,10 +89,8 @@ pub fn train_step_bytes(batch: u64, size: u64, device: tch::Device) -> u64 {
 /// layers, 0 for BatchNorm) and running statistics already agree. Draws come from tch's
 /// generator in name order, so `tch::manual_seed` makes them reproducible.
 pub fn torchvision_init(vs: &nn::VarStore) {
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
     tch::no_grad(|| {
-        for (name, mut v) in vars {
+        for (name, mut v) in sorted_variables(vs) {
             let size = v.size();
             let leaf = name.rsplit('.').next().unwrap_or_default();
             match (size.len(), leaf) {
@@ -114,7 +121,7 @@ pub struct Loss {
 }
 
 /// CE(f, y) for one problem; CE(f1,y) + CE(f2,y) + α·symKL(f1,f2) for two, where
-/// symKL = KL(p1‖p2) + KL(p2‖p1) on the softmax outputs with batch-mean reduction (SPEC).
+/// symKL = KL(p1‖p2) + KL(p2‖p1) on the softmax outputs with batch-mean reduction (METHOD.md).
 pub fn loss(logits: &[Tensor], labels: &Tensor, alpha: f64) -> Loss {
     let ce: Vec<Tensor> = logits.iter().map(|f| f.cross_entropy_for_logits(labels)).collect();
     let total = ce.iter().fold(Tensor::zeros([], (Kind::Float, labels.device())), |a, b| a + b);
@@ -134,7 +141,7 @@ pub fn sym_kl(f1: &Tensor, f2: &Tensor) -> Tensor {
     kl12 + kl21
 }
 
-/// Correct predictions over all problems of a batch (SPEC: pretext accuracy counts both), left
+/// Correct predictions over all problems of a batch (METHOD.md: pretext accuracy counts both), left
 /// on the device (no host sync) as an int64 scalar tensor.
 pub fn correct_on_device(logits: &[Tensor], labels: &Tensor) -> Tensor {
     logits.iter().fold(Tensor::zeros([], (Kind::Int64, labels.device())), |acc, f| {

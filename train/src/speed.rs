@@ -1,8 +1,8 @@
-//! GPU speed settings (GPU.md): channels_last memory format for the input and every 4-D
-//! parameter, cuDNN autotuning, and host batches uploaded from pinned memory on a side stream
+//! GPU speed settings (METHOD.md "GPU speed"): channels_last memory format for the input and every
+//! 4-D parameter, cuDNN autotuning, and host batches uploaded from pinned memory on a side stream
 //! (`transfer.rs`) so the copy overlaps the previous step's compute. bf16 autocast lives in
-//! `autocast.rs` (a C++ shim: tch's own prints deprecation warnings on every call). CPU runs
-//! stay exact fp32 in the default layout.
+//! `autocast.rs` (a C++ shim: tch's own prints deprecation warnings on every call). CPU runs stay
+//! exact fp32 in the default layout.
 
 use tch::{Device, TchError, Tensor, nn};
 

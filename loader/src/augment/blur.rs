@@ -3,7 +3,7 @@
 //!
 //! Taps whose weight is below 1e-10 are dropped: they cannot move a float32 result in [0, 1]
 //! by a representable amount that matters (at the paper's σ ≤ 0.2 the ±1 taps weigh below 4e-6
-//! and every tap beyond ±1 below 2e-22, so three taps remain; SPEC "Style augmentation").
+//! and every tap beyond ±1 below 2e-22, so three taps remain; METHOD.md "Style augmentation").
 
 use super::StyleOp;
 use crate::planar::Planar;

@@ -32,7 +32,7 @@ pub trait StyleOp {
 }
 
 /// Applies A with fixed parameters: resized crop, the four jitter ops in `colour.order`,
-/// optional grayscale, blur, optional solarize (the order of SPEC and of the authors' code).
+/// optional grayscale, blur, optional solarize (the order of METHOD.md and of the authors' code).
 pub fn apply_style(img: &mut Planar, crop: &ResizedCrop, colour: &ColourParams, cfg: &StyleConfig) {
     crop.apply(img);
     apply_colour(img, colour, cfg);

@@ -1,4 +1,4 @@
-//! Drawing the random parameters of the style augmentation A (SPEC "Style augmentation"), with
+//! Drawing the random parameters of the style augmentation A (METHOD.md "Style augmentation"), with
 //! torchvision's distributions: RandomResizedCrop's 10 tries and centre fallback, ColorJitter's
 //! uniform factors in a uniformly random order, RandomGrayscale, GaussianBlur's σ,
 //! RandomSolarize.

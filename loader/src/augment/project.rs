@@ -1,6 +1,6 @@
-//! Colour projection then normalisation, the last step of every patch (SPEC "Colour
-//! projection and normalisation"): x' = B·x with B = I − a/6, a = [[1,−2,1],[−2,4,−2],[1,−2,1]]
-//! (removes chromatic-aberration cues), then (x' − mean) / std with ImageNet's statistics.
+//! Colour projection then normalisation, the last step of every patch (METHOD.md "Colour projection
+//! and normalisation"): x' = B·x with B = I − a/6, a = [[1,−2,1],[−2,4,−2],[1,−2,1]] (removes
+//! chromatic-aberration cues), then (x' − mean) / std with ImageNet's statistics.
 
 use super::StyleOp;
 use crate::planar::Planar;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use sipl_shards::format::{MANIFEST_FILE, SHARD_DIR, file_hash};
+use sipl_shards::format::{MANIFEST_FILE, SHARD_DIR, xxh3_hex};
 use sipl_shards::{
     Counts, DatasetMeta, EncodedImage, FileInfo, ManifestEntry, ShardWriter, write_manifest,
 };
@@ -47,7 +47,7 @@ pub fn write_dataset(dir: &Path) {
     write_manifest(&dir.join(MANIFEST_FILE), &manifest).expect("manifest");
     let bytes = std::fs::read(dir.join(MANIFEST_FILE)).expect("read");
     meta.manifest =
-        FileInfo { file: MANIFEST_FILE.into(), bytes: bytes.len() as u64, xxh3: file_hash(&bytes) };
+        FileInfo { file: MANIFEST_FILE.into(), bytes: bytes.len() as u64, xxh3: xxh3_hex(&bytes) };
     meta.counts = Counts { seen: 5, kept: 5, rejected: 0, ..Default::default() };
     meta.source_bytes = 500;
     meta.save(dir).expect("save");

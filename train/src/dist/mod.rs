@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use tch::{Device, Kind, Tensor, nn};
 
+use crate::model::sorted_variables;
+
 pub use shim::{Group, Reducer, Store, backends};
 
 /// Where this process sits in a distributed run, from the launch environment.
@@ -250,14 +252,6 @@ impl Dist {
         let bytes = (bucket_mb * 1024.0 * 1024.0).max(1.0) as u64;
         Ok(Reducer::new(&self.group, &refs, bytes, bytes.min(1024 * 1024))?)
     }
-}
-
-/// The variables of `vs` sorted by name (a `VarStore` is a hash map: its order differs
-/// between processes).
-fn sorted_variables(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
 }
 
 /// The first line where two multi-line values differ, for an error message.

@@ -52,9 +52,7 @@ impl Window {
             *a += b.detach();
         }
         self.kl += kl.detach();
-        for f in logits {
-            self.right += f.argmax(1, false).eq_tensor(y).sum(Kind::Int64);
-        }
+        self.right += crate::model::correct_on_device(logits, y);
         self.problems += (logits.len() * n) as i64;
         self.steps += 1;
         self.samples += n;
