@@ -187,9 +187,14 @@ fn compare(a: &Model, b: &Model) -> Result<Comparison, String> {
     } else {
         None
     };
+    // One model's two variants (cached vs faithful, say) are told apart by their variants.
+    let (a_name, b_name) = match a.name == b.name {
+        true => (display(a), display(b)),
+        false => (a.name.clone(), b.name.clone()),
+    };
     Ok(Comparison {
-        a: a.name.clone(),
-        b: b.name.clone(),
+        a: a_name,
+        b: b_name,
         labels: a.members[0].eval.labels.clone(),
         per_seed,
         over_seeds,
