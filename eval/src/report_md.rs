@@ -188,10 +188,8 @@ fn compare(a: &Model, b: &Model) -> Result<Comparison, String> {
         None
     };
     // One model's two variants (cached vs faithful, say) are told apart by their variants.
-    let (a_name, b_name) = match a.name == b.name {
-        true => (display(a), display(b)),
-        false => (a.name.clone(), b.name.clone()),
-    };
+    let (a_name, b_name) =
+        if a.name == b.name { (display(a), display(b)) } else { (a.name.clone(), b.name.clone()) };
     Ok(Comparison {
         a: a_name,
         b: b_name,
