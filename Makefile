@@ -30,7 +30,8 @@ venv: $(VENV_STAMP)
 
 $(VENV_STAMP): python/requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-cache-dir -r python/requirements.txt || \
+	  { echo "error: installing python/requirements.txt into $(VENV) failed; PyTorch with its CUDA libraries takes about 6 GiB there and $$(df -h --output=avail $(VENV) | tail -1 | tr -d ' ') is free" >&2; exit 1; }
 	@rm -f $(VENV)/.sipl-* && touch $@
 
 build: venv $(GLOO)
