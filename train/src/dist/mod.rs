@@ -12,15 +12,13 @@
 //! checkpoint (between those, each rank's statistics follow its own shard, as in DDP without
 //! buffer broadcast); a stop request is agreed every `run.log_every` steps.
 
-mod shim;
-
 use std::time::Duration;
 
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::model::sorted_variables;
 
-pub use shim::{Group, Reducer, Store, backends};
+pub use crate::ffi::c10d::{Group, Reducer, Store, backends};
 
 /// Where this process sits in a distributed run, from the launch environment.
 #[derive(Debug, Clone, PartialEq, Eq)]

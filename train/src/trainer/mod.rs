@@ -483,7 +483,7 @@ impl Session {
     }
 
     fn autocast<T>(&self, f: impl FnOnce() -> T) -> T {
-        if self.amp { crate::autocast::with_bf16(self.device, f) } else { f() }
+        if self.amp { crate::ffi::autocast::with_bf16(self.device, f) } else { f() }
     }
 
     /// The batch's views [V, N, 3, S, S] and labels on the device.
