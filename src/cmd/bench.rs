@@ -175,6 +175,7 @@ fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
         // RANK/WORLD_SIZE set: the timed run is one rank of a distributed run (the GPU check
         // times world size 1 through NCCL this way).
         launch,
+        faults: sipl_train::faults::FaultPlan::none(),
     };
     let result = sipl_train::trainer::train(job);
     let metrics =

@@ -118,9 +118,6 @@ pub struct RunConfig {
     /// failing, in seconds.
     #[serde(default = "default_dist_timeout")]
     pub dist_timeout_s: u64,
-    /// Fault injection for tests: the loss becomes NaN at this step (on every rank, or only on
-    /// rank `SIPL_FAULT_RANK` when that environment variable is set).
-    pub fault_nan_at_step: Option<u64>,
 }
 
 fn default_val_fraction() -> f64 {
@@ -216,7 +213,6 @@ impl TrainConfig {
         KEEP_CHECKPOINTS.check("run.keep_checkpoints", r.keep_checkpoints)?;
         BUCKET_MB.check("run.bucket_mb", r.bucket_mb)?;
         TIMEOUT_S.check("run.dist_timeout_s", r.dist_timeout_s)?;
-        STEPS.check_opt("run.fault_nan_at_step", r.fault_nan_at_step)?;
         if r.amp == Some(true) && r.device.trim().eq_ignore_ascii_case("cpu") {
             let e = RangeError::new("run.amp", true, "false on a CPU device")
                 .note("bf16 autocast needs CUDA; CPU runs are exact fp32");

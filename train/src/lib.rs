@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod dist;
+pub mod faults;
 pub mod ffi;
 pub mod host_buffers;
 pub mod model;

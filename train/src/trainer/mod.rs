@@ -25,6 +25,7 @@ use crate::adam::{Adam, AdamConfig};
 use crate::checkpoint::{CheckpointError, Checkpointer, TrainerState, write_weights};
 use crate::config::{ConfigError, TrainConfig};
 use crate::dist::{Dist, DistError, Launch, Reducer};
+use crate::faults::FaultPlan;
 use crate::host_buffers::{HostBuffers, PixelTensor};
 use crate::model::{PretextModel, correct_on_device, loss};
 use crate::speed::SpeedSettings;
@@ -88,6 +89,8 @@ pub struct TrainJob {
     pub stop: Arc<AtomicBool>,
     /// This process's place in a distributed run; `None`: a single process.
     pub launch: Option<Launch>,
+    /// Faults to inject (tests only); [`FaultPlan::none`] for every real run.
+    pub faults: FaultPlan,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +122,7 @@ struct Session {
     ckpt: Checkpointer,
     state: TrainerState,
     run: PathBuf,
+    faults: FaultPlan,
     /// Declared before `dist`: the reducer goes first.
     reducer: Option<Reducer>,
     dist: Option<Dist>,
@@ -202,7 +206,7 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
         signal_hook::flag::register(sig, job.stop.clone())
             .map_err(|e| TrainError::io(&job.run_dir, e))?;
     }
-    let mut s = Session::start(cfg, device, &job.run_dir, dist, job.force)?;
+    let mut s = Session::start(cfg, device, &job.run_dir, dist, job.force, job.faults.clone())?;
     if dataset_replaced && s.state.step > 0 {
         eprintln!(
             "warning: continuing on another dataset (--force): {} (identity {}); best validation accuracy starts over",
@@ -261,6 +265,7 @@ impl Session {
         run: &Path,
         dist: Option<Dist>,
         force: bool,
+        faults: FaultPlan,
     ) -> Result<Self, TrainError> {
         if let Some(t) = cfg.run.threads {
             tch::set_num_threads(t as i32);
@@ -280,7 +285,8 @@ impl Session {
             ..AdamConfig::new(cfg.optim.lr, cfg.optim.weight_decay)
         };
         let mut adam = Adam::new(&vs, adam_config);
-        let ckpt = Checkpointer::new(run.join("checkpoints"), cfg.run.keep_checkpoints);
+        let ckpt = Checkpointer::new(run.join("checkpoints"), cfg.run.keep_checkpoints)
+            .with_faults(faults.clone());
         let (latest, skipped) = ckpt.latest_valid()?;
         let main = dist.as_ref().is_none_or(Dist::is_main);
         for why in skipped.iter().filter(|_| main) {
@@ -347,6 +353,7 @@ impl Session {
             ckpt,
             state,
             run: run.to_owned(),
+            faults,
             reducer,
             dist,
         })
@@ -354,13 +361,6 @@ impl Session {
 
     fn is_main(&self) -> bool {
         self.dist.as_ref().is_none_or(Dist::is_main)
-    }
-
-    /// Whether fault injection applies to this rank: all ranks, or only rank
-    /// `SIPL_FAULT_RANK` when that is set (tests of one rank failing alone).
-    fn faulty(&self) -> bool {
-        let only = std::env::var("SIPL_FAULT_RANK").ok().and_then(|r| r.parse::<usize>().ok());
-        only.is_none_or(|r| r == self.dist.as_ref().map_or(0, |d| d.rank))
     }
 
     fn world(&self) -> usize {
@@ -472,7 +472,8 @@ impl Session {
         self.state.step += 1;
         self.state.adam_step = self.adam.step;
         self.state.batch = batch.index + 1;
-        let total = if self.cfg.run.fault_nan_at_step == Some(self.state.step) && self.faulty() {
+        let rank = self.dist.as_ref().map_or(0, |d| d.rank);
+        let total = if self.faults.nan_loss(self.state.step, rank) {
             l.total.detach() * f64::NAN
         } else {
             l.total.detach()
