@@ -20,13 +20,8 @@ fn free_port() -> u16 {
 
 /// The loss-logging steps of a metrics file, in order.
 fn logged_steps(run_dir: &Path) -> Vec<u64> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .expect("metrics")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("loss").is_some())
-        .filter_map(|v| v["step"].as_u64())
-        .collect()
+    let lines = sipl_train::trainer::metrics::read(run_dir);
+    sipl_train::trainer::metrics::train_lines(&lines).map(|t| t.step).collect()
 }
 
 /// One rank of a hand-launched run (as torchrun would start it).

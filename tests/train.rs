@@ -38,13 +38,9 @@ fn killed_at_random_moments_then_resumed_equals_an_uninterrupted_run_bit_for_bit
         assert!(err.contains("resuming from"), "{err}");
         let got = std::fs::read(run_dir.join("final.safetensors")).expect("final");
         assert!(got == want, "kill {k}: resumed weights differ from the uninterrupted run");
-        let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).expect("metrics");
-        let steps: Vec<u64> = metrics
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v.get("loss").is_some())
-            .filter_map(|v| v["step"].as_u64())
-            .collect();
+        let lines = sipl_train::trainer::metrics::read(&run_dir);
+        let steps: Vec<u64> =
+            sipl_train::trainer::metrics::train_lines(&lines).map(|t| t.step).collect();
         assert_eq!(steps, (1..=12).collect::<Vec<_>>(), "one metrics line per step, no repeats");
     }
     for f in ["config.toml", "best.safetensors"] {

@@ -106,17 +106,13 @@ impl Launch {
 
     /// The device of this rank: `configured` when it names one (`cuda:N`, `cpu`), else the
     /// CUDA device `LOCAL_RANK` (or the CPU when there is no CUDA).
-    pub fn device(&self, configured: &str) -> Result<Device, crate::DeviceError> {
-        let spec: crate::DeviceSpec = configured.parse()?;
-        let plain =
-            matches!(configured.trim().to_ascii_lowercase().as_str(), "cuda" | "gpu" | "auto");
-        match spec {
-            crate::DeviceSpec::Cuda(_) | crate::DeviceSpec::Auto
-                if plain && crate::device::cuda_device_count() > 0 =>
-            {
-                crate::DeviceSpec::Cuda(self.local_rank).resolve()
+    pub fn device(&self, configured: crate::DeviceSpec) -> Result<Device, crate::DeviceError> {
+        use crate::DeviceSpec::{Auto, Cuda};
+        match configured {
+            Cuda(None) | Auto if crate::device::cuda_device_count() > 0 => {
+                Cuda(Some(self.local_rank)).resolve()
             }
-            _ => spec.resolve(),
+            _ => configured.resolve(),
         }
     }
 }
