@@ -22,7 +22,7 @@ fn final_val(run_dir: &std::path::Path) -> (f64, u64) {
     let lines = metrics::read(run_dir);
     metrics::validations(&lines)
         .filter_map(|v| Some((v.val_accuracy, v.val_predictions?)))
-        .next_back()
+        .last()
         .expect("a validation line")
 }
 
