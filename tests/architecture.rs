@@ -1,5 +1,5 @@
-//! The crate-dependency rules of ARCHITECTURE.md, checked on `cargo metadata`: which crates may
-//! reach libtorch, and which sipl crates each may use.
+//! The structural rules of ARCHITECTURE.md: on `cargo metadata`, which crates may reach
+//! libtorch and which sipl crates each may use; on the sources, where FFI may live.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -126,4 +126,32 @@ fn each_crate_uses_only_the_crates_below_it() {
         let extra: Vec<_> = g.sipl_deps(name).difference(&may).cloned().collect();
         assert!(extra.is_empty(), "{name} may use only {may:?}, but uses {extra:?}");
     }
+}
+
+#[test]
+fn all_ffi_declarations_live_in_the_trainers_ffi_module() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read source dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ffi = root.join("train/src/ffi");
+    let mut files = Vec::new();
+    for dir in ["limits", "shards", "ingest", "loader", "train", "eval", "src", "tests"] {
+        walk(&root.join(dir), &mut files);
+    }
+    let needle = ["extern", " \"C\""].concat();
+    let outside: Vec<_> = files
+        .iter()
+        .filter(|f| !f.starts_with(&ffi))
+        .filter(|f| std::fs::read_to_string(f).is_ok_and(|s| s.contains(&needle)))
+        .collect();
+    assert!(files.len() > 50, "found the sources ({} files)", files.len());
+    assert!(outside.is_empty(), "FFI declared outside train/src/ffi/: {outside:?}");
 }

@@ -15,15 +15,14 @@
 mod common;
 
 use common::{run, s};
+use sipl_train::trainer::metrics;
 
 /// The last validation line's (accuracy, predictions counted).
 fn final_val(run_dir: &std::path::Path) -> (f64, u64) {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .expect("metrics")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| Some((v["val_accuracy"].as_f64()?, v["val_predictions"].as_u64()?)))
-        .next_back()
+    let lines = metrics::read(run_dir);
+    metrics::validations(&lines)
+        .filter_map(|v| Some((v.val_accuracy, v.val_predictions?)))
+        .last()
         .expect("a validation line")
 }
 

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    checkpoint_dirs, final_weights, s, setup_tiny_training, sipl, text, train_in,
+    checkpoint_dirs, final_weights, s, setup_tiny_training, sipl, sipl_with_faults, text, train_in,
     wait_for_checkpoint,
 };
 
@@ -20,13 +20,8 @@ fn free_port() -> u16 {
 
 /// The loss-logging steps of a metrics file, in order.
 fn logged_steps(run_dir: &Path) -> Vec<u64> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .expect("metrics")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("loss").is_some())
-        .filter_map(|v| v["step"].as_u64())
-        .collect()
+    let lines = sipl_train::trainer::metrics::read(run_dir);
+    sipl_train::trainer::metrics::train_lines(&lines).map(|t| t.step).collect()
 }
 
 /// One rank of a hand-launched run (as torchrun would start it).
@@ -209,11 +204,9 @@ fn a_nan_loss_on_one_rank_stops_every_rank_at_the_same_step() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (_, args) = setup_tiny_training(tmp.path());
     let run_dir = tmp.path().join("run");
-    let out = sipl()
+    let out = sipl_with_faults(&[("SIPL_FAULT_NAN_AT_STEP", "3"), ("SIPL_FAULT_RANK", "1")])
         .args(&args)
         .args(["--run-dir", s(&run_dir), "--devices", "cpu,cpu"])
-        .args(["--set", "run.fault_nan_at_step=3"])
-        .env("SIPL_FAULT_RANK", "1")
         .output()
         .expect("run");
     let (ok, _, err) = text(out);

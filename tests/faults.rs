@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    checkpoint_dirs, final_weights, run, s, setup_tiny_training, sipl, text, train_in,
-    wait_for_checkpoint,
+    checkpoint_dirs, final_weights, run, s, setup_tiny_training, sipl, sipl_with_faults, text,
+    train_in, wait_for_checkpoint,
 };
 
 /// A tmpfs of a given size mounted for the test's lifetime (needs the mount privilege, which
@@ -149,10 +149,9 @@ fn a_kill_inside_a_checkpoint_write_resumes_from_the_previous_one_exactly() {
     let (reference, run_dir) = (tmp.path().join("reference"), tmp.path().join("run"));
     let (ok, _, err) = train_in(&args, &reference, &["--set", "optim.max_steps=6"]);
     assert!(ok, "{err}");
-    let out = sipl()
+    let out = sipl_with_faults(&[("SIPL_FAULT_KILL_IN_CHECKPOINT", "4")])
         .args(&args)
         .args(["--run-dir", s(&run_dir), "--set", "optim.max_steps=6"])
-        .env("SIPL_FAULT_KILL_IN_CHECKPOINT", "4")
         .output()
         .expect("run");
     let (ok, _, err) = text(out);

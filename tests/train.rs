@@ -8,8 +8,8 @@ use std::process::Child;
 use std::time::Duration;
 
 use common::{
-    checkpoint_dirs, run, s, setup_tiny_training as setup, sipl, train_in as train,
-    wait_for_checkpoint,
+    checkpoint_dirs, run, s, setup_tiny_training as setup, sipl, sipl_with_faults, text,
+    train_in as train, wait_for_checkpoint,
 };
 
 fn spawn(args: &[String], run_dir: &Path) -> Child {
@@ -38,13 +38,9 @@ fn killed_at_random_moments_then_resumed_equals_an_uninterrupted_run_bit_for_bit
         assert!(err.contains("resuming from"), "{err}");
         let got = std::fs::read(run_dir.join("final.safetensors")).expect("final");
         assert!(got == want, "kill {k}: resumed weights differ from the uninterrupted run");
-        let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).expect("metrics");
-        let steps: Vec<u64> = metrics
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v.get("loss").is_some())
-            .filter_map(|v| v["step"].as_u64())
-            .collect();
+        let lines = sipl_train::trainer::metrics::read(&run_dir);
+        let steps: Vec<u64> =
+            sipl_train::trainer::metrics::train_lines(&lines).map(|t| t.step).collect();
         assert_eq!(steps, (1..=12).collect::<Vec<_>>(), "one metrics line per step, no repeats");
     }
     for f in ["config.toml", "best.safetensors"] {
@@ -83,7 +79,12 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (_, args) = setup(tmp.path());
     let run_dir = tmp.path().join("run");
-    let (ok, _, err) = train(&args, &run_dir, &["--set", "run.fault_nan_at_step=5"]);
+    let out = sipl_with_faults(&[("SIPL_FAULT_NAN_AT_STEP", "5")])
+        .args(&args)
+        .args(["--run-dir", s(&run_dir)])
+        .output()
+        .expect("run");
+    let (ok, _, err) = text(out);
     assert!(!ok);
     assert!(err.contains("loss is NaN at step 5"), "{err}");
     let ckpts = checkpoint_dirs(&run_dir);
@@ -92,6 +93,27 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         ckpts.iter().all(|c| c <= &"step-000000004".to_owned()),
         "nothing after the NaN: {ckpts:?}"
     );
+}
+
+#[test]
+fn the_users_binary_has_no_fault_hooks() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup(tmp.path());
+    let run_dir = tmp.path().join("run");
+    // The config schema has no fault key ...
+    let (ok, _, err) = train(&args, &run_dir, &["--set", "run.fault_nan_at_step=1"]);
+    assert!(!ok && err.contains("fault_nan_at_step"), "{err}");
+    assert!(!run_dir.exists(), "refused before the run directory was made");
+    // ... and the harness's variables do nothing to `sipl`.
+    let out = sipl()
+        .args(&args)
+        .args(["--run-dir", s(&run_dir), "--set", "optim.max_steps=2"])
+        .env("SIPL_FAULT_NAN_AT_STEP", "1")
+        .env("SIPL_FAULT_KILL_IN_CHECKPOINT", "1")
+        .output()
+        .expect("run");
+    let (ok, stdout, err) = text(out);
+    assert!(ok && stdout.contains("done after 2 steps"), "{stdout}{err}");
 }
 
 #[test]

@@ -16,7 +16,15 @@ include!("../build-support/torch_link.rs");
 
 fn main() {
     link_libtorch();
-    for f in ["adam.cpp", "autocast.cpp", "transfer.cpp", "dist.cpp", "dist_nccl.cpp"] {
+    for f in [
+        "shim.h",
+        "shim.cpp",
+        "adam.cpp",
+        "autocast.cpp",
+        "transfer.cpp",
+        "dist.cpp",
+        "dist_nccl.cpp",
+    ] {
         println!("cargo:rerun-if-changed=csrc/{f}");
     }
     println!("cargo:rerun-if-env-changed=SIPL_GLOO_INCLUDE");
@@ -25,6 +33,7 @@ fn main() {
     let mut build = cc::Build::new();
     build
         .cpp(true)
+        .file("csrc/shim.cpp")
         .file("csrc/adam.cpp")
         .file("csrc/autocast.cpp")
         .file("csrc/transfer.cpp")

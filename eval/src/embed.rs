@@ -1,7 +1,6 @@
 //! `sipl embed`: every image's embedding to Parquet (id, path, label, embedding as a
 //! fixed-size list of 1000 float32), readable by pyarrow, polars or duckdb.
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,9 +8,6 @@ use arrow::array::{
     ArrayRef, FixedSizeListArray, Float32Array, Int32Array, RecordBatch, StringArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use sipl_shards::Dataset;
 use tch::Device;
 
@@ -56,13 +52,6 @@ pub fn write_embeddings(
         Arc::new(list),
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| bad(e.to_string()))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let file = File::create(out).map_err(|e| bad(e.to_string()))?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| bad(e.to_string()))?;
-    writer.write(&batch).map_err(|e| bad(e.to_string()))?;
-    writer.close().map_err(|e| bad(e.to_string()))?;
+    crate::outputs::write_parquet(out, &batch)?;
     Ok(n)
 }

@@ -1,8 +1,10 @@
 //! The evaluation side of sipl: frozen pretext encoders put to use outside the pretext task.
 //!
-//! So far: [`export`], a torchvision-compatible ResNet-18 state dict from a run. Downstream
-//! training, embeddings and the t-SNE study arrive with the evaluation issue. This crate uses
-//! `sipl-train` only through its model and checkpoint modules.
+//! [`export`] (a torchvision-compatible ResNet-18 state dict from a run), [`downstream`] (the
+//! classification head on frozen features, cached or faithful), [`knn`], [`embed`], [`tsne`]
+//! (the style-invariance study), [`stats`] (intervals and paired tests) and [`report`] (Table 4
+//! and the figures). [`outputs`] owns the files an evaluation writes. From `sipl-train` this
+//! crate uses the model, checkpoints, Adam, a run's config and its metrics.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), sipl_eval::EvalError> {
@@ -17,6 +19,7 @@ pub mod embed;
 pub mod export;
 pub mod features;
 pub mod knn;
+pub mod outputs;
 pub mod plot;
 pub mod predictions;
 pub mod report;
@@ -39,6 +42,30 @@ pub enum EvalError {
     Shard(#[from] sipl_shards::ShardError),
     #[error("data: {0}")]
     Data(String),
+    /// A file that cannot be read or written.
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON file that does not parse as what it should hold.
+    #[error("{path}: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A Parquet file that cannot be written or read.
+    #[error("{path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// A file whose content is not in its format.
+    #[error("{path}: {reason}")]
+    Format { path: PathBuf, reason: String },
     #[error("plot: {0}")]
     Plot(String),
     /// An option outside its range (named as `sipl eval` names it).

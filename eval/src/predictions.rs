@@ -22,10 +22,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int32Array, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use sipl_shards::Dataset;
 
 use crate::EvalError;
@@ -155,16 +152,7 @@ pub fn write(t: &PredictionTable, path: &Path) -> Result<(), EvalError> {
     .collect();
     let schema = schema(metadata);
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| data_error(path, e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(|e| data_error(&tmp, e))?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| data_error(path, e))?;
-    writer.write(&batch).map_err(|e| data_error(path, e))?;
-    writer.close().map_err(|e| data_error(path, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| data_error(path, e))
+    crate::outputs::write_parquet(path, &batch)
 }
 
 /// Reads a `predictions.parquet`.

@@ -16,8 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::EvalError;
 use crate::downstream::EpochResult;
 
-/// File name of a downstream run's summary.
-pub const SUMMARY: &str = "summary.json";
+pub use crate::outputs::{SUMMARY, read_curve};
 /// Evaluation output folders looked for inside a run, in this order.
 pub const DOWNSTREAM_DIRS: [&str; 4] = [
     "eval/downstream-cached",
@@ -104,32 +103,15 @@ impl DownstreamSummary {
         }
     }
 
+    /// Reads `DIR/summary.json`.
     pub fn read(dir: &Path) -> Result<Self, EvalError> {
-        let path = dir.join(SUMMARY);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| EvalError::Data(format!("{}: {e}", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| EvalError::Data(format!("{}: {e}", path.display())))
+        crate::outputs::read_json(&dir.join(SUMMARY))
     }
-}
 
-/// (epoch, held-out accuracy) pairs of a `curve.csv`.
-pub fn read_curve(path: &Path) -> Result<Vec<(f64, f64)>, EvalError> {
-    let bad = |why: String| EvalError::Data(format!("{}: {why}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let (Some(e), Some(a)) = (col("epoch"), col("val_accuracy")) else {
-        return Err(bad("no epoch / val_accuracy columns".into()));
-    };
-    lines
-        .enumerate()
-        .map(|(i, line)| {
-            let f: Vec<&str> = line.split(',').collect();
-            let num = |k: usize| f.get(k).and_then(|v| v.parse::<f64>().ok());
-            num(e).zip(num(a)).ok_or_else(|| bad(format!("line {} is not a curve row", i + 2)))
-        })
-        .collect()
+    /// Writes `DIR/summary.json`.
+    pub fn write(&self, dir: &Path) -> Result<(), EvalError> {
+        crate::outputs::write_json(&dir.join(SUMMARY), self)
+    }
 }
 
 /// The paper's Table 4 (pretext, downstream best validation accuracy %), by scheme.
@@ -178,21 +160,14 @@ pub fn read_run(dir: &Path) -> Result<RunInfo, EvalError> {
         .map_err(|e| bad(format!("no readable config.toml ({e}): not a `sipl train` run")))?;
     let cfg = sipl_train::config::TrainConfig::parse(&config, &[])
         .map_err(|e| bad(format!("config.toml: {e}")))?;
-    let metrics =
-        std::fs::read_to_string(dir.join(sipl_train::trainer::METRICS)).unwrap_or_default();
-    let (mut best, mut best_n, mut steps) = (None::<f64>, None::<u64>, None::<u64>);
-    for line in metrics.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if let Some(acc) = v.get("val_accuracy").and_then(|a| a.as_f64())
-            && best.is_none_or(|b| acc > b)
-        {
-            best = Some(acc);
-            best_n = v.get("val_predictions").and_then(|n| n.as_u64());
-        }
-        if let Some(s) = v.get("step").and_then(|s| s.as_u64()) {
-            steps = Some(steps.map_or(s, |m| m.max(s)));
+    let metrics = sipl_train::trainer::metrics::read(dir);
+    let (mut best, mut best_n) = (None::<f64>, None::<u64>);
+    for v in sipl_train::trainer::metrics::validations(&metrics) {
+        if best.is_none_or(|b| v.val_accuracy > b) {
+            (best, best_n) = (Some(v.val_accuracy), v.val_predictions);
         }
     }
+    let steps = metrics.iter().map(|l| l.step()).max();
     let mut rest = cfg.clone();
     rest.run.seed = 0;
     let group = format!(
@@ -204,7 +179,7 @@ pub fn read_run(dir: &Path) -> Result<RunInfo, EvalError> {
     Ok(RunInfo {
         name: run_name(dir),
         dir: dir.to_owned(),
-        scheme: cfg.model.scheme.clone(),
+        scheme: cfg.model.scheme.name().to_owned(),
         seed: cfg.run.seed,
         group,
         pretext_best: best,
@@ -216,25 +191,22 @@ pub fn read_run(dir: &Path) -> Result<RunInfo, EvalError> {
 pub use crate::report_md::{Report, report};
 /// The t-SNE scores as a Markdown table, from `tsne.json`.
 pub(crate) fn tsne_table(dir: &Path) -> Result<String, EvalError> {
-    let path = dir.join("tsne.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| EvalError::Data(format!("{}: {e}", path.display())))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| EvalError::Data(format!("{}: {e}", path.display())))?;
+    let t: crate::outputs::TsneSummary =
+        crate::outputs::read_json(&dir.join(crate::outputs::TSNE))?;
     let mut md = String::from(
         "| model | twin-NN, embedding | twin-NN, map | class silhouette | style silhouette | class − style |\n|---|---:|---:|---:|---:|---:|\n",
     );
-    for m in v.get("models").and_then(|m| m.as_array()).into_iter().flatten() {
-        let f = |k: &str| m["scores"][k].as_f64().unwrap_or(f64::NAN);
+    for m in &t.models {
+        let s = &m.scores;
         writeln!(
             md,
             "| {} | {:.1}% | {:.1}% | {:.3} | {:.3} | {:+.3} |",
-            m["name"].as_str().unwrap_or("?"),
-            100.0 * f("twin_nn_embedding"),
-            100.0 * f("twin_nn_map"),
-            f("class_silhouette"),
-            f("style_silhouette"),
-            f("separability")
+            m.name,
+            100.0 * s.twin_nn_embedding,
+            100.0 * s.twin_nn_map,
+            s.class_silhouette,
+            s.style_silhouette,
+            s.separability
         )
         .expect("string");
     }

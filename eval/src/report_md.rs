@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::EvalError;
+use crate::outputs::read_curve;
 use crate::plot::{Curve, curves_png};
-use crate::report::{DOWNSTREAM_DIRS, RunInfo, SUMMARY, paper_row, read_curve, read_run};
+use crate::report::{DOWNSTREAM_DIRS, RunInfo, SUMMARY, paper_row, read_run};
 use crate::results::{Evaluation, KNN_SUMMARY, Kind, Member, Model, group};
 use crate::stats::{self, Interval, LEVEL, McNemar, PairedT};
 

@@ -16,7 +16,7 @@ use crate::predictions::{PREDICTIONS, PredictionTable};
 use crate::report::{DownstreamSummary, EvaluatedDataset, RunInfo, SUMMARY};
 
 /// File name of a kNN evaluation's summary (beside its `predictions.parquet`).
-pub const KNN_SUMMARY: &str = "knn.json";
+pub use crate::outputs::KNN_SUMMARY;
 
 /// What one `sipl eval knn` produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,11 +42,14 @@ pub struct KnnSummary {
 }
 
 impl KnnSummary {
+    /// Reads `DIR/knn.json`.
     pub fn read(dir: &Path) -> Result<Self, EvalError> {
-        let path = dir.join(KNN_SUMMARY);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| EvalError::Data(format!("{}: {e}", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| EvalError::Data(format!("{}: {e}", path.display())))
+        crate::outputs::read_json(&dir.join(KNN_SUMMARY))
+    }
+
+    /// Writes `DIR/knn.json`.
+    pub fn write(&self, dir: &Path) -> Result<(), EvalError> {
+        crate::outputs::write_json(&dir.join(KNN_SUMMARY), self)
     }
 }
 

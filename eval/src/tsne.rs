@@ -161,14 +161,15 @@ pub struct Study {
     pub scores: Scores,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+/// Fields in alphabetical order: the order `tsne.json` has always had.
 pub struct Scores {
-    pub twin_nn_embedding: f64,
-    pub twin_nn_map: f64,
     pub class_silhouette: f64,
-    pub style_silhouette: f64,
     /// class − style silhouette.
     pub separability: f64,
+    pub style_silhouette: f64,
+    pub twin_nn_embedding: f64,
+    pub twin_nn_map: f64,
 }
 
 /// Embeds the selection under every style draw, then PCA, t-SNE and the scores.

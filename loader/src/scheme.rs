@@ -10,7 +10,9 @@ use crate::augment::{ColourParams, StyleConfig, apply_style, draw_crop};
 use crate::geometry::{Geometry, NEIGHBOURS};
 use crate::planar::Planar;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Serialised as its name (`opl`, `siplv1`, `siplv2`, `siplv3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Scheme {
     /// (c, n): original patch localization.
     Opl,
@@ -56,6 +58,20 @@ impl Scheme {
 impl fmt::Display for Scheme {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl TryFrom<String> for Scheme {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Scheme> for String {
+    fn from(s: Scheme) -> String {
+        s.name().to_owned()
     }
 }
 

@@ -9,6 +9,7 @@ use sipl_limits::{Ints, Reals};
 use sipl_loader::scheme::Scheme;
 use sipl_loader::{Loader, LoaderConfig};
 use sipl_shards::Dataset;
+use sipl_train::trainer::metrics::MetricsLine;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -27,7 +28,7 @@ pub enum BenchCommand {
 pub struct StepBenchArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
-    device: String,
+    device: sipl_train::DeviceSpec,
     /// Images per step, in [1, 65536], and small enough that a step fits in half of this
     /// machine's memory on the CPU.
     #[arg(long, default_value_t = 192)]
@@ -117,7 +118,7 @@ fn step(a: StepBenchArgs) -> anyhow::Result<()> {
     sipl_limits::INPUT_SIZE.check("--size", a.size)?;
     BENCH_STEPS.check("--steps", a.steps)?;
     Ints::new(0, BENCH_STEPS.max).check("--warmup", a.warmup)?;
-    let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    let device = a.device.resolve()?;
     let bytes = sipl_train::model::train_step_bytes(a.batch as u64, a.size as u64, device);
     let what = format!("ResNet-18 train steps of {} images at {}² on {device:?}", a.batch, a.size);
     sipl_limits::check_memory("--batch", a.batch, bytes, &what)?;
@@ -145,7 +146,7 @@ fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
     // The loader's depth: each worker's queue of `prefetch` finished batches plus the one it
     // holds while the queue is full.
     let depth = |config: &TrainConfig| {
-        let prefetch = LoaderConfig::new(config.scheme(), config.optim.batch_size).prefetch;
+        let prefetch = LoaderConfig::new(config.model.scheme, config.optim.batch_size).prefetch;
         (config.data.workers * (prefetch + 1)) as u64
     };
     let warmup_of = |config: &TrainConfig| {
@@ -175,10 +176,10 @@ fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
         // RANK/WORLD_SIZE set: the timed run is one rank of a distributed run (the GPU check
         // times world size 1 through NCCL this way).
         launch,
+        faults: sipl_train::faults::FaultPlan::none(),
     };
     let result = sipl_train::trainer::train(job);
-    let metrics =
-        std::fs::read_to_string(tmp.join(sipl_train::trainer::METRICS)).unwrap_or_default();
+    let metrics = sipl_train::trainer::metrics::read(&tmp);
     let _ = std::fs::remove_dir_all(&tmp);
     result?;
     let windows: Vec<TimedWindow> =
@@ -231,19 +232,20 @@ struct TimedWindow {
 
 /// The training windows of a metrics file, in order (validation lines mark the window they
 /// fell into).
-fn timed_windows(metrics: &str) -> Vec<TimedWindow> {
+fn timed_windows(metrics: &[MetricsLine]) -> Vec<TimedWindow> {
     let mut out = Vec::new();
     let mut validated = false;
-    for v in metrics.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
-        if v.get("val_accuracy").is_some() {
-            validated = true;
-        } else if let (Some(step), Some(rate)) = (v["step"].as_u64(), v["samples_per_s"].as_f64()) {
-            out.push(TimedWindow {
-                last_step: step,
-                samples_per_s: rate,
-                after_epoch_end: validated,
-            });
-            validated = false;
+    for line in metrics {
+        match line {
+            MetricsLine::Validation(_) => validated = true,
+            MetricsLine::Train(t) => {
+                out.push(TimedWindow {
+                    last_step: t.step,
+                    samples_per_s: t.samples_per_s,
+                    after_epoch_end: validated,
+                });
+                validated = false;
+            }
         }
     }
     out

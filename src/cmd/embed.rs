@@ -32,7 +32,7 @@ pub struct EmbedArgs {
     batch: usize,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
-    device: String,
+    device: sipl_train::DeviceSpec,
 }
 
 pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
@@ -42,7 +42,7 @@ pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
         (None, Some(w)) => w.clone(),
         (None, None) => bail!("give --run DIR or --weights FILE"),
     };
-    let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    let device = a.device.resolve()?;
     sipl_eval::features::check_batch(a.batch, a.input_size, device)?;
     let ds = Dataset::open(&a.data)?;
     let encoder = Encoder::load(Some(&weights), device, 0)?;

@@ -2,7 +2,6 @@
 //! as CSV, PNG and a summary, held-out predictions as Parquet), `sipl eval knn` (weighted kNN on
 //! frozen embeddings) and `sipl eval tsne` (the embedding study, in `tsne.rs`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -15,7 +14,7 @@ use sipl_eval::export::{Which, run_weights};
 use sipl_eval::features::Encoder;
 use sipl_eval::plot::{Curve, curves_png};
 use sipl_eval::predictions::{self, PREDICTIONS, held_out_fingerprint};
-use sipl_eval::report::{DownstreamSummary, SUMMARY, run_name};
+use sipl_eval::report::{DownstreamSummary, run_name};
 use sipl_shards::Dataset;
 use tch::Tensor;
 
@@ -212,7 +211,7 @@ pub struct DownstreamArgs {
     seed: Option<i64>,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
-    device: String,
+    device: sipl_train::DeviceSpec,
     #[arg(short, long)]
     quiet: bool,
 }
@@ -305,7 +304,7 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
     };
     super::output_dir("--out", &out)?;
     let seed = eval_seed(a.seed, a.encoder.run.as_deref())?;
-    let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    let device = a.device.resolve()?;
     sipl_eval::features::check_batch(a.batch, a.input_size, device)?;
     let p = a.split.prepare(&a.data, a.classes)?;
     let (ds, train, held) = (&p.ds, &p.train, &p.held);
@@ -405,17 +404,8 @@ fn write_outputs(
     curve: &[EpochResult],
     summary: &DownstreamSummary,
 ) -> anyhow::Result<()> {
-    let path = out.join("curve.csv");
-    let mut f =
-        std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
-    writeln!(f, "epoch,train_loss,val_accuracy,seconds")?;
-    for r in curve {
-        writeln!(f, "{},{:.6},{:.6},{:.3}", r.epoch, r.train_loss, r.val_accuracy, r.seconds)?;
-    }
-    drop(f);
-    let summary_path = out.join(SUMMARY);
-    std::fs::write(&summary_path, serde_json::to_string_pretty(summary)? + "\n")
-        .with_context(|| format!("writing {}", summary_path.display()))?;
+    sipl_eval::outputs::write_curve(&out.join(sipl_eval::outputs::CURVE), curve)?;
+    summary.write(out)?;
     let points = curve.iter().map(|r| (r.epoch as f64, r.val_accuracy)).collect();
     let title = format!("Downstream accuracy ({} mode)", summary.mode);
     let curve = Curve { name: summary.name.clone(), points, band: None };

@@ -9,7 +9,7 @@ use clap::Args;
 use sipl_eval::features::Encoder;
 use sipl_eval::knn::{KnnConfig, knn_predict};
 use sipl_eval::predictions::{self, PREDICTIONS};
-use sipl_eval::results::{KNN_SUMMARY, KnnSummary};
+use sipl_eval::results::KnnSummary;
 use sipl_eval::stats::{LEVEL, wilson};
 use tch::Tensor;
 
@@ -52,7 +52,7 @@ pub struct KnnArgs {
     seed: Option<i64>,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
-    device: String,
+    device: sipl_train::DeviceSpec,
     #[arg(short, long)]
     quiet: bool,
 }
@@ -76,7 +76,7 @@ pub fn run(a: KnnArgs) -> anyhow::Result<()> {
     };
     super::output_dir("--out", &out)?;
     let seed = eval_seed(a.seed, a.encoder.run.as_deref())?;
-    let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    let device = a.device.resolve()?;
     sipl_eval::features::check_batch(a.batch, a.input_size, device)?;
     let p = a.split.prepare(&a.data, None)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -123,9 +123,7 @@ pub fn run(a: KnnArgs) -> anyhow::Result<()> {
     let table =
         predictions::table(&p.ds, &p.held, &p.labels, (k[0], &classes[0]), (k[1], &classes[1]))?;
     predictions::write(&table, &out.join(PREDICTIONS))?;
-    let path = out.join(KNN_SUMMARY);
-    std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
-        .with_context(|| format!("writing {}", path.display()))?;
+    summary.write(&out)?;
     for i in 0..2 {
         let w = wilson(correct[i], n as u64, LEVEL)
             .map_or(String::new(), |w| format!(" [{:.1}, {:.1}]", 100.0 * w.low, 100.0 * w.high));

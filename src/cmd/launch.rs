@@ -74,7 +74,7 @@ fn check_devices(devices: &[String]) -> anyhow::Result<Vec<String>> {
             DeviceSpec::Auto => {
                 bail!("--devices needs explicit devices (cuda:N or cpu), not {d:?}")
             }
-            s => s,
+            s => s.indexed(),
         };
         spec.resolve()?;
         if matches!(spec, DeviceSpec::Cuda(_)) && !seen.insert(spec) {

@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use clap::Args;
 use sipl_train::config::TrainConfig;
 use sipl_train::dist::Launch;
+use sipl_train::faults::FaultPlan;
 use sipl_train::trainer::{TrainJob, train};
 
 #[derive(Args)]
@@ -35,7 +36,8 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
-pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+/// `faults`: none for the user's binary (see `sipl_train::faults`).
+pub fn run(a: TrainArgs, faults: FaultPlan) -> anyhow::Result<()> {
     let launch = Launch::from_env()?;
     if !a.devices.is_empty() {
         anyhow::ensure!(
@@ -57,6 +59,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         progress: !a.quiet && std::io::stderr().is_terminal(),
         stop: Arc::new(AtomicBool::new(false)),
         launch,
+        faults,
     };
     let r = train(job)?;
     if !main {

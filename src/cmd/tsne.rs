@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use sipl_eval::export::{Which, run_weights};
 use sipl_eval::features::Encoder;
+use sipl_eval::outputs::{TSNE, TsneModel, TsneSummary, write_json};
 use sipl_eval::plot::{Panel, ScatterPoint, scatter_png};
 use sipl_eval::report::run_name;
 use sipl_eval::tsne::{TsneConfig, select, study, style_draws};
@@ -50,7 +51,7 @@ pub struct TsneArgs {
     seed: u64,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
-    device: String,
+    device: sipl_train::DeviceSpec,
 }
 
 pub fn run(a: TsneArgs) -> anyhow::Result<()> {
@@ -78,7 +79,7 @@ pub fn run(a: TsneArgs) -> anyhow::Result<()> {
     if models.is_empty() {
         bail!("give at least one --run DIR, --weights FILE or --random-init");
     }
-    let device = a.device.parse::<sipl_train::DeviceSpec>()?.resolve()?;
+    let device = a.device.resolve()?;
     sipl_eval::features::check_batch(sipl_eval::tsne::BATCH, a.input_size, device)?;
     let ds = Dataset::open(&a.data)?;
     let classes = a.classes.as_deref().map(|c| check_classes(&ds, c)).transpose()?;
@@ -126,22 +127,22 @@ pub fn run(a: TsneArgs) -> anyhow::Result<()> {
                 })
                 .collect(),
         });
-        summaries.push(serde_json::json!({"name": name, "weights": weights, "scores": sc}));
+        summaries.push(TsneModel { name: name.clone(), scores: sc, weights: weights.clone() });
     }
     let legend = vec![
         format!("colour: class ({}: blue, {}: orange)", class_names[0], class_names[1]),
         "marker: style draw (1: circle, 2: triangle)".to_owned(),
     ];
     scatter_png(&panels, &legend, &a.out.join("tsne.png"))?;
-    let json = serde_json::json!({
-        "classes": class_names,
-        "per_class": a.per_class,
-        "seed": a.seed,
-        "perplexity": a.perplexity,
-        "styles": styles.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>(),
-        "models": summaries,
-    });
-    std::fs::write(a.out.join("tsne.json"), serde_json::to_string_pretty(&json)? + "\n")?;
+    let summary = TsneSummary {
+        classes: class_names,
+        models: summaries,
+        per_class: a.per_class,
+        perplexity: a.perplexity,
+        seed: a.seed,
+        styles: styles.iter().map(|s| format!("{s:?}")).collect(),
+    };
+    write_json(&a.out.join(TSNE), &summary)?;
     println!("{}: tsne.png, tsne.csv, tsne.json", a.out.display());
     Ok(())
 }

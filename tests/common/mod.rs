@@ -9,6 +9,14 @@ pub fn sipl() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sipl"))
 }
 
+/// `sipl` with faults injected into training from `SIPL_FAULT_*` variables (see
+/// src/bin/sipl-fault-harness.rs); the user's binary reads none of them.
+pub fn sipl_with_faults(faults: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sipl-fault-harness"));
+    c.envs(faults.iter().copied());
+    c
+}
+
 /// Runs `sipl ARGS`, returning (success, stdout, stderr).
 pub fn run(args: &[&str]) -> (bool, String, String) {
     let out = sipl().args(args).output().expect("spawn sipl");

@@ -4,8 +4,7 @@
 // uses, which starts reducing a bucket as soon as backward has produced all its gradients.
 // Nothing here implements a reduction of its own.
 //
-// Errors never unwind into Rust: each function catches, returns null or -1 and hands back a
-// message allocated with malloc (freed by `sipl_free_error` in transfer.cpp).
+// Errors follow shim.h: null or -1 with a message in `error`.
 #include <ATen/ATen.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
@@ -19,9 +18,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <string>
 #include <vector>
+
+#include "shim.h"
 
 using StorePtr = c10::intrusive_ptr<c10d::Store>;
 using GroupPtr = c10::intrusive_ptr<c10d::ProcessGroup>;
@@ -31,26 +31,11 @@ using BackendPtr = c10::intrusive_ptr<c10d::Backend>;
 extern "C" void* sipl_nccl_backend_new(void* store, int rank, int world, int index,
                                        int64_t timeout_ms, char** error);
 
+using sipl::guarded;
+using sipl::status;
+using sipl::tensors;
+
 namespace {
-template <typename F>
-auto guarded(char** error, F f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    *error = strdup(e.what());
-  } catch (...) {
-    *error = strdup("unknown C++ exception");
-  }
-  return decltype(f())();
-}
-
-std::vector<at::Tensor> tensors(void* const* ptrs, int n) {
-  std::vector<at::Tensor> out;
-  out.reserve(n);
-  for (int i = 0; i < n; i++) out.push_back(*static_cast<at::Tensor*>(ptrs[i]));
-  return out;
-}
-
 GroupPtr& group(void* pg) { return *static_cast<GroupPtr*>(pg); }
 }  // namespace
 
@@ -81,13 +66,13 @@ void sipl_store_free(void* store) {
 
 int sipl_store_set(void* store, const char* key, const uint8_t* data, int64_t len,
                    char** error) {
-  return guarded(error, [&]() -> int {
+  return status(error, [&] {
     (*static_cast<StorePtr*>(store))->set(key, std::vector<uint8_t>(data, data + len));
-    return 1;
-  }) - 1;
+  });
 }
 
-// The value of `key`, waiting for it up to the store's timeout; malloc'd, length in `len`.
+// The value of `key`, waiting for it up to the store's timeout; malloc'd (release with
+// `sipl_free`), length in `len`.
 uint8_t* sipl_store_get(void* store, const char* key, int64_t* len, char** error) {
   return guarded(error, [&]() -> uint8_t* {
     auto value = (*static_cast<StorePtr*>(store))->get(key);
@@ -97,8 +82,6 @@ uint8_t* sipl_store_get(void* store, const char* key, int64_t* len, char** error
     return out;
   });
 }
-
-void sipl_store_free_value(uint8_t* value) { free(value); }
 
 // A process group over `store` whose collectives run on NCCL (`cuda_index` >= 0) or Gloo
 // (CPU tensors, `cuda_index` < 0).
@@ -117,7 +100,7 @@ void* sipl_group_new(void* store, int rank, int world, int cuda_index, int64_t t
       void* made = sipl_nccl_backend_new(&s, rank, world, cuda_index, timeout_ms, &nccl_error);
       if (made == nullptr) {
         std::string message = nccl_error ? nccl_error : "NCCL backend failed";
-        free(nccl_error);
+        sipl_free(nccl_error);
         throw std::runtime_error(message);
       }
       backend = *static_cast<BackendPtr*>(made);
@@ -180,19 +163,18 @@ void sipl_group_free(void* pg) {
 // In-place sum over ranks of each tensor. Waits for the work: on CUDA that orders the current
 // stream after the collective without blocking the host; on CPU it blocks.
 int sipl_group_allreduce_sum(void* pg, void* const* ptrs, int n, char** error) {
-  return guarded(error, [&]() -> int {
+  return status(error, [&] {
     auto ts = tensors(ptrs, n);
     for (auto& t : ts) {
       std::vector<at::Tensor> one{t};
       group(pg)->allreduce(one)->wait();
     }
-    return 1;
-  }) - 1;
+  });
 }
 
 // Rank `root`'s values of each tensor, in place on every rank.
 int sipl_group_broadcast(void* pg, void* const* ptrs, int n, int root, char** error) {
-  return guarded(error, [&]() -> int {
+  return status(error, [&] {
     auto ts = tensors(ptrs, n);
     for (auto& t : ts) {
       std::vector<at::Tensor> one{t};
@@ -200,8 +182,7 @@ int sipl_group_broadcast(void* pg, void* const* ptrs, int n, int root, char** er
       opts.rootRank = root;
       group(pg)->broadcast(one, opts)->wait();
     }
-    return 1;
-  }) - 1;
+  });
 }
 
 // c10d's Reducer over `params` (the same order on every rank), in buckets of `bucket_bytes`
@@ -231,17 +212,15 @@ void* sipl_reducer_new(void* pg, void* const* ptrs, int n, int64_t bucket_bytes,
 // reducer's bookkeeping every step; it is also where the reducer checks that the previous
 // backward reduced every bucket.
 int sipl_reducer_rebuild(void* reducer, char** error) {
-  return guarded(error, [&]() -> int {
+  return status(error, [&] {
     static_cast<c10d::Reducer*>(reducer)->rebuild_buckets();
-    return 1;
-  }) - 1;
+  });
 }
 
 int sipl_reducer_prepare(void* reducer, void* const* outputs, int n, char** error) {
-  return guarded(error, [&]() -> int {
+  return status(error, [&] {
     static_cast<c10d::Reducer*>(reducer)->prepare_for_backward(tensors(outputs, n));
-    return 1;
-  }) - 1;
+  });
 }
 
 void sipl_reducer_free(void* reducer) {

@@ -10,13 +10,12 @@
 #include <c10/util/intrusive_ptr.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
-#include <exception>
+
+#include "shim.h"
 
 extern "C" void* sipl_nccl_backend_new(void* store, int rank, int world, int index,
                                        int64_t timeout_ms, char** error) {
-  try {
+  return sipl::guarded(error, [&]() -> void* {
 #ifdef SIPL_HAVE_NCCL
     c10::cuda::set_device(static_cast<c10::DeviceIndex>(index));
     auto opts = c10d::ProcessGroupNCCL::Options::create();
@@ -30,15 +29,10 @@ extern "C" void* sipl_nccl_backend_new(void* store, int rank, int world, int ind
     return new c10::intrusive_ptr<c10d::Backend>(std::move(backend));
 #else
     (void)store, (void)rank, (void)world, (void)index, (void)timeout_ms;
-    *error = strdup(
-        "this build has no NCCL backend (the CUDA and NCCL headers of the venv's torch were not "
-        "found at build time)");
+    sipl::set_error(error,
+                    "this build has no NCCL backend (the CUDA and NCCL headers of the venv's "
+                    "torch were not found at build time)");
     return nullptr;
 #endif
-  } catch (const std::exception& e) {
-    *error = strdup(e.what());
-  } catch (...) {
-    *error = strdup("unknown C++ exception");
-  }
-  return nullptr;
+  });
 }

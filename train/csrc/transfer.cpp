@@ -4,54 +4,33 @@
 // step's compute). Only device-generic c10 interfaces are used, so nothing here needs the CUDA
 // toolkit's headers or libraries; the CUDA implementation registers itself from libc10_cuda.
 //
-// Errors never unwind into Rust: each function catches, returns null and hands back a message
-// allocated with malloc (freed by `sipl_free_error`).
+// Errors follow shim.h: null with a message in `error`.
 #include <ATen/ATen.h>
 #include <c10/core/Event.h>
 #include <c10/core/StreamGuard.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <exception>
-
-namespace {
-void set_error(char** error, const std::exception& e) { *error = strdup(e.what()); }
-}  // namespace
+#include "shim.h"
 
 extern "C" {
-
-void sipl_free_error(char* error) { free(error); }
 
 // A 1-D float32 tensor of `numel` uninitialised elements in host memory: page-locked through
 // the CUDA caching host allocator when `pinned` (a freed block is reused only after the copies
 // recorded on it have finished), else ordinary memory.
 void* sipl_host_empty_f32(int64_t numel, bool pinned, char** error) {
-  try {
+  return sipl::guarded(error, [&]() -> void* {
     auto options = at::TensorOptions().dtype(at::kFloat).pinned_memory(pinned);
     return new at::Tensor(at::empty({numel}, options));
-  } catch (const std::exception& e) {
-    set_error(error, e);
-    return nullptr;
-  } catch (...) {
-    *error = strdup("unknown C++ exception");
-    return nullptr;
-  }
+  });
 }
 
 // A stream from the CUDA stream pool of device `index`, for copies.
 void* sipl_copy_stream_new(int index, char** error) {
-  try {
+  return sipl::guarded(error, [&]() -> void* {
     const c10::Device device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index));
     const auto* impl = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
     return new c10::Stream(impl->getStreamFromGlobalPool(device, false));
-  } catch (const std::exception& e) {
-    set_error(error, e);
-    return nullptr;
-  } catch (...) {
-    *error = strdup("unknown C++ exception");
-    return nullptr;
-  }
+  });
 }
 
 void sipl_copy_stream_free(void* stream) { delete static_cast<c10::Stream*>(stream); }
@@ -63,7 +42,7 @@ void sipl_copy_stream_free(void* stream) { delete static_cast<c10::Stream*>(stre
 // block is not handed out again before the compute stream is done with it). The pinned source
 // is protected by the event the copy records on the copy stream.
 void* sipl_upload_on(void* stream, const void* host, char** error) {
-  try {
+  return sipl::guarded(error, [&]() -> void* {
     const c10::Stream& side = *static_cast<const c10::Stream*>(stream);
     const at::Tensor& src = *static_cast<const at::Tensor*>(host);
     const auto* impl = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
@@ -80,28 +59,16 @@ void* sipl_upload_on(void* stream, const void* host, char** error) {
     copied.block(compute);
     dst.record_stream(compute);
     return new at::Tensor(std::move(dst));
-  } catch (const std::exception& e) {
-    set_error(error, e);
-    return nullptr;
-  } catch (...) {
-    *error = strdup("unknown C++ exception");
-    return nullptr;
-  }
+  });
 }
 
 // `host` in page-locked memory: itself when it already is, else a pinned copy. (tch's
 // `pin_memory(device)` / `is_pinned(device)` pass a device, which this libtorch warns about as
 // deprecated on every call.)
 void* sipl_pinned(const void* host, char** error) {
-  try {
+  return sipl::guarded(error, [&]() -> void* {
     const at::Tensor& t = *static_cast<const at::Tensor*>(host);
     return new at::Tensor(t.is_pinned() ? t : t.pin_memory());
-  } catch (const std::exception& e) {
-    set_error(error, e);
-    return nullptr;
-  } catch (...) {
-    *error = strdup("unknown C++ exception");
-    return nullptr;
-  }
+  });
 }
 }

@@ -102,7 +102,7 @@ impl Adam {
         }
         tch::no_grad(|| {
             let _ = step.shallow_clone().f_fill_(self.step as f64)?;
-            crate::fused_adam::step(&p, &g, (&m, &v), step, self.config)
+            crate::ffi::fused_adam::step(&p, &g, (&m, &v), step, self.config)
         })
     }
 
@@ -225,13 +225,15 @@ mod tests {
         let step = Tensor::ones([], (Kind::Float, Device::Cpu));
         let m = [adam.m[0].shallow_clone()];
         let v = [adam.v[0].shallow_clone()];
-        let e = crate::fused_adam::step(&[p.shallow_clone()], &[g], (&m, &v), &step, adam.config)
-            .expect_err("dtype mismatch");
+        let e =
+            crate::ffi::fused_adam::step(&[p.shallow_clone()], &[g], (&m, &v), &step, adam.config)
+                .expect_err("dtype mismatch");
         let e = e.to_string();
         assert!(e.contains("fused Adam") && e.contains("Double"), "{e}");
         assert!(e.contains("optim.fused = false"), "{e}");
-        let e = crate::fused_adam::step(&[p.shallow_clone()], &[], (&m, &v), &step, adam.config)
-            .expect_err("lengths");
+        let e =
+            crate::ffi::fused_adam::step(&[p.shallow_clone()], &[], (&m, &v), &step, adam.config)
+                .expect_err("lengths");
         assert!(e.to_string().contains("1 parameters but 0 gradients"), "{e}");
     }
 }

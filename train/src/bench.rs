@@ -34,7 +34,7 @@ pub fn resnet_step(
             start = Instant::now();
         }
         let forward = || nn::ModuleT::forward_t(&net, &x, true).cross_entropy_for_logits(&y);
-        let loss = if amp { crate::autocast::with_bf16(device, forward) } else { forward() };
+        let loss = if amp { crate::ffi::autocast::with_bf16(device, forward) } else { forward() };
         adam.zero_grad();
         loss.backward();
         adam.step()?;

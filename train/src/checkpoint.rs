@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Tensor, nn};
 
 use crate::adam::Adam;
+use crate::faults::FaultPlan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -61,18 +62,6 @@ fn one_rank() -> usize {
     1
 }
 
-/// Fault injection for tests: the process is killed halfway through writing the checkpoint of
-/// step `SIPL_FAULT_KILL_IN_CHECKPOINT` (its weights written, its optimizer state not).
-fn crash_here_for_tests(step: u64) {
-    let at = std::env::var("SIPL_FAULT_KILL_IN_CHECKPOINT").ok().and_then(|s| s.parse().ok());
-    if at == Some(step) {
-        eprintln!("fault injection: killing this process inside the checkpoint of step {step}");
-        // SIGKILL, as kill -9 would (abort would leave a core file).
-        // SAFETY: kill(2) on our own pid.
-        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-    }
-}
-
 const MODEL: &str = "model.safetensors";
 const OPTIM: &str = "optim.safetensors";
 const STATE: &str = "state.json";
@@ -82,11 +71,17 @@ const MANIFEST: &str = "manifest.json";
 pub struct Checkpointer {
     dir: PathBuf,
     keep: usize,
+    faults: FaultPlan,
 }
 
 impl Checkpointer {
     pub fn new(dir: PathBuf, keep: usize) -> Self {
-        Checkpointer { dir, keep: keep.max(1) }
+        Checkpointer { dir, keep: keep.max(1), faults: FaultPlan::none() }
+    }
+
+    /// The same, breaking a write where `faults` says (tests only; see [`FaultPlan`]).
+    pub fn with_faults(self, faults: FaultPlan) -> Self {
+        Checkpointer { faults, ..self }
     }
 
     fn path(&self, step: u64) -> PathBuf {
@@ -124,7 +119,7 @@ impl Checkpointer {
         let dst = self.path(state.step);
         std::fs::create_dir_all(tmp).map_err(io(tmp))?;
         write_tensors(&tmp.join(MODEL), &model_tensors(vs))?;
-        crash_here_for_tests(state.step);
+        self.faults.kill_in_checkpoint(state.step);
         let mut optim: Vec<(String, Tensor)> = Vec::new();
         for (i, name) in adam.names.iter().enumerate() {
             optim.push((format!("m/{name}"), adam.m[i].shallow_clone()));

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use sipl_loader::scheme::Scheme;
 
+use crate::DeviceSpec;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
@@ -53,7 +55,7 @@ pub struct DataConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    pub scheme: String,
+    pub scheme: Scheme,
     /// Weight of symKL (METHOD.md: 5).
     #[serde(default = "default_alpha")]
     pub alpha: f64,
@@ -86,7 +88,7 @@ pub struct RunConfig {
     pub seed: u64,
     /// cpu, cuda, cuda:N or auto.
     #[serde(default = "default_device")]
-    pub device: String,
+    pub device: DeviceSpec,
     /// Checkpoint every N steps (and at every epoch end).
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
@@ -118,9 +120,6 @@ pub struct RunConfig {
     /// failing, in seconds.
     #[serde(default = "default_dist_timeout")]
     pub dist_timeout_s: u64,
-    /// Fault injection for tests: the loss becomes NaN at this step (on every rank, or only on
-    /// rank `SIPL_FAULT_RANK` when that environment variable is set).
-    pub fault_nan_at_step: Option<u64>,
 }
 
 fn default_val_fraction() -> f64 {
@@ -132,8 +131,8 @@ fn default_workers() -> usize {
 fn default_alpha() -> f64 {
     5.0
 }
-fn default_device() -> String {
-    "auto".into()
+fn default_device() -> DeviceSpec {
+    DeviceSpec::Auto
 }
 fn default_checkpoint_every() -> u64 {
     1000
@@ -176,15 +175,14 @@ impl TrainConfig {
         for set in sets {
             apply_set(&mut doc, set)?;
         }
+        // The two names with a fixed set of values get the error every other range gives.
+        check_name::<Scheme>(&doc, "model.scheme", "opl, siplv1, siplv2 or siplv3")?;
+        check_name::<DeviceSpec>(&doc, "run.device", "cpu, cuda, cuda:N or auto")?;
         let cfg: TrainConfig = toml::Value::Table(doc)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
-    }
-
-    pub fn scheme(&self) -> Scheme {
-        self.model.scheme.parse().expect("validated")
     }
 
     /// Checks every value against its range (`sipl_limits`: the ranges flags of the same
@@ -193,15 +191,6 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         use sipl_limits::*;
         let (d, m, o, r) = (&self.data, &self.model, &self.optim, &self.run);
-        if m.scheme.parse::<Scheme>().is_err() {
-            let e = RangeError::new("model.scheme", &m.scheme, "opl, siplv1, siplv2 or siplv3");
-            return Err(e.into());
-        }
-        if r.device.parse::<crate::DeviceSpec>().is_err() {
-            return Err(
-                RangeError::new("run.device", &r.device, "cpu, cuda, cuda:N or auto").into()
-            );
-        }
         Ints::new(1, u64::MAX).check_opt("data.train_images", d.train_images)?;
         HELD_OUT_FRACTION.check("data.val_fraction", d.val_fraction)?;
         PATCH_SIZE.check_opt("data.patch_size", d.patch_size)?;
@@ -216,8 +205,7 @@ impl TrainConfig {
         KEEP_CHECKPOINTS.check("run.keep_checkpoints", r.keep_checkpoints)?;
         BUCKET_MB.check("run.bucket_mb", r.bucket_mb)?;
         TIMEOUT_S.check("run.dist_timeout_s", r.dist_timeout_s)?;
-        STEPS.check_opt("run.fault_nan_at_step", r.fault_nan_at_step)?;
-        if r.amp == Some(true) && r.device.trim().eq_ignore_ascii_case("cpu") {
+        if r.amp == Some(true) && r.device == DeviceSpec::Cpu {
             let e = RangeError::new("run.amp", true, "false on a CPU device")
                 .note("bf16 autocast needs CUDA; CPU runs are exact fp32");
             return Err(e.into());
@@ -263,11 +251,29 @@ impl TrainConfig {
     /// thread counts, and how many checkpoints are kept.
     pub fn rank_agreement(&self) -> String {
         let mut c = self.clone();
-        let kind = c.run.device.split(':').next().unwrap_or_default().to_ascii_lowercase();
-        c.run.device = kind;
+        if let DeviceSpec::Cuda(_) = c.run.device {
+            c.run.device = DeviceSpec::Cuda(None);
+        }
         (c.data.workers, c.run.threads, c.run.keep_checkpoints) = (0, None, 0);
         c.run.overlap_uploads = None;
         c.to_toml()
+    }
+}
+
+/// A `section.key` string of `doc` that must parse as `T`: a [`sipl_limits::RangeError`]
+/// naming the key and `allowed` when it does not (other types are serde's to refuse).
+fn check_name<T: std::str::FromStr>(
+    doc: &toml::Table,
+    key: &'static str,
+    allowed: &str,
+) -> Result<(), ConfigError> {
+    let (section, field) = key.split_once('.').expect("section.key");
+    let value = doc.get(section).and_then(|s| s.get(field)).and_then(|v| v.as_str());
+    match value {
+        Some(v) if v.parse::<T>().is_err() => {
+            Err(sipl_limits::RangeError::new(key, v, allowed).into())
+        }
+        _ => Ok(()),
     }
 }
 

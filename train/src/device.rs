@@ -1,18 +1,24 @@
-//! Choosing the compute device: `cpu`, `cuda`, `cuda:N` or `auto`, checked against what
-//! libtorch actually sees, with a clear error for a device that does not exist.
+//! Choosing the compute device: `cpu`, `cuda`, `cuda:N` or `auto`, parsed once (configs and
+//! flags hold a [`DeviceSpec`], never the text), checked against what libtorch actually sees,
+//! with a clear error for a device that does not exist.
 
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
 use tch::{Cuda, Device};
 
-/// A device as a user writes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A device as a user writes it; serialised as that text (`cuda`, `cuda:1`, `cpu`, `auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum DeviceSpec {
-    /// The first CUDA device when there is one, else the CPU.
+    /// The process's CUDA device when there is one (under a launcher, `LOCAL_RANK`'s), else
+    /// the CPU.
     Auto,
     Cpu,
-    Cuda(usize),
+    /// `cuda:N`; `None` (plain `cuda`): the process's CUDA device (0, or `LOCAL_RANK`'s under
+    /// a launcher).
+    Cuda(Option<usize>),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,11 +36,11 @@ impl FromStr for DeviceSpec {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(DeviceSpec::Auto),
             "cpu" => Ok(DeviceSpec::Cpu),
-            "cuda" | "gpu" => Ok(DeviceSpec::Cuda(0)),
+            "cuda" | "gpu" => Ok(DeviceSpec::Cuda(None)),
             other => other
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
-                .map(DeviceSpec::Cuda)
+                .map(|n| DeviceSpec::Cuda(Some(n)))
                 .ok_or_else(|| DeviceError::Unknown(s.to_owned())),
         }
     }
@@ -45,8 +51,23 @@ impl fmt::Display for DeviceSpec {
         match self {
             DeviceSpec::Auto => write!(f, "auto"),
             DeviceSpec::Cpu => write!(f, "cpu"),
-            DeviceSpec::Cuda(i) => write!(f, "cuda:{i}"),
+            DeviceSpec::Cuda(None) => write!(f, "cuda"),
+            DeviceSpec::Cuda(Some(i)) => write!(f, "cuda:{i}"),
         }
+    }
+}
+
+impl TryFrom<String> for DeviceSpec {
+    type Error = DeviceError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<DeviceSpec> for String {
+    fn from(d: DeviceSpec) -> String {
+        d.to_string()
     }
 }
 
@@ -58,8 +79,20 @@ impl DeviceSpec {
             DeviceSpec::Cpu => Ok(Device::Cpu),
             DeviceSpec::Auto if count > 0 => Ok(Device::Cuda(0)),
             DeviceSpec::Auto => Ok(Device::Cpu),
-            DeviceSpec::Cuda(index) if index < count => Ok(Device::Cuda(index)),
-            DeviceSpec::Cuda(index) => Err(DeviceError::Missing { index, count }),
+            DeviceSpec::Cuda(index) if index.unwrap_or(0) < count => {
+                Ok(Device::Cuda(index.unwrap_or(0)))
+            }
+            DeviceSpec::Cuda(index) => {
+                Err(DeviceError::Missing { index: index.unwrap_or(0), count })
+            }
+        }
+    }
+
+    /// The same device with `cuda` made explicit (`cuda:0`).
+    pub fn indexed(self) -> Self {
+        match self {
+            DeviceSpec::Cuda(None) => DeviceSpec::Cuda(Some(0)),
+            other => other,
         }
     }
 }
@@ -92,8 +125,11 @@ mod tests {
     #[test]
     fn parses_device_names() {
         assert_eq!("cpu".parse(), Ok(DeviceSpec::Cpu));
-        assert_eq!("CUDA".parse(), Ok(DeviceSpec::Cuda(0)));
-        assert_eq!("cuda:3".parse(), Ok(DeviceSpec::Cuda(3)));
+        assert_eq!("CUDA".parse(), Ok(DeviceSpec::Cuda(None)));
+        assert_eq!("cuda:3".parse(), Ok(DeviceSpec::Cuda(Some(3))));
+        for text in ["cpu", "cuda", "cuda:3", "auto"] {
+            assert_eq!(text.parse::<DeviceSpec>().map(|d| d.to_string()), Ok(text.to_owned()));
+        }
         assert_eq!("auto".parse(), Ok(DeviceSpec::Auto));
         assert!(matches!("tpu".parse::<DeviceSpec>(), Err(DeviceError::Unknown(_))));
         assert!(matches!("cuda:x".parse::<DeviceSpec>(), Err(DeviceError::Unknown(_))));
@@ -102,7 +138,7 @@ mod tests {
     #[test]
     fn a_missing_cuda_index_is_a_clear_error() {
         let count = cuda_device_count();
-        let err = DeviceSpec::Cuda(count + 7).resolve().expect_err("no such device");
+        let err = DeviceSpec::Cuda(Some(count + 7)).resolve().expect_err("no such device");
         assert_eq!(err, DeviceError::Missing { index: count + 7, count });
         assert!(err.to_string().contains(&format!("cuda:{}", count + 7)));
         assert_eq!(DeviceSpec::Cpu.resolve(), Ok(Device::Cpu));

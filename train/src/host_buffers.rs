@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sipl_loader::{Batch, BufferAllocator, BufferError, PixelBuffer, VecPool};
 use tch::{Device, Tensor};
 
-use crate::transfer::host_empty_f32;
+use crate::ffi::transfer::host_empty_f32;
 
 /// Where batch pixels live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

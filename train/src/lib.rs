@@ -5,20 +5,20 @@
 //! - [`device`]: compute-device selection;
 //! - [`model`]: the ResNet-18 encoder, the head and the loss;
 //! - [`trainer`]: the training loop and its run directory;
-//! - [`dist`]: data-parallel training over c10d (NCCL, or Gloo on the CPU).
+//! - [`dist`]: data-parallel training over c10d (NCCL, or Gloo on the CPU);
+//! - [`ffi`]: the C++ shim (autocast, fused Adam, pinned transfers, c10d), the only FFI.
 
 pub mod adam;
-pub mod autocast;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod dist;
-pub mod fused_adam;
+pub mod faults;
+pub mod ffi;
 pub mod host_buffers;
 pub mod model;
 pub mod speed;
 pub mod trainer;
-pub mod transfer;
 
 pub use device::{DeviceError, DeviceSpec};

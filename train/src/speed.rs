@@ -1,12 +1,12 @@
 //! GPU speed settings (METHOD.md "GPU speed"): channels_last memory format for the input and every
 //! 4-D parameter, cuDNN autotuning, and host batches uploaded from pinned memory on a side stream
-//! (`transfer.rs`) so the copy overlaps the previous step's compute. bf16 autocast lives in
-//! `autocast.rs` (a C++ shim: tch's own prints deprecation warnings on every call). CPU runs stay
+//! (`ffi/transfer.rs`) so the copy overlaps the previous step's compute. bf16 autocast lives in
+//! `ffi/autocast.rs` (a C++ shim: tch's own prints deprecation warnings on every call). CPU runs stay
 //! exact fp32 in the default layout.
 
 use tch::{Device, TchError, Tensor, nn};
 
-use crate::transfer::{CopyStream, pinned};
+use crate::ffi::transfer::{CopyStream, pinned};
 
 /// How tensors are laid out and moved for a device.
 pub struct SpeedSettings {

@@ -12,15 +12,13 @@
 //! checkpoint (between those, each rank's statistics follow its own shard, as in DDP without
 //! buffer broadcast); a stop request is agreed every `run.log_every` steps.
 
-mod shim;
-
 use std::time::Duration;
 
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::model::sorted_variables;
 
-pub use shim::{Group, Reducer, Store, backends};
+pub use crate::ffi::c10d::{Group, Reducer, Store, backends};
 
 /// Where this process sits in a distributed run, from the launch environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,17 +106,13 @@ impl Launch {
 
     /// The device of this rank: `configured` when it names one (`cuda:N`, `cpu`), else the
     /// CUDA device `LOCAL_RANK` (or the CPU when there is no CUDA).
-    pub fn device(&self, configured: &str) -> Result<Device, crate::DeviceError> {
-        let spec: crate::DeviceSpec = configured.parse()?;
-        let plain =
-            matches!(configured.trim().to_ascii_lowercase().as_str(), "cuda" | "gpu" | "auto");
-        match spec {
-            crate::DeviceSpec::Cuda(_) | crate::DeviceSpec::Auto
-                if plain && crate::device::cuda_device_count() > 0 =>
-            {
-                crate::DeviceSpec::Cuda(self.local_rank).resolve()
+    pub fn device(&self, configured: crate::DeviceSpec) -> Result<Device, crate::DeviceError> {
+        use crate::DeviceSpec::{Auto, Cuda};
+        match configured {
+            Cuda(None) | Auto if crate::device::cuda_device_count() > 0 => {
+                Cuda(Some(self.local_rank)).resolve()
             }
-            _ => spec.resolve(),
+            _ => configured.resolve(),
         }
     }
 }

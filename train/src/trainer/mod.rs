@@ -8,6 +8,10 @@
 //! only rank 0 writes the run directory (config, metrics, checkpoints, weights) and shows
 //! progress. Every rank resumes from the same checkpoint.
 
+mod cadence;
+pub mod metrics;
+mod plan;
+mod ranks;
 mod run_dir;
 mod window;
 
@@ -21,14 +25,21 @@ use sipl_loader::{Batch, Loader, LoaderConfig, LoaderError};
 use sipl_shards::Dataset;
 use tch::{Device, Tensor, nn};
 
-use crate::adam::{Adam, AdamConfig};
+use crate::adam::Adam;
 use crate::checkpoint::{CheckpointError, Checkpointer, TrainerState, write_weights};
 use crate::config::{ConfigError, TrainConfig};
-use crate::dist::{Dist, DistError, Launch, Reducer};
-use crate::host_buffers::{HostBuffers, PixelTensor};
+use crate::dist::{Dist, DistError, Launch};
+use crate::faults::FaultPlan;
+use crate::host_buffers::PixelTensor;
 use crate::model::{PretextModel, correct_on_device, loss};
 use crate::speed::SpeedSettings;
-pub use run_dir::{CONFIG, DATASET, DatasetRecord, METRICS};
+pub use cadence::Cadence;
+use cadence::is_new_best;
+pub use metrics::METRICS;
+use metrics::{MetricsLine, ValidationLine};
+pub use plan::RunPlan;
+use ranks::{Ranked, Ranks, Single};
+pub use run_dir::{CONFIG, DATASET, DatasetRecord};
 use window::Window;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +99,8 @@ pub struct TrainJob {
     pub stop: Arc<AtomicBool>,
     /// This process's place in a distributed run; `None`: a single process.
     pub launch: Option<Launch>,
+    /// Faults to inject (tests only); [`FaultPlan::none`] for every real run.
+    pub faults: FaultPlan,
 }
 
 #[derive(Debug, Clone)]
@@ -119,9 +132,8 @@ struct Session {
     ckpt: Checkpointer,
     state: TrainerState,
     run: PathBuf,
-    /// Declared before `dist`: the reducer goes first.
-    reducer: Option<Reducer>,
-    dist: Option<Dist>,
+    faults: FaultPlan,
+    ranks: Box<dyn Ranks>,
 }
 
 /// Runs (or resumes) a training job to its end, or to a stop request.
@@ -134,40 +146,23 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
         Dataset::open(&cfg.data.path)
             .map_err(|source| TrainError::Data { path: cfg.data.path.clone(), source })?,
     );
-    let device = match &job.launch {
-        Some(launch) => launch.device(&cfg.run.device)?,
-        None => cfg.run.device.parse::<crate::DeviceSpec>()?.resolve()?,
-    };
-    if cfg.run.amp == Some(true) && !matches!(device, Device::Cuda(_)) {
-        let e = sipl_limits::RangeError::new("run.amp", true, "false on a CPU device")
-            .note("bf16 autocast needs CUDA; CPU runs are exact fp32");
-        return Err(ConfigError::from(e).into());
-    }
     let n = data.len();
     let data_identity = data.identity().to_owned();
-    let n_train = split_point(&cfg, n)?;
+    let plan = RunPlan::resolve(&cfg, job.launch.as_ref(), n)?;
     let dist = match &job.launch {
         Some(launch) => {
             let timeout = std::time::Duration::from_secs(cfg.run.dist_timeout_s);
-            Some(Dist::connect(launch, device, timeout)?)
+            Some(Dist::connect(launch, plan.device, timeout)?)
         }
         None => None,
     };
-    let (rank, world) = dist.as_ref().map_or((0, 1), |d| (d.rank, d.world));
-    let mut lc = LoaderConfig::new(cfg.scheme(), cfg.optim.batch_size);
-    (lc.workers, lc.seed, lc.patch_size, lc.subset) =
-        (cfg.data.workers, cfg.run.seed, cfg.data.patch_size, Some((0, n_train)));
-    (lc.rank, lc.world) = (rank, world);
-    let buffers = match cfg.run.overlap_uploads {
-        Some(false) => HostBuffers::Pooled,
-        _ => HostBuffers::for_device(device),
+    let loader = |lc: LoaderConfig, data: Arc<Dataset>| {
+        Loader::with_buffers(data, lc, plan.buffers.allocator(lc.pool_buffers()))
+            .map_err(|e| e.for_batch_option("optim.batch_size"))
     };
-    let train_loader = Loader::with_buffers(data.clone(), lc, buffers.allocator(lc.pool_buffers()))
-        .map_err(|e| e.for_batch_option("optim.batch_size"))?;
-    let vc = LoaderConfig { shuffle: false, drop_last: false, subset: Some((n_train, n)), ..lc };
-    let val_loader = Loader::with_buffers(data, vc, buffers.allocator(vc.pool_buffers()))
-        .map_err(|e| e.for_batch_option("optim.batch_size"))?;
-    check_step_memory(&cfg, train_loader.spec().geometry.out, device)?;
+    let train_loader = loader(plan.train_loader, data.clone())?;
+    let val_loader = loader(plan.val_loader, data)?;
+    check_step_memory(&cfg, train_loader.spec().geometry.out, plan.device)?;
     let record = DatasetRecord {
         path: std::path::absolute(&cfg.data.path).unwrap_or_else(|_| cfg.data.path.clone()),
         identity: data_identity,
@@ -202,7 +197,7 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
         signal_hook::flag::register(sig, job.stop.clone())
             .map_err(|e| TrainError::io(&job.run_dir, e))?;
     }
-    let mut s = Session::start(cfg, device, &job.run_dir, dist, job.force)?;
+    let mut s = Session::start(cfg, plan, &job.run_dir, dist, job.force, job.faults.clone())?;
     if dataset_replaced && s.state.step > 0 {
         eprintln!(
             "warning: continuing on another dataset (--force): {} (identity {}); best validation accuracy starts over",
@@ -222,7 +217,7 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
 /// Refuses a batch whose training step would not fit in half of this machine's memory
 /// (activations of every view are kept for backward).
 fn check_step_memory(cfg: &TrainConfig, patch: usize, device: Device) -> Result<(), ConfigError> {
-    let (batch, views) = (cfg.optim.batch_size, cfg.scheme().views());
+    let (batch, views) = (cfg.optim.batch_size, cfg.model.scheme.views());
     let bytes = crate::model::train_step_bytes((batch * views) as u64, patch as u64, device);
     let what =
         format!("training steps of {batch} samples × {views} views at {patch}² on {device:?}");
@@ -230,57 +225,33 @@ fn check_step_memory(cfg: &TrainConfig, patch: usize, device: Device) -> Result<
     Ok(())
 }
 
-/// The first image of the validation part: `data.train_images`, else the dataset less its
-/// `data.val_fraction` (at least one image). Both parts must hold images.
-fn split_point(cfg: &TrainConfig, n: usize) -> Result<usize, ConfigError> {
-    let note = format!("the dataset has {n} images; the rest validate");
-    let within = sipl_limits::Ints::new(1, n.saturating_sub(1) as u64);
-    if let Some(t) = cfg.data.train_images {
-        return within.check("data.train_images", t).map_err(|e| e.note(note).into());
-    }
-    let n_train = n.saturating_sub(((n as f64 * cfg.data.val_fraction).round() as usize).max(1));
-    match within.contains(n_train as u64) {
-        true => Ok(n_train),
-        false => {
-            let e = sipl_limits::RangeError::new(
-                "data.val_fraction",
-                cfg.data.val_fraction,
-                "a share that leaves images for both training and validation",
-            );
-            Err(e
-                .note(format!("the dataset has {n} images; this share trains on {n_train}"))
-                .into())
-        }
-    }
-}
-
 impl Session {
     fn start(
         cfg: TrainConfig,
-        device: Device,
+        plan: RunPlan,
         run: &Path,
         dist: Option<Dist>,
         force: bool,
+        faults: FaultPlan,
     ) -> Result<Self, TrainError> {
         if let Some(t) = cfg.run.threads {
             tch::set_num_threads(t as i32);
         }
         tch::manual_seed(cfg.run.seed as i64);
-        let cuda = matches!(device, Device::Cuda(_));
-        let amp = cfg.run.amp.unwrap_or(cuda); // `true` on a CPU was refused before the claim
+        let device = plan.device;
         let vs = nn::VarStore::new(device);
         let mut model = PretextModel::new(&vs.root());
         crate::model::torchvision_init(&vs);
         model.joint_views = cfg.model.joint_views;
-        let speed =
-            SpeedSettings::for_device(device, cfg.run.channels_last, cfg.run.overlap_uploads)?;
+        let speed = SpeedSettings::for_device(
+            device,
+            Some(plan.channels_last),
+            Some(plan.overlap_uploads),
+        )?;
         speed.prepare_model(&vs);
-        let adam_config = AdamConfig {
-            fused: cfg.optim.fused,
-            ..AdamConfig::new(cfg.optim.lr, cfg.optim.weight_decay)
-        };
-        let mut adam = Adam::new(&vs, adam_config);
-        let ckpt = Checkpointer::new(run.join("checkpoints"), cfg.run.keep_checkpoints);
+        let mut adam = Adam::new(&vs, plan.adam);
+        let ckpt = Checkpointer::new(run.join("checkpoints"), cfg.run.keep_checkpoints)
+            .with_faults(faults.clone());
         let (latest, skipped) = ckpt.latest_valid()?;
         let main = dist.as_ref().is_none_or(Dist::is_main);
         for why in skipped.iter().filter(|_| main) {
@@ -326,56 +297,36 @@ impl Session {
                 world,
             },
         };
-        let reducer = match &dist {
+        let ranks: Box<dyn Ranks> = match dist {
             Some(d) => {
-                // Every rank continues from the same point with rank 0's weights.
                 let s = &state;
-                d.agree("start", &format!("step {} epoch {} batch {}", s.step, s.epoch, s.batch))?;
-                d.broadcast_model(&vs)?;
-                Some(d.reducer(&vs, cfg.run.bucket_mb)?)
+                let position = format!("step {} epoch {} batch {}", s.step, s.epoch, s.batch);
+                Box::new(Ranked::start(d, &vs, &position, cfg.run.bucket_mb)?)
             }
-            None => None,
+            None => Box::new(Single),
         };
         Ok(Session {
             cfg,
             device,
             speed,
-            amp,
+            amp: plan.amp,
             vs,
             model,
             adam,
             ckpt,
             state,
             run: run.to_owned(),
-            reducer,
-            dist,
+            faults,
+            ranks,
         })
     }
 
     fn is_main(&self) -> bool {
-        self.dist.as_ref().is_none_or(Dist::is_main)
-    }
-
-    /// Whether fault injection applies to this rank: all ranks, or only rank
-    /// `SIPL_FAULT_RANK` when that is set (tests of one rank failing alone).
-    fn faulty(&self) -> bool {
-        let only = std::env::var("SIPL_FAULT_RANK").ok().and_then(|r| r.parse::<usize>().ok());
-        only.is_none_or(|r| r == self.dist.as_ref().map_or(0, |d| d.rank))
+        self.ranks.is_main()
     }
 
     fn world(&self) -> usize {
-        self.dist.as_ref().map_or(1, |d| d.world)
-    }
-
-    /// Whether to stop now: this process's signal flag, agreed between ranks every
-    /// `run.log_every` steps (a collective, so every rank stops at the same step).
-    fn stop_requested(&self, job: &TrainJob) -> Result<bool, TrainError> {
-        let local = job.stop.load(Ordering::Relaxed);
-        match &self.dist {
-            None => Ok(local),
-            Some(d) if self.state.step.is_multiple_of(self.cfg.run.log_every) => Ok(d.any(local)?),
-            Some(_) => Ok(false),
-        }
+        self.ranks.world()
     }
 
     fn run_loop(
@@ -386,44 +337,42 @@ impl Session {
         job: &TrainJob,
         resumed_from: Option<u64>,
     ) -> Result<TrainReport, TrainError> {
-        let (epochs, per_epoch) = (self.cfg.optim.epochs, train.batches_per_epoch() as u64);
-        let max_steps = self.cfg.optim.max_steps.unwrap_or(u64::MAX).min(epochs * per_epoch);
-        let bar = progress(max_steps, self.state.step, job.progress && self.is_main());
+        let cadence = Cadence::new(&self.cfg, train.batches_per_epoch() as u64);
+        let bar = progress(cadence.max_steps, self.state.step, job.progress && self.is_main());
         let start = (Instant::now(), self.state.step);
         let mut window = Window::new(self.device);
         let mut last_val = None;
         let mut validated_at = None;
-        'epochs: while self.state.epoch < epochs && self.state.step < max_steps {
+        'epochs: while cadence.goes_on(self.state.epoch, self.state.step) {
             for batch in train.epoch(self.state.epoch, self.state.batch) {
                 let batch = batch?;
                 self.step(&batch, &mut window)?;
-                bar.set_position(self.state.step);
-                if self.state.step.is_multiple_of(self.cfg.run.log_every) {
+                let step = self.state.step;
+                bar.set_position(step);
+                if cadence.logs_at(step) {
                     self.check_finite(&window)?;
                     let line = window.flush(&self.state, self.cfg.optim.lr);
                     bar.set_message(format!(
                         "loss {:.4} acc {:.3} {:.0} samples/s",
-                        line["loss"].as_f64().unwrap_or(0.0),
-                        line["accuracy"].as_f64().unwrap_or(0.0),
-                        line["samples_per_s"].as_f64().unwrap_or(0.0)
+                        line.loss, line.accuracy, line.samples_per_s
                     ));
                     if let Some(m) = &mut metrics {
-                        m.write(line)?;
+                        m.write(&MetricsLine::Train(line))?;
                     }
                 }
-                let stop = self.stop_requested(job)?;
-                // The last step's checkpoint is written after its validation, below.
-                let last = self.state.step >= max_steps;
-                if (self.state.step.is_multiple_of(self.cfg.run.checkpoint_every) && !last) || stop
-                {
+                // With several ranks a stop request is agreed at the logging steps.
+                let stop =
+                    self.ranks.stop(job.stop.load(Ordering::Relaxed), cadence.logs_at(step))?;
+                let next = cadence.after_step(step, stop);
+                if next.checkpoint {
                     self.check_finite(&window)?;
                     self.save_checkpoint()?;
                 }
-                if stop {
+                if next.interrupt {
                     bar.abandon_with_message("stopped by signal; checkpoint written");
                     return Ok(self.report(resumed_from, last_val, start, true));
                 }
-                if self.state.step >= max_steps {
+                if next.finish {
                     break 'epochs;
                 }
             }
@@ -433,13 +382,12 @@ impl Session {
             let (acc, predictions) = self.validate(val)?;
             (last_val, validated_at) = (Some(acc), Some(self.state.step));
             self.record_validation((acc, predictions), &mut metrics)?;
-            let last = self.state.epoch >= epochs || self.state.step >= max_steps;
-            if self.cfg.run.checkpoint_each_epoch || last {
+            if cadence.checkpoints_after_epoch(self.state.epoch, self.state.step) {
                 self.save_checkpoint()?;
             }
         }
         self.check_finite(&window)?;
-        if validated_at != Some(self.state.step) {
+        if cadence.validates_at_end(self.state.step, validated_at) {
             let (acc, predictions) = self.validate(val)?;
             last_val = Some(acc);
             self.record_validation((acc, predictions), &mut metrics)?;
@@ -453,26 +401,22 @@ impl Session {
     }
 
     fn step(&mut self, batch: &Batch, window: &mut Window) -> Result<(), TrainError> {
-        if let Some(r) = &self.reducer {
-            r.rebuild()?;
-        }
+        self.ranks.before_forward()?;
         let (x, y) = self.upload(batch)?;
-        let (scheme, alpha) = (self.cfg.scheme(), self.cfg.model.alpha);
+        let (scheme, alpha) = (self.cfg.model.scheme, self.cfg.model.alpha);
         let (logits, l) = self.autocast(|| {
             let logits = self.model.forward(scheme, &x, true);
             let l = loss(&logits, &y, alpha);
             (logits, l)
         });
         self.adam.zero_grad();
-        if let Some(r) = &self.reducer {
-            r.prepare(&[&l.total])?;
-        }
+        self.ranks.before_backward(&l.total)?;
         l.total.backward();
         self.adam.step()?;
         self.state.step += 1;
         self.state.adam_step = self.adam.step;
         self.state.batch = batch.index + 1;
-        let total = if self.cfg.run.fault_nan_at_step == Some(self.state.step) && self.faulty() {
+        let total = if self.faults.nan_loss(self.state.step, self.ranks.rank()) {
             l.total.detach() * f64::NAN
         } else {
             l.total.detach()
@@ -483,7 +427,7 @@ impl Session {
     }
 
     fn autocast<T>(&self, f: impl FnOnce() -> T) -> T {
-        if self.amp { crate::autocast::with_bf16(self.device, f) } else { f() }
+        if self.amp { crate::ffi::autocast::with_bf16(self.device, f) } else { f() }
     }
 
     /// The batch's views [V, N, 3, S, S] and labels on the device.
@@ -497,9 +441,7 @@ impl Session {
     /// summed over ranks).
     /// Validation accuracy and the number of predictions it counts (all ranks together).
     fn validate(&self, val: &Loader) -> Result<(f64, i64), TrainError> {
-        if let Some(d) = &self.dist {
-            d.average_buffers(&self.vs)?;
-        }
+        self.ranks.average_buffers(&self.vs)?;
         // Counted on the device: one host sync for the whole pass, not one per batch.
         let right = Tensor::zeros([2], (tch::Kind::Int64, self.device));
         let mut total = 0i64;
@@ -507,16 +449,14 @@ impl Session {
             for batch in val.epoch(0, 0) {
                 let batch = batch?;
                 let (x, y) = self.upload(&batch)?;
-                let logits = self.autocast(|| self.model.forward(self.cfg.scheme(), &x, false));
+                let logits = self.autocast(|| self.model.forward(self.cfg.model.scheme, &x, false));
                 let _ = right.get(0).g_add_(&correct_on_device(&logits, &y));
                 total += (logits.len() * batch.batch_size) as i64;
             }
             Ok(())
         })?;
         let _ = right.get(1).fill_(total);
-        if let Some(d) = &self.dist {
-            d.sum(&[&right])?;
-        }
+        self.ranks.sum(&[&right])?;
         let (r, t) = (right.int64_value(&[0]), right.int64_value(&[1]));
         Ok((r as f64 / t.max(1) as f64, t))
     }
@@ -530,14 +470,14 @@ impl Session {
     ) -> Result<(), TrainError> {
         let s = &self.state;
         if let Some(m) = metrics {
-            m.write(serde_json::json!({
-                "step": s.step,
-                "epoch": s.epoch,
-                "val_accuracy": acc,
-                "val_predictions": predictions,
+            m.write(&MetricsLine::Validation(ValidationLine {
+                epoch: s.epoch,
+                step: s.step,
+                val_accuracy: acc,
+                val_predictions: Some(predictions as u64),
             }))?;
         }
-        if s.best_val_accuracy.is_none_or(|b| acc > b) {
+        if is_new_best(s.best_val_accuracy, acc) {
             self.state.best_val_accuracy = Some(acc);
             if !self.is_main() {
                 return Ok(());
@@ -550,33 +490,27 @@ impl Session {
     /// Rank 0 writes; with several ranks, BatchNorm statistics are averaged first, and every
     /// rank learns whether the write worked (so none is left waiting when it did not).
     fn save_checkpoint(&mut self) -> Result<(), TrainError> {
-        if let Some(d) = &self.dist {
-            d.average_buffers(&self.vs)?;
-        }
+        self.ranks.average_buffers(&self.vs)?;
         let saved = match self.is_main() {
             true => self.ckpt.save(&self.vs, &self.adam, &self.state).map(drop),
             false => Ok(()),
         };
-        if let Some(d) = &self.dist
-            && d.any(saved.is_err())?
-        {
+        if self.ranks.any(saved.is_err())? {
             saved?;
             return Err(TrainError::MainCheckpointFailed { step: self.state.step });
         }
-        Ok(saved?)
+        Ok(())
     }
 
     /// Stops on a non-finite loss. With several ranks the decision is collective: every rank
     /// stops at the same step when any rank's loss is not finite.
     fn check_finite(&self, window: &Window) -> Result<(), TrainError> {
         let local = window.check_finite(self.state.step);
-        match &self.dist {
-            Some(d) if d.any(local.is_err())? => {
-                local?;
-                Err(TrainError::PeerNonFinite { step: self.state.step })
-            }
-            _ => local,
+        if self.ranks.any(local.is_err())? {
+            local?;
+            return Err(TrainError::PeerNonFinite { step: self.state.step });
         }
+        Ok(())
     }
 
     fn report(

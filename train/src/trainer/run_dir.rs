@@ -6,10 +6,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::TrainError;
+use super::metrics::{self, METRICS, MetricsLine};
 use crate::config::TrainConfig;
 
 pub const CONFIG: &str = "config.toml";
-pub const METRICS: &str = "metrics.jsonl";
 /// The dataset a run trains on: its path and identity (the hash of its `dataset.json`).
 pub const DATASET: &str = "data.json";
 const LOCK: &str = ".lock";
@@ -158,16 +158,10 @@ pub struct Metrics {
 impl Metrics {
     pub fn open(run: &Path, keep_through_step: u64) -> Result<Self, TrainError> {
         let path = run.join(METRICS);
-        let kept: String = std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| {
-                serde_json::from_str::<serde_json::Value>(l)
-                    .ok()
-                    .and_then(|v| v["step"].as_u64())
-                    .is_some_and(|s| s <= keep_through_step)
-            })
-            .map(|l| format!("{l}\n"))
+        let kept: String = metrics::read(run)
+            .iter()
+            .filter(|l| l.step() <= keep_through_step)
+            .map(|l| format!("{}\n", l.to_json()))
             .collect();
         sipl_shards::write_atomic(&path, kept.as_bytes())
             .map_err(|e| TrainError::RunDir { path: path.clone(), reason: e.to_string() })?;
@@ -178,7 +172,7 @@ impl Metrics {
         Ok(Metrics { file, path })
     }
 
-    pub fn write(&mut self, line: serde_json::Value) -> Result<(), TrainError> {
-        writeln!(self.file, "{line}").map_err(|e| TrainError::io(&self.path, e))
+    pub fn write(&mut self, line: &MetricsLine) -> Result<(), TrainError> {
+        writeln!(self.file, "{}", line.to_json()).map_err(|e| TrainError::io(&self.path, e))
     }
 }

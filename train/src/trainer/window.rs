@@ -6,6 +6,7 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
+use super::metrics::TrainLine;
 use crate::checkpoint::TrainerState;
 
 /// Loss and accuracy summed on the device between log lines (no per-step host sync).
@@ -65,18 +66,18 @@ impl Window {
 
     /// A metrics line for the steps since the last one; resets the window. The trainer checks
     /// the loss is finite first (on every rank at once).
-    pub(super) fn flush(&mut self, state: &TrainerState, lr: f64) -> serde_json::Value {
+    pub(super) fn flush(&mut self, state: &TrainerState, lr: f64) -> TrainLine {
         let k = self.steps.max(1) as f64;
-        let line = serde_json::json!({
-            "step": state.step,
-            "epoch": state.epoch,
-            "loss": self.loss.double_value(&[]) / k,
-            "ce": self.ce.iter().map(|t| t.double_value(&[]) / k).collect::<Vec<_>>(),
-            "sym_kl": self.kl.double_value(&[]) / k,
-            "accuracy": self.right.int64_value(&[]) as f64 / self.problems.max(1) as f64,
-            "samples_per_s": self.samples as f64 / self.since.elapsed().as_secs_f64().max(1e-9),
-            "lr": lr,
-        });
+        let line = TrainLine {
+            accuracy: self.right.int64_value(&[]) as f64 / self.problems.max(1) as f64,
+            ce: self.ce.iter().map(|t| t.double_value(&[]) / k).collect(),
+            epoch: state.epoch,
+            loss: self.loss.double_value(&[]) / k,
+            lr,
+            samples_per_s: self.samples as f64 / self.since.elapsed().as_secs_f64().max(1e-9),
+            step: state.step,
+            sym_kl: self.kl.double_value(&[]) / k,
+        };
         let device = self.loss.device();
         *self = Window::new(device);
         line

@@ -3,14 +3,14 @@
 //! for all parameters instead of a handful of kernels per parameter. It also runs on the CPU
 //! (torch 2.11), which is where the tests compare it with the per-parameter update.
 
-use std::ffi::{CStr, c_char, c_void};
+use std::ffi::{c_char, c_void};
 
 use tch::{TchError, Tensor};
 
+use super::{checked, is_error, tensor_ptrs};
 use crate::adam::AdamConfig;
 
 unsafe extern "C" {
-    fn sipl_free_error(error: *mut c_char);
     #[allow(clippy::too_many_arguments)]
     fn sipl_fused_adam(
         params: *const *const c_void,
@@ -24,7 +24,8 @@ unsafe extern "C" {
         beta2: f64,
         weight_decay: f64,
         eps: f64,
-    ) -> *mut c_char;
+        error: *mut *mut c_char,
+    ) -> i32;
 }
 
 /// One Adam step in place on `params` and the moments (`m`, `v`), from `grads`.
@@ -49,33 +50,32 @@ pub fn step(
             v.len()
         )));
     }
-    let ptrs = |ts: &[Tensor]| ts.iter().map(|t| t.as_ptr() as *const c_void).collect::<Vec<_>>();
-    let (p, g, m, v) = (ptrs(params), ptrs(grads), ptrs(m), ptrs(v));
+    let (p, g, m, v) = (tensor_ptrs(params), tensor_ptrs(grads), tensor_ptrs(m), tensor_ptrs(v));
     // SAFETY: every pointer is a live `at::Tensor*` owned by a tch `Tensor` borrowed for the
-    // call; the shim copies the handles and returns null or a malloc'ed message.
-    let error = unsafe {
-        sipl_fused_adam(
-            p.as_ptr(),
-            g.as_ptr(),
-            m.as_ptr(),
-            v.as_ptr(),
-            n as i64,
-            step.as_ptr() as *const c_void,
-            c.lr,
-            c.beta1,
-            c.beta2,
-            c.weight_decay,
-            c.eps,
-        )
-    };
-    if error.is_null() {
-        return Ok(());
-    }
-    // SAFETY: a NUL-terminated string from malloc, freed once by the allocator that made it.
-    let message = unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned();
-    // SAFETY: as above.
-    unsafe { sipl_free_error(error) };
-    Err(TchError::Torch(format!(
-        "fused Adam: {message} (optim.fused = false selects the per-parameter update)"
-    )))
+    // call; the shim copies the handles.
+    checked(
+        |e| unsafe {
+            sipl_fused_adam(
+                p.as_ptr().cast(),
+                g.as_ptr().cast(),
+                m.as_ptr().cast(),
+                v.as_ptr().cast(),
+                n as i64,
+                step.as_ptr() as *const c_void,
+                c.lr,
+                c.beta1,
+                c.beta2,
+                c.weight_decay,
+                c.eps,
+                e,
+            )
+        },
+        is_error,
+    )
+    .map(drop)
+    .map_err(|e| {
+        TchError::Torch(format!(
+            "fused Adam: {e} (optim.fused = false selects the per-parameter update)"
+        ))
+    })
 }

@@ -1,12 +1,13 @@
 //! Safe handles over the c10d part of the C++ shim (`csrc/dist.cpp`): the rendezvous store,
-//! the process group and the gradient reducer.
+//! the process group and the gradient reducer. [`crate::dist`] builds training on them.
 
-use std::ffi::{CStr, CString, c_char, c_void};
+use std::ffi::{CString, c_char, c_void};
 
 use tch::{TchError, Tensor};
 
+use super::{checked, free, is_error, is_null, tensor_ptrs};
+
 unsafe extern "C" {
-    fn sipl_free_error(error: *mut c_char);
     fn sipl_store_new(
         host: *const c_char,
         port: i32,
@@ -29,7 +30,6 @@ unsafe extern "C" {
         len: *mut i64,
         error: *mut *mut c_char,
     ) -> *mut u8;
-    fn sipl_store_free_value(value: *mut u8);
     fn sipl_group_new(
         store: *mut c_void,
         rank: i32,
@@ -78,36 +78,12 @@ pub fn backends() -> (bool, bool) {
     (have & 1 != 0, have & 2 != 0)
 }
 
-/// Runs a shim call that signals failure (null or -1) with a malloc'd message.
-fn checked<T>(
-    call: impl FnOnce(*mut *mut c_char) -> T,
-    failed: impl Fn(&T) -> bool,
-) -> Result<T, TchError> {
-    let mut error: *mut c_char = std::ptr::null_mut();
-    let out = call(&mut error);
-    if !failed(&out) {
-        return Ok(out);
-    }
-    let message = if error.is_null() {
-        "unknown error in the c10d shim".to_owned()
-    } else {
-        // SAFETY: the shim sets `error` to a NUL-terminated string from malloc.
-        let m = unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned();
-        // c10d appends a C++ backtrace; the first part is the message.
-        let m = m.split("\nException raised from").next().unwrap_or_default().trim().to_owned();
-        // SAFETY: freed once, by the allocator that made it.
-        unsafe { sipl_free_error(error) };
-        m
-    };
-    Err(TchError::Torch(message))
-}
-
 fn c_string(s: &str) -> Result<CString, TchError> {
     CString::new(s).map_err(|_| TchError::Torch(format!("{s:?} contains a NUL byte")))
 }
 
 fn raw(tensors: &[&Tensor]) -> Vec<*mut c_void> {
-    tensors.iter().map(|t| t.as_ptr() as *mut c_void).collect()
+    tensor_ptrs(tensors.iter().copied())
 }
 
 /// c10d's TCPStore: rank 0 serves it, every rank connects.
@@ -130,7 +106,7 @@ impl Store {
             |e| unsafe {
                 sipl_store_new(h.as_ptr(), port as i32, server, world as i32, timeout_ms as i64, e)
             },
-            |p| p.is_null(),
+            is_null,
         )?;
         Ok(Store(p))
     }
@@ -142,7 +118,7 @@ impl Store {
             |e| unsafe {
                 sipl_store_set(self.0, k.as_ptr(), value.as_ptr(), value.len() as i64, e)
             },
-            |r| *r != 0,
+            is_error,
         )?;
         Ok(())
     }
@@ -152,14 +128,11 @@ impl Store {
         let k = c_string(key)?;
         let mut len = 0i64;
         // SAFETY: all pointers are live for the call; the result is malloc'd or null.
-        let p = checked(
-            |e| unsafe { sipl_store_get(self.0, k.as_ptr(), &mut len, e) },
-            |p| p.is_null(),
-        )?;
+        let p = checked(|e| unsafe { sipl_store_get(self.0, k.as_ptr(), &mut len, e) }, is_null)?;
         // SAFETY: the shim wrote `len` bytes at `p`.
         let v = unsafe { std::slice::from_raw_parts(p, len as usize) }.to_vec();
         // SAFETY: made by the shim's malloc, freed once.
-        unsafe { sipl_store_free_value(p) };
+        unsafe { free(p.cast()) };
         Ok(v)
     }
 
@@ -203,7 +176,7 @@ impl Group {
                     e,
                 )
             },
-            |p| p.is_null(),
+            is_null,
         )?;
         Ok(Group(p))
     }
@@ -214,7 +187,7 @@ impl Group {
         // SAFETY: the tensors are live for the call.
         checked(
             |e| unsafe { sipl_group_allreduce_sum(self.0, ptrs.as_ptr(), ptrs.len() as i32, e) },
-            |r| *r != 0,
+            is_error,
         )?;
         Ok(())
     }
@@ -227,7 +200,7 @@ impl Group {
             |e| unsafe {
                 sipl_group_broadcast(self.0, ptrs.as_ptr(), ptrs.len() as i32, root as i32, e)
             },
-            |r| *r != 0,
+            is_error,
         )?;
         Ok(())
     }
@@ -265,7 +238,7 @@ impl Reducer {
                     e,
                 )
             },
-            |p| p.is_null(),
+            is_null,
         )?;
         Ok(Reducer(p))
     }
@@ -275,7 +248,7 @@ impl Reducer {
     /// that the previous backward reduced everything.
     pub fn rebuild(&self) -> Result<(), TchError> {
         // SAFETY: the reducer handle is live.
-        checked(|e| unsafe { sipl_reducer_rebuild(self.0, e) }, |r| *r != 0)?;
+        checked(|e| unsafe { sipl_reducer_rebuild(self.0, e) }, is_error)?;
         Ok(())
     }
 
@@ -285,7 +258,7 @@ impl Reducer {
         // SAFETY: the tensors are live for the call.
         checked(
             |e| unsafe { sipl_reducer_prepare(self.0, ptrs.as_ptr(), ptrs.len() as i32, e) },
-            |r| *r != 0,
+            is_error,
         )?;
         Ok(())
     }

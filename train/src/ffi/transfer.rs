@@ -8,13 +8,14 @@
 //! caching host allocator, which reuses a freed block only after the copies recorded on it have
 //! finished, so a batch can be dropped as soon as its upload is enqueued.
 
-use std::ffi::{CStr, c_char, c_void};
+use std::ffi::{c_char, c_void};
 
 use tch::{Device, TchError, Tensor};
 use torch_sys::C_tensor;
 
+use super::is_null;
+
 unsafe extern "C" {
-    fn sipl_free_error(error: *mut c_char);
     fn sipl_host_empty_f32(numel: i64, pinned: bool, error: *mut *mut c_char) -> *mut c_void;
     fn sipl_copy_stream_new(index: i32, error: *mut *mut c_char) -> *mut c_void;
     fn sipl_copy_stream_free(stream: *mut c_void);
@@ -26,23 +27,9 @@ unsafe extern "C" {
     ) -> *mut c_void;
 }
 
-/// Calls a shim function that returns an owned pointer or sets an error message.
+/// Calls a shim function that returns an owned pointer or null with an error set.
 fn checked(call: impl FnOnce(*mut *mut c_char) -> *mut c_void) -> Result<*mut c_void, TchError> {
-    let mut error: *mut c_char = std::ptr::null_mut();
-    let out = call(&mut error);
-    if out.is_null() {
-        let message = if error.is_null() {
-            "unknown error in the transfer shim".to_owned()
-        } else {
-            // SAFETY: the shim sets `error` to a NUL-terminated string from malloc.
-            let m = unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned();
-            // SAFETY: freed once, by the allocator that made it.
-            unsafe { sipl_free_error(error) };
-            m
-        };
-        return Err(TchError::Torch(message));
-    }
-    Ok(out)
+    super::checked(call, is_null)
 }
 
 /// An uninitialised 1-D f32 host tensor of `numel` elements, page-locked when `pinned`

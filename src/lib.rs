@@ -1,0 +1,105 @@
+//! The `sipl` command line: parses flags into the library crates' typed settings and prints
+//! what they return. Two binaries run it: `sipl` (src/main.rs), the user's, and
+//! `sipl-fault-harness` (src/bin/), which the tests build to inject faults into training.
+
+mod cmd;
+
+pub use sipl_train::faults::FaultPlan;
+
+/// mimalloc reuses the loader's large per-sample buffers instead of returning them to the
+/// kernel and page-faulting them back (measured: a quarter of worker time under glibc malloc).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "sipl",
+    version,
+    about = "Style-invariant patch localization: data, training, evaluation"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Turn an image source into compressed, checksummed Arrow shards.
+    Ingest(cmd::ingest::IngestArgs),
+    /// Check or describe a dataset directory.
+    #[command(subcommand)]
+    Shards(cmd::shards::ShardsCommand),
+    /// Write a procedural image set (deterministic by seed; nothing to download).
+    Synth(cmd::synth::SynthArgs),
+    /// Draw a contact sheet of samples: grid, centre and neighbour patches, style variants.
+    Preview(cmd::preview::PreviewArgs),
+    /// Train a pretext model (resumes an existing run directory).
+    Train(cmd::train::TrainArgs),
+    /// Evaluate frozen encoders: downstream accuracy curve, t-SNE study.
+    #[command(subcommand)]
+    Eval(cmd::eval::EvalCommand),
+    /// Write every image's embedding to Parquet.
+    Embed(cmd::embed::EmbedArgs),
+    /// Export a run's encoder as a torchvision resnet18 state dict (safetensors).
+    Export(cmd::export::ExportArgs),
+    /// Table 4 in Markdown with Figures 3 and 4, from evaluated runs.
+    Report(cmd::report::ReportArgs),
+    /// Benchmarks (throughput figures, not tests).
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
+    /// Show the compute devices libtorch sees.
+    Info,
+}
+
+/// Makes a write to closed output (`sipl shards inspect DIR | head -1`) end the process quietly
+/// with the conventional status 141 (killed by SIGPIPE), as `cat` or `ls` do. Rust ignores
+/// SIGPIPE by default, so such a write failed with EPIPE and `println!` panicked (exit 101).
+pub fn quiet_on_closed_output() {
+    // SAFETY: setting a signal's disposition to its default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Parses the process's arguments and runs the command; `faults` reach `sipl train` only.
+pub fn main_with(faults: FaultPlan) -> ExitCode {
+    let cli = Cli::parse();
+    // Training keeps SIGPIPE ignored while its ranks talk over sockets (a peer that died must
+    // be an error there, not a silent death); `sipl train` switches just before it prints.
+    if !matches!(cli.command, Command::Train(_)) {
+        quiet_on_closed_output();
+    }
+    let result = match cli.command {
+        Command::Ingest(a) => cmd::ingest::run(a),
+        Command::Shards(c) => cmd::shards::run(c),
+        Command::Synth(a) => cmd::synth::run(a),
+        Command::Preview(a) => cmd::preview::run(a),
+        Command::Bench(c) => cmd::bench::run(c),
+        Command::Train(a) => cmd::train::run(a, faults),
+        Command::Export(a) => cmd::export::run(a),
+        Command::Eval(c) => cmd::eval::run(c),
+        Command::Embed(a) => cmd::embed::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Info => {
+            println!("{}", sipl_train::device::describe());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One write for the whole report: stderr is unbuffered, and several ranks of a
+            // data-parallel run share it, so piecewise writes would interleave mid-line.
+            let mut report = format!("error: {e}\n");
+            for cause in e.chain().skip(1) {
+                report.push_str(&format!("  caused by: {cause}\n"));
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), report.as_bytes());
+            ExitCode::FAILURE
+        }
+    }
+}
