@@ -52,7 +52,11 @@ impl BufferAllocator for VecPool {
 
     fn allocate(&self, len: usize) -> Result<Box<dyn PixelBuffer>, BufferError> {
         let mut data = self.free.1.try_recv().unwrap_or_default();
-        data.resize(len, 0.0);
+        if data.len() != len {
+            // A zeroed allocation, not a fill: fresh pages from the system are already zero,
+            // so a new buffer costs no pass over its (often hundreds of) megabytes.
+            data = vec![0.0; len];
+        }
         Ok(Box::new(PooledVec { data, home: self.free.0.clone() }))
     }
 }

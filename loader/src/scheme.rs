@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use rand::{Rng, RngExt};
 
-use crate::augment::{ColourParams, StyleConfig, apply_style, draw_crop};
+use crate::augment::{ColourParams, StyleConfig, apply_colour, draw_crop};
 use crate::geometry::{Geometry, NEIGHBOURS};
 use crate::planar::Planar;
 
@@ -143,8 +143,9 @@ impl SampleSpec {
             None => ColourParams::draw(&self.style, rng),
         };
         let crop = draw_crop(&self.style, self.geometry.out, rng);
-        let mut img = patch.clone();
-        apply_style(&mut img, &crop, &colour, &self.style);
+        // `apply_style` on a copy of `patch`, without the copy: the crop makes a new image.
+        let mut img = crop.of(patch);
+        apply_colour(&mut img, &colour, &self.style);
         img
     }
 }

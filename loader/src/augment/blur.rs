@@ -43,28 +43,28 @@ impl StyleOp for GaussianBlur {
         }
         let (h, w) = (img.height, img.width);
         let mut tmp = vec![0.0f32; h * w];
-        let mut col = vec![0.0f32; h];
-        let mut col_out = vec![0.0f32; h];
         for c in 0..3 {
             let plane = &mut img.data[c * h * w..][..h * w];
             for (src, dst) in plane.chunks_exact(w).zip(tmp.chunks_exact_mut(w)) {
                 filter_line(src, dst, &taps);
             }
-            // Vertical pass, one column at a time through a contiguous buffer.
-            for x in 0..w {
-                for y in 0..h {
-                    col[y] = tmp[y * w + x];
-                }
-                filter_line(&col, &mut col_out, &taps);
-                for y in 0..h {
-                    plane[y * w + x] = col_out[y];
+            // Vertical pass a whole row at a time: output row y sums the taps' source rows
+            // (reflected at the edges) in tap order, which vectorises across the row and gives
+            // each value the same sum, in the same order, as a column-wise pass.
+            for (y, out) in plane.chunks_exact_mut(w).enumerate() {
+                let row = |o: isize| &tmp[reflect(y as isize + o, h) * w..][..w];
+                let (o0, k0) = taps[0];
+                out.iter_mut().zip(row(o0)).for_each(|(d, s)| *d = k0 * s);
+                for &(o, k) in &taps[1..] {
+                    out.iter_mut().zip(row(o)).for_each(|(d, s)| *d += k * s);
                 }
             }
         }
     }
 }
 
-/// Convolves one line with reflect padding: a tight loop inside, `reflect` only at the ends.
+/// Convolves one line with reflect padding: `reflect` only at the ends; inside, each tap adds
+/// its shifted slice of the line in tap order (the same sum, in the same order, per value).
 fn filter_line(src: &[f32], dst: &mut [f32], taps: &[(isize, f32)]) {
     let n = src.len();
     let r = taps.iter().map(|t| t.0.unsigned_abs()).max().unwrap_or(0);
@@ -79,9 +79,12 @@ fn filter_line(src: &[f32], dst: &mut [f32], taps: &[(isize, f32)]) {
     for i in (0..r).chain(n - r..n) {
         dst[i] = at(i);
     }
-    for (i, d) in dst.iter_mut().enumerate().take(n - r).skip(r) {
-        let base = i - r;
-        *d = taps.iter().map(|(o, k)| k * src[(base as isize + r as isize + o) as usize]).sum();
+    let inner = &mut dst[r..n - r];
+    let shifted = |o: isize| &src[(r as isize + o) as usize..][..n - 2 * r];
+    let (o0, k0) = taps[0];
+    inner.iter_mut().zip(shifted(o0)).for_each(|(d, s)| *d = k0 * s);
+    for &(o, k) in &taps[1..] {
+        inner.iter_mut().zip(shifted(o)).for_each(|(d, s)| *d += k * s);
     }
 }
 

@@ -62,32 +62,76 @@ pub fn resize_window(
         return src.crop(top, left, h, w);
     }
     let (tx, ty) = (taps(w, width), taps(h, height));
-    // Horizontal pass into (h × width), then vertical into (height × width).
-    let mut mid = vec![0.0f32; 3 * h * width];
+    resample(src, (top, left, h, w), &tx, &ty)
+}
+
+/// One row's horizontal pass for taps of `K` weights (a fixed-size dot product the compiler
+/// unrolls): appends `tx.start.len()` values to `out`. The sum runs in tap order from the
+/// first product, as [`horizontal_any`]'s does.
+fn horizontal<const K: usize>(row: &[f32], tx: &Taps, out: &mut Vec<f32>) {
+    out.extend(tx.start.iter().zip(tx.weights.chunks_exact(K)).map(|(&s, k)| {
+        // Arrays of the const length: the tap loop is unrolled, no bounds checks inside.
+        let k: &[f32; K] = k.try_into().expect("K weights per output");
+        let s: &[f32; K] = row[s..s + K].try_into().expect("K samples per output");
+        let mut acc = k[0] * s[0];
+        for j in 1..K {
+            acc += k[j] * s[j];
+        }
+        acc
+    }));
+}
+
+/// [`horizontal`] for any number of taps.
+fn horizontal_any(row: &[f32], tx: &Taps, out: &mut Vec<f32>) {
+    out.extend(
+        tx.start
+            .iter()
+            .zip(tx.weights.chunks_exact(tx.k))
+            .map(|(&s, k)| k.iter().zip(&row[s..][..tx.k]).map(|(a, b)| a * b).sum::<f32>()),
+    );
+}
+
+/// The separable resample of the window (top, left, h, w) with the given taps: horizontal
+/// into h × `tx`'s outputs, then vertical. Every output value is written once (no zero-fill):
+/// the first tap's product, then the other taps added in order, the same sum as accumulating
+/// from zero (all values and weights are non-negative).
+fn resample(
+    src: &Planar,
+    (top, left, h, w): (usize, usize, usize, usize),
+    tx: &Taps,
+    ty: &Taps,
+) -> Planar {
+    let (height, width) = (ty.start.len(), tx.start.len());
+    let mut mid = Vec::with_capacity(3 * h * width);
+    let horizontal = match tx.k {
+        1 => horizontal::<1>,
+        2 => horizontal::<2>,
+        3 => horizontal::<3>,
+        4 => horizontal::<4>,
+        _ => horizontal_any,
+    };
     for c in 0..3 {
         for y in 0..h {
             let row = &src.data[c * src.plane_len() + (top + y) * src.width + left..][..w];
-            let out = &mut mid[(c * h + y) * width..][..width];
-            for (x, o) in out.iter_mut().enumerate() {
-                let s = &row[tx.start[x]..][..tx.k];
-                let k = &tx.weights[x * tx.k..][..tx.k];
-                *o = k.iter().zip(s).map(|(a, b)| a * b).sum();
-            }
+            horizontal(row, tx, &mut mid);
         }
     }
-    let mut dst = Planar::zeros(height, width);
+    let mut data = Vec::with_capacity(3 * height * width);
     for c in 0..3 {
         let plane = &mid[c * h * width..][..h * width];
         for y in 0..height {
-            let out = &mut dst.data[c * height * width + y * width..][..width];
-            for j in 0..ty.k {
+            let row = |j: usize| &plane[(ty.start[y] + j) * width..][..width];
+            let w0 = ty.weights[y * ty.k];
+            let at = data.len();
+            data.extend(row(0).iter().map(|v| w0 * v));
+            let out = &mut data[at..];
+            for j in 1..ty.k {
                 let wgt = ty.weights[y * ty.k + j];
-                let row = &plane[(ty.start[y] + j) * width..][..width];
-                out.iter_mut().zip(row).for_each(|(o, v)| *o += wgt * v);
+                out.iter_mut().zip(row(j)).for_each(|(o, v)| *o += wgt * v);
             }
         }
     }
-    dst
+    Planar::from_chw(height, width, data)
 }
 
 #[cfg(test)]

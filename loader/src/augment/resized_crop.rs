@@ -14,9 +14,16 @@ pub struct ResizedCrop {
     pub size: usize,
 }
 
+impl ResizedCrop {
+    /// The crop of `img`, resized: a new image (`apply` without copying `img` first).
+    pub fn of(&self, img: &Planar) -> Planar {
+        let window = (self.top, self.left, self.height, self.width);
+        resize_window(img, window, self.size, self.size)
+    }
+}
+
 impl StyleOp for ResizedCrop {
     fn apply(&self, img: &mut Planar) {
-        let window = (self.top, self.left, self.height, self.width);
-        *img = resize_window(img, window, self.size, self.size);
+        *img = self.of(img);
     }
 }
