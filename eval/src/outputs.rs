@@ -28,6 +28,31 @@ pub const CURVE: &str = "curve.csv";
 /// The t-SNE study's scores.
 pub const TSNE: &str = "tsne.json";
 
+/// The default output folder of an evaluation inside its run: `eval/downstream-cached`,
+/// `eval/downstream-faithful`, `eval/downstream-faithful-bn-train` or `eval/knn`.
+/// [`crate::report::DOWNSTREAM_DIRS`] lists them all, in the order the report looks.
+pub const fn default_dir(kind: EvalKind) -> &'static str {
+    match kind {
+        EvalKind::Cached => "eval/downstream-cached",
+        EvalKind::Faithful => "eval/downstream-faithful",
+        EvalKind::FaithfulBnTrain => "eval/downstream-faithful-bn-train",
+        EvalKind::Knn => "eval/knn",
+    }
+}
+
+/// The kinds of evaluation that have a default folder inside a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalKind {
+    /// Downstream head on cached features.
+    Cached,
+    /// Downstream head, features recomputed every epoch, encoder BatchNorm in eval mode.
+    Faithful,
+    /// The same with the encoder's BatchNorm in training mode (the authors' variant).
+    FaithfulBnTrain,
+    /// Weighted kNN.
+    Knn,
+}
+
 /// Writes `value` as pretty JSON with a final newline (the evaluation's summaries).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), EvalError> {
     let text = serde_json::to_string_pretty(value)

@@ -16,13 +16,14 @@ use serde::{Deserialize, Serialize};
 use crate::EvalError;
 use crate::downstream::EpochResult;
 
+use crate::outputs::{EvalKind, default_dir};
 pub use crate::outputs::{SUMMARY, read_curve};
 /// Evaluation output folders looked for inside a run, in this order.
 pub const DOWNSTREAM_DIRS: [&str; 4] = [
-    "eval/downstream-cached",
-    "eval/downstream-faithful",
-    "eval/downstream-faithful-bn-train",
-    "eval/knn",
+    default_dir(EvalKind::Cached),
+    default_dir(EvalKind::Faithful),
+    default_dir(EvalKind::FaithfulBnTrain),
+    default_dir(EvalKind::Knn),
 ];
 
 /// What one `sipl eval downstream` produced.

@@ -96,19 +96,12 @@ pub fn finish(out: &Path) -> Result<()> {
 
 /// "resize: 256 -> 64, crop: 224 -> 64" for the fields that differ.
 fn differences(old: &serde_json::Value, new: &serde_json::Value) -> String {
+    use sipl_limits::changes::{changes, describe};
     let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
         return "unreadable settings".into();
     };
-    let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let diffs: Vec<String> = keys
-        .into_iter()
-        .filter(|k| o.get(*k) != n.get(*k))
-        .map(|k| {
-            let show = |v: Option<&serde_json::Value>| v.map_or("-".into(), |v| v.to_string());
-            format!("{k}: {} -> {}", show(o.get(k)), show(n.get(k)))
-        })
-        .collect();
-    if diffs.is_empty() { "format changed".into() } else { diffs.join(", ") }
+    let pairs = |m: &serde_json::Map<String, serde_json::Value>| -> Vec<(String, String)> {
+        m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
+    };
+    describe(&changes(&pairs(o), &pairs(n)), "format changed")
 }

@@ -4,7 +4,8 @@
 //! ranges shared by options of one meaning (a learning rate is a learning rate, in
 //! `optim.lr` as in `sipl eval downstream --lr`), limits that come from the machine
 //! ([`machine`]), and one error, [`RangeError`], that always reads
-//! `OPTION = VALUE: must be in RANGE (why)`.
+//! `OPTION = VALUE: must be in RANGE (why)`. [`changes`] names the settings that differ when
+//! two sets must not be mixed.
 //!
 //! ```
 //! use sipl_limits::{BATCH, LR};
@@ -16,6 +17,7 @@
 //! Ranges used by one command only live with that command, built from the same types.
 //! No dependencies beyond `thiserror`; no libtorch.
 
+pub mod changes;
 pub mod machine;
 mod range;
 

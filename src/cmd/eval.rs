@@ -12,6 +12,7 @@ use sipl_eval::downstream::{
 };
 use sipl_eval::export::{Which, run_weights};
 use sipl_eval::features::Encoder;
+use sipl_eval::outputs::{EvalKind, default_dir};
 use sipl_eval::plot::{Curve, curves_png};
 use sipl_eval::predictions::{self, PREDICTIONS, held_out_fingerprint};
 use sipl_eval::report::{DownstreamSummary, run_name};
@@ -295,11 +296,11 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
     let (weights, default_name) = a.encoder.resolve()?;
     let out = match (&a.out, &a.encoder.run) {
         (Some(o), _) => o.clone(),
-        (None, Some(r)) => r.join("eval").join(match (a.mode, bn) {
-            (Mode::Cached, _) => "downstream-cached",
-            (Mode::Faithful, EncoderBn::Eval) => "downstream-faithful",
-            (Mode::Faithful, EncoderBn::Train) => "downstream-faithful-bn-train",
-        }),
+        (None, Some(r)) => r.join(default_dir(match (a.mode, bn) {
+            (Mode::Cached, _) => EvalKind::Cached,
+            (Mode::Faithful, EncoderBn::Eval) => EvalKind::Faithful,
+            (Mode::Faithful, EncoderBn::Train) => EvalKind::FaithfulBnTrain,
+        })),
         (None, None) => bail!("give --out DIR (only --run has a default output folder)"),
     };
     super::output_dir("--out", &out)?;

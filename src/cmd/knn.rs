@@ -71,7 +71,9 @@ pub fn run(a: KnnArgs) -> anyhow::Result<()> {
     let (weights, default_name) = a.encoder.resolve()?;
     let out = match (&a.out, &a.encoder.run) {
         (Some(o), _) => o.clone(),
-        (None, Some(r)) => r.join("eval").join("knn"),
+        (None, Some(r)) => {
+            r.join(sipl_eval::outputs::default_dir(sipl_eval::outputs::EvalKind::Knn))
+        }
         (None, None) => bail!("give --out DIR (only --run has a default output folder)"),
     };
     super::output_dir("--out", &out)?;

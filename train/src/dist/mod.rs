@@ -248,16 +248,13 @@ impl Dist {
     }
 }
 
-/// The first line where two multi-line values differ, for an error message.
+/// The first setting (by key) where two agreement texts differ, for an error message.
 fn describe_difference(main: &str, theirs: &str) -> String {
-    let (a, b): (Vec<&str>, Vec<&str>) = (main.lines().collect(), theirs.lines().collect());
-    for i in 0..a.len().max(b.len()) {
-        let (x, y) = (a.get(i).copied().unwrap_or("<none>"), b.get(i).copied().unwrap_or("<none>"));
-        if x != y {
-            return format!("rank 0 has `{}`, this rank `{}`", x.trim(), y.trim());
-        }
+    use sipl_limits::changes::{changes, settings_of_text};
+    match changes(&settings_of_text(main), &settings_of_text(theirs)).first() {
+        Some(c) => format!("rank 0 has `{}`, this rank `{}`", c.side(&c.old), c.side(&c.new)),
+        None => "values differ".into(),
     }
-    "values differ".into()
 }
 
 #[cfg(test)]

@@ -138,15 +138,11 @@ fn check_dataset(run: &Path, data: &DatasetRecord, force: bool) -> Result<bool, 
     })
 }
 
+/// The settings of `b` that differ from `a`'s, `optim.lr: 5e-5 -> 0.001`.
 fn differences(a: &TrainConfig, b: &TrainConfig) -> String {
-    let (ta, tb) = (a.to_toml(), b.to_toml());
-    let la: Vec<&str> = ta.lines().collect();
-    let diffs: Vec<String> = tb
-        .lines()
-        .filter(|l| !la.contains(l) && l.contains('='))
-        .map(|l| l.trim().to_owned())
-        .collect();
-    if diffs.is_empty() { "settings differ".into() } else { diffs.join(", ") }
+    use sipl_limits::changes::{changes, describe, settings_of_text};
+    let (a, b) = (settings_of_text(&a.to_toml()), settings_of_text(&b.to_toml()));
+    describe(&changes(&a, &b), "settings differ")
 }
 
 /// Appends metric lines; on open, drops lines past `keep_through_step`.
