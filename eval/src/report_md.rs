@@ -277,7 +277,7 @@ fn comparisons(models: &[&Model], md: &mut String) {
 fn model_curve(m: &Model) -> Result<Option<Curve>, EvalError> {
     let mut curves = Vec::new();
     for x in &m.members {
-        let path = x.eval.dir.join("curve.csv");
+        let path = x.eval.dir.join(crate::outputs::CURVE);
         if !path.exists() {
             return Ok(None);
         }

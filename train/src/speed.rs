@@ -24,15 +24,14 @@ impl SpeedSettings {
         channels_last: Option<bool>,
         overlap_uploads: Option<bool>,
     ) -> Result<Self, TchError> {
-        let cuda = matches!(device, Device::Cuda(_));
-        if cuda {
+        if matches!(device, Device::Cuda(_)) {
             tch::Cuda::cudnn_set_benchmark(true);
         }
-        let copy = match overlap_uploads {
-            Some(false) => None,
-            _ => CopyStream::for_device(device)?,
+        let copy = match overlaps_uploads(device, overlap_uploads) {
+            true => CopyStream::for_device(device)?,
+            false => None,
         };
-        Ok(SpeedSettings { channels_last: channels_last.unwrap_or(cuda), device, copy })
+        Ok(SpeedSettings { channels_last: uses_channels_last(device, channels_last), device, copy })
     }
 
     /// Converts every 4-D variable to channels_last (once, before the optimizer reads them).
@@ -76,6 +75,17 @@ impl SpeedSettings {
             on_device
         }
     }
+}
+
+/// Whether `device` uses channels_last: `choice`, else on CUDA only.
+pub fn uses_channels_last(device: Device, choice: Option<bool>) -> bool {
+    choice.unwrap_or(matches!(device, Device::Cuda(_)))
+}
+
+/// Whether uploads to `device` run on a side stream overlapping compute: on CUDA, unless
+/// `choice` is false (a CPU needs no upload).
+pub fn overlaps_uploads(device: Device, choice: Option<bool>) -> bool {
+    matches!(device, Device::Cuda(_)) && choice != Some(false)
 }
 
 /// An NCHW tensor with NHWC strides (PyTorch's `channels_last`).

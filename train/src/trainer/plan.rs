@@ -10,15 +10,13 @@ use crate::adam::AdamConfig;
 use crate::config::{ConfigError, TrainConfig};
 use crate::dist::Launch;
 use crate::host_buffers::HostBuffers;
+use crate::speed::{overlaps_uploads, uses_channels_last};
 
 /// How this process trains: device, numerics, memory and data split, all settled.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
     /// This process's compute device (under a launcher, its rank's).
     pub device: Device,
-    /// This process's rank and the number of ranks (0 and 1 for a single process).
-    pub rank: usize,
-    pub world: usize,
     /// bf16 autocast around forward and loss (`run.amp`; default on CUDA, refused on a CPU).
     pub amp: bool,
     /// channels_last memory format (`run.channels_last`; default on CUDA).
@@ -29,12 +27,11 @@ pub struct RunPlan {
     pub adam: AdamConfig,
     /// Where the loader writes batches: pinned tensors on CUDA with overlap, else vectors.
     pub buffers: HostBuffers,
-    /// Images of the dataset; the first `n_train` train, the rest validate.
-    pub images: usize,
-    pub n_train: usize,
-    /// This rank's share of each training epoch.
+    /// This rank's share of each training epoch: the first images of the dataset (its
+    /// `subset`), sharded by rank (its `rank` and `world`).
     pub train_loader: LoaderConfig,
-    /// The validation images, in order, every one (no shuffling, no dropped last batch).
+    /// The other images, validating, in order, every one (no shuffling, no dropped last
+    /// batch), sharded like the training part.
     pub val_loader: LoaderConfig,
 }
 
@@ -58,13 +55,14 @@ impl RunPlan {
             return Err(ConfigError::from(e).into());
         }
         let (rank, world) = launch.map_or((0, 1), |l| (l.rank, l.world));
-        let overlap_uploads = cuda && cfg.run.overlap_uploads != Some(false);
+        let overlap_uploads = overlaps_uploads(device, cfg.run.overlap_uploads);
         let buffers =
             if overlap_uploads { HostBuffers::for_device(device) } else { HostBuffers::Pooled };
-        let adam = AdamConfig {
-            fused: Some(cfg.optim.fused.unwrap_or(cuda)),
+        let mut adam = AdamConfig {
+            fused: cfg.optim.fused,
             ..AdamConfig::new(cfg.optim.lr, cfg.optim.weight_decay)
         };
+        adam.fused = Some(adam.fused_on(device));
         let n_train = split_point(cfg, images)?;
         let mut train_loader = LoaderConfig::new(cfg.model.scheme, cfg.optim.batch_size);
         (train_loader.workers, train_loader.seed, train_loader.patch_size) =
@@ -79,15 +77,11 @@ impl RunPlan {
         };
         Ok(RunPlan {
             device,
-            rank,
-            world,
             amp: cfg.run.amp.unwrap_or(cuda),
-            channels_last: cfg.run.channels_last.unwrap_or(cuda),
+            channels_last: uses_channels_last(device, cfg.run.channels_last),
             overlap_uploads,
             adam,
             buffers,
-            images,
-            n_train,
             train_loader,
             val_loader,
         })
@@ -133,10 +127,9 @@ mod tests {
     fn a_cpu_run_resolves_to_exact_fp32_in_pooled_buffers() {
         let plan = RunPlan::resolve(&config(&["data.train_images=90"]), None, 100).expect("plan");
         assert_eq!(plan.device, Device::Cpu);
-        assert_eq!((plan.rank, plan.world), (0, 1));
+        assert_eq!((plan.train_loader.rank, plan.train_loader.world), (0, 1));
         assert!(!plan.amp && !plan.channels_last && !plan.overlap_uploads);
         assert_eq!((plan.adam.fused, plan.buffers), (Some(false), HostBuffers::Pooled));
-        assert_eq!((plan.images, plan.n_train), (100, 90));
         assert_eq!(plan.train_loader.subset, Some((0, 90)));
         assert_eq!(plan.val_loader.subset, Some((90, 100)));
         assert!(plan.train_loader.shuffle && !plan.val_loader.shuffle);
@@ -167,7 +160,6 @@ mod tests {
             master_port: 29500,
         };
         let plan = RunPlan::resolve(&config(&[]), Some(&launch), 64).expect("plan");
-        assert_eq!((plan.rank, plan.world), (1, 2));
         assert_eq!((plan.train_loader.rank, plan.train_loader.world), (1, 2));
         assert_eq!((plan.val_loader.rank, plan.val_loader.world), (1, 2));
     }
