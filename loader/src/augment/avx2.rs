@@ -4,8 +4,9 @@
 //! targets run the portable loops.
 //!
 //! - [`TwoTaps`]: the two-tap horizontal pass of an enlarging resample (`resize.rs`).
-//! - [`project_normalize_plane`]: one output plane of the colour projection (`project.rs`),
-//!   written with streaming stores.
+//! - [`project_normalize_plane`] and [`project_normalize_plane_half`]: one output plane of the
+//!   colour projection (`project.rs`), in f32 or rounded to bf16/f16, written with streaming
+//!   stores.
 //!
 //! When a resample enlarges, each output reads two neighbouring source samples and eight
 //! consecutive outputs start at most seven samples apart. So one block of eight reads a window
@@ -14,10 +15,15 @@
 //! (`w0·a` then `+ w1·b`, two roundings, no FMA), so every value is the same bit for bit.
 
 use std::arch::x86_64::{
-    __m256, __m256i, _mm_sfence, _mm256_add_ps, _mm256_div_ps, _mm256_loadu_ps, _mm256_loadu_si256,
-    _mm256_mul_ps, _mm256_permutevar8x32_ps, _mm256_set1_ps, _mm256_storeu_ps, _mm256_stream_ps,
-    _mm256_sub_ps,
+    __m128i, __m256, __m256i, _CMP_UNORD_Q, _mm_sfence, _mm_stream_si128, _mm256_add_epi32,
+    _mm256_add_ps, _mm256_and_si256, _mm256_blendv_epi8, _mm256_castps_si256,
+    _mm256_castsi256_si128, _mm256_cmp_ps, _mm256_cvtps_ph, _mm256_div_ps, _mm256_loadu_ps,
+    _mm256_loadu_si256, _mm256_mul_ps, _mm256_or_si256, _mm256_packus_epi32,
+    _mm256_permute4x64_epi64, _mm256_permutevar8x32_ps, _mm256_set1_epi32, _mm256_set1_ps,
+    _mm256_srli_epi32, _mm256_storeu_ps, _mm256_stream_ps, _mm256_sub_ps,
 };
+
+use crate::dtype::BatchDtype;
 
 use super::resize::Taps;
 
@@ -145,5 +151,131 @@ pub(super) fn project_normalize_plane(
     }
     for (i, d) in dst.iter_mut().enumerate().skip(body) {
         *d = at(i);
+    }
+}
+
+/// [`project_normalize_plane`] rounded to `dtype` (bf16 or f16; nearest, ties to even, as
+/// `half::bf16::from_f32`/`half::f16::from_f32`), stored as bits with streaming stores.
+pub(super) fn project_normalize_plane_half(
+    (r, g, b): (&[f32], &[f32], &[f32]),
+    k: [f32; 3],
+    (mean, std): (f32, f32),
+    dtype: BatchDtype,
+    dst: &mut [u16],
+) {
+    let n = dst.len();
+    assert!(r.len() == n && g.len() == n && b.len() == n, "plane sizes");
+    assert!(dtype != BatchDtype::F32, "a half type");
+    let at = |i: usize| (k[0] * r[i] + k[1] * g[i] + k[2] * b[i] - mean) / std;
+    let head = dst.as_ptr().align_offset(16).min(n);
+    let body = head + (n - head) / LANES * LANES;
+    for (i, d) in dst[..head].iter_mut().enumerate() {
+        *d = dtype.half_bits(at(i));
+    }
+    // SAFETY: as in `project_normalize_plane`; each store writes eight u16 (16 bytes) at `i`
+    // inside `dst`, 16-byte aligned from `head` on.
+    unsafe {
+        let (k0, k1, k2) = (_mm256_set1_ps(k[0]), _mm256_set1_ps(k[1]), _mm256_set1_ps(k[2]));
+        let (m, s) = (_mm256_set1_ps(mean), _mm256_set1_ps(std));
+        for i in (head..body).step_by(LANES) {
+            let x = _mm256_add_ps(
+                _mm256_add_ps(
+                    _mm256_mul_ps(k0, _mm256_loadu_ps(r.as_ptr().add(i))),
+                    _mm256_mul_ps(k1, _mm256_loadu_ps(g.as_ptr().add(i))),
+                ),
+                _mm256_mul_ps(k2, _mm256_loadu_ps(b.as_ptr().add(i))),
+            );
+            let v = _mm256_div_ps(_mm256_sub_ps(x, m), s);
+            let bits = match dtype {
+                BatchDtype::Bf16 => bf16_bits(v),
+                _ => _mm256_cvtps_ph::<0>(v), // F16C, round to nearest even
+            };
+            _mm_stream_si128(dst.as_mut_ptr().add(i).cast(), bits);
+        }
+        _mm_sfence();
+    }
+    for (i, d) in dst.iter_mut().enumerate().skip(body) {
+        *d = dtype.half_bits(at(i));
+    }
+}
+
+/// Eight f32 rounded to bf16 bits: `(x + 0x7fff + lsb) >> 16` (nearest, ties to even; infinities
+/// stay infinite), and a NaN quietened as `(x >> 16) | 0x40`, as `half::bf16::from_f32` does.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn bf16_bits(v: __m256) -> __m128i {
+    let x = _mm256_castps_si256(v);
+    let lsb = _mm256_and_si256(_mm256_srli_epi32::<16>(x), _mm256_set1_epi32(1));
+    let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(
+        _mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)),
+        lsb,
+    ));
+    let quiet = _mm256_or_si256(_mm256_srli_epi32::<16>(x), _mm256_set1_epi32(0x40));
+    let nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+    let words = _mm256_blendv_epi8(rounded, quiet, nan);
+    // Eight u32 below 2^16 to eight u16: the pack works per 128-bit half, so gather the halves.
+    let packed = _mm256_packus_epi32(words, words);
+    _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b1000>(packed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_round_to_half_types_as_the_half_crate_does() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -2.5,
+            1.0 + 2f32.powi(-8),
+            1.0 + 3.0 * 2f32.powi(-8),
+            65504.0,
+            65520.0,
+            1e-8,
+            -1e-30,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -f32::NAN,
+            f32::from_bits(0x7f80_0001),
+            f32::from_bits(0xffc1_2345),
+        ];
+        let mut s = 12345u32;
+        values.extend((0..4000).map(|_| {
+            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+            f32::from_bits(s)
+        }));
+        values.resize(values.len().div_ceil(LANES) * LANES, 0.5);
+        for chunk in values.chunks_exact(LANES) {
+            // SAFETY: eight f32 read from and eight u16 written to arrays of eight.
+            let (bf, f16) = unsafe {
+                let v = _mm256_loadu_ps(chunk.as_ptr());
+                let mut out = ([0u16; LANES], [0u16; LANES]);
+                std::arch::x86_64::_mm_storeu_si128(out.0.as_mut_ptr().cast(), bf16_bits(v));
+                std::arch::x86_64::_mm_storeu_si128(
+                    out.1.as_mut_ptr().cast(),
+                    _mm256_cvtps_ph::<0>(v),
+                );
+                out
+            };
+            for (l, &x) in chunk.iter().enumerate() {
+                assert_eq!(
+                    bf[l],
+                    half::bf16::from_f32(x).to_bits(),
+                    "bf16 of {x:e} ({:#x})",
+                    x.to_bits()
+                );
+                assert_eq!(
+                    f16[l],
+                    half::f16::from_f32(x).to_bits(),
+                    "f16 of {x:e} ({:#x})",
+                    x.to_bits()
+                );
+            }
+        }
     }
 }

@@ -21,7 +21,9 @@ pub use contrast::Contrast;
 pub use grayscale::Grayscale;
 pub use hue::Hue;
 pub use params::{ColourParams, StyleConfig, draw_crop};
-pub use project::{MEAN, ProjectNormalize, STD, project_normalize_into};
+pub use project::{
+    MEAN, ProjectNormalize, STD, project_normalize_half_into, project_normalize_into,
+};
 pub use resized_crop::ResizedCrop;
 pub use saturation::Saturation;
 pub use solarize::Solarize;
