@@ -37,15 +37,16 @@
 #   (a)    ResNet-18 train step, batch 192, 224², 50 timed steps: PyTorch bf16 + channels_last +
 #          fused Adam vs sipl bench step with the same settings (and the per-parameter update)
 #   (b)    SIPLv1 end to end (sipl bench train, 14 workers) vs PyTorch's SIPLv1 step on
-#          device-resident data with fused Adam (the ceiling); overlap_uploads=false,
-#          joint_views=true and per-parameter Adam variants. Steady state: 100 untimed steps
+#          device-resident data with fused Adam (the ceiling); bf16 batches,
+#          overlap_uploads=false, joint_views=true and per-parameter Adam variants. Steady state: 100 untimed steps
 #          first (the loader holds 14 × 3 = 42 batches built while the model starts: timed,
 #          they would give the device's speed, not the pipeline's), then 200 timed steps, all
 #          inside the first epoch (no validation in the timing); samples over seconds, with each
 #          window's rate. Each run at most 45 s; after a b-sipl timeout the other runs of (b)
 #          and (c) are skipped. The summary flags (b) above the loader alone (d)
 #   (c)    world size 1 through NCCL (torchrun environment): within 5% of (b); one bucket
-#   (d)    the loader alone at 14 and 16 workers, SIPLv1 and OPL, on (b)'s set
+#   (d)    the loader alone at 14 and 16 workers, SIPLv1 and OPL, on (b)'s set (SIPLv1 also at
+#          1, 4 and 8 workers, and at 14 with bf16 batches)
 #   (e)    the authors' SIPLv1 loader on Tiny val (needs .gpu/reference; else skipped): one
 #          wave of 16 batches (one per worker) untimed, then exactly 2 waves timed
 #   (f)    reduced reproduce-small: OPL and SIPLv1 pretext on Tiny test (64², 1,000 held out,
@@ -301,6 +302,8 @@ if wanted b; then
   run b-sipl 45 "${TRAIN[@]}"
   case $? in 124 | 137) B_HUNG=1 ;; esac
   run b-pytorch-ceiling 60 "$PY" "$PACK/bench/pytorch_step.py" --device "$DEVICE" "${CEILING[@]}" --bf16 --channels-last --fused --siplv1
+  # Half-width batches first among the variants: they decide data.batch_dtype's CUDA default.
+  train_variant b-bf16-batches "${TRAIN[@]}" --set data.batch_dtype=bf16
   train_variant b-overlap-off "${TRAIN[@]}" --set run.overlap_uploads=false
   train_variant b-joint-views "${TRAIN[@]}" --set model.joint_views=true
   train_variant b-per-parameter-adam "${TRAIN[@]}" --set optim.fused=false
@@ -329,6 +332,7 @@ if wanted d; then
       run "d-$scheme-$workers" 40 "$S" bench loader "$SET" --scheme $scheme --workers "$(workers $workers)" "${LOADER[@]}"
     done
   done
+  run d-siplv1-14-bf16 40 "$S" bench loader "$SET" --scheme siplv1 --workers "$(workers 14)" --batch-dtype bf16 "${LOADER[@]}"
 fi
 
 # ---- (e) ------------------------------------------------------------------------------------
@@ -422,10 +426,10 @@ fi
   echo "(a) step: PyTorch bf16+CL+fused Adam $(or_na "$a_pt") img/s; sipl $(or_na "$a_s") (fused Adam), $(or_na "$a_pp") (per-parameter Adam); sipl/PyTorch $a_r [>= 1: $(verdict "$a_r" 1)]"
   echo "(b) SIPLv1 end to end $(or_na "$b_s") samples/s [>= 3400: $(verdict "$b_s" 3400)]; PyTorch ceiling (fused Adam) $(or_na "$b_pt"): ratio $b_r [>= 1.4: $(verdict "$b_r" 1.4)]"
   echo "    (b) / loader alone (d, siplv1, 14 workers) $bd_r: end to end $b_end_to_end"
-  echo "    overlap_uploads=false $(or_na "$(fig b-overlap-off)"); joint_views=true $(or_na "$(fig b-joint-views)"); per-parameter Adam $(or_na "$(fig b-per-parameter-adam)")"
+  echo "    bf16 batches $(or_na "$(fig b-bf16-batches)") (choose data.batch_dtype's CUDA default by this); overlap_uploads=false $(or_na "$(fig b-overlap-off)"); joint_views=true $(or_na "$(fig b-joint-views)"); per-parameter Adam $(or_na "$(fig b-per-parameter-adam)")"
   echo "(c) world size 1 $(or_na "$c_s") samples/s = $c_r of (b) [>= 0.95: $(verdict "$c_r" 0.95)]; one bucket $(or_na "$(fig c-world1-one-bucket)")"
   echo "(d) loader alone: siplv1 $(or_na "$(fig d-siplv1-14)") (14 workers), $(or_na "$(fig d-siplv1-16)") (16); opl $(or_na "$(fig d-opl-14)") (14), $(or_na "$(fig d-opl-16)") (16) samples/s"
-  echo "    siplv1 by workers: 1 $(or_na "$(fig d-siplv1-1)"), 4 $(or_na "$(fig d-siplv1-4)"), 8 $(or_na "$(fig d-siplv1-8)") samples/s"
+  echo "    siplv1 by workers: 1 $(or_na "$(fig d-siplv1-1)"), 4 $(or_na "$(fig d-siplv1-4)"), 8 $(or_na "$(fig d-siplv1-8)") samples/s; bf16 batches at 14: $(or_na "$(fig d-siplv1-14-bf16)")"
   echo "(e) authors' SIPLv1 loader $(or_na "$e_ref") samples/s; (b)/(e) $e_r [>= 35: $(verdict "$e_r" 35)]"
   echo "(f) reduced reproduce-small: wall $(or_na "$F_WALL") s [<= 240 s: $f_ok]; Table 4 in report.md; random-encoder row $random_row"
   echo ""

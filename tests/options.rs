@@ -51,6 +51,7 @@ train | --set=run.bucket_mb=0 | run.bucket_mb = 0: must be a number in (0, 4096]
 train | --set=run.dist_timeout_s=0 | run.dist_timeout_s = 0: must be in [1, 86400] | [1, 86400]
 train | --set=run.amp=true | run.amp = true: must be false on a CPU device |
 train | --set=run.device=tpu | run.device = tpu: must be cpu, cuda, cuda:N or auto |
+train | --set=data.batch_dtype=f64 | data.batch_dtype = f64: must be f32, bf16 or f16 |
 train | --run-dir={file} | --run-dir = {file}: must be a folder |
 train | --devices={cpus} | --devices = {cpus}: must be at most {cores} CPU ranks |
 train | --devices=cpu --set=run.threads=0 | run.threads = 0: must be in [1, {cores}] |
@@ -109,6 +110,7 @@ bench loader | --batch=0 | --batch = 0: must be in [1, 65536] | [1, 65536]
 bench loader | --prefetch=0 | --prefetch = 0: must be in [1, 64] | [1, 64]
 bench loader | --patch-size=7 | --patch-size = 7: must be in [8, 1024] | [8, 1024]
 bench loader | --batch=65536 --patch-size=1024 | --batch = 65536: must be small enough |
+bench loader | --batch-dtype=f64 | unknown batch dtype \"f64\": expected f32, bf16 or f16 | f32, bf16 or f16
 bench soak | --minutes=0 | --minutes = 0: must be a number in (0, 1440] | (0, 1440]
 bench soak | --workers=100000 | --workers = 100000: must be in [1, {workers}] |
 bench soak | --batch=0 | --batch = 0: must be in [1, 65536] | [1, 65536]
@@ -373,6 +375,7 @@ fn train_help_lists_every_config_key_with_its_range() {
         format!("run.threads                [1, cores] = [1, {cores}] here"),
         format!("data.workers               [1, 4 × cores] = [1, {}] here", 4 * cores),
         "run.dist_timeout_s         [1, 86400] s".into(),
+        "data.batch_dtype           f32, bf16 or f16".into(),
     ] {
         assert!(help.contains(&needle), "{needle:?} missing from:\n{help}");
     }

@@ -239,7 +239,7 @@ fn a_corrupted_newest_checkpoint_falls_back_to_the_previous_one() {
 }
 
 #[test]
-fn speed_benchmarks_and_channels_last_run_on_cpu() {
+fn speed_benchmarks_channels_last_and_half_batches_run_on_cpu() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (config, args) = setup(tmp.path());
     let (ok, stdout, err) = run(&[
@@ -265,6 +265,13 @@ fn speed_benchmarks_and_channels_last_run_on_cpu() {
         &["--set", "run.channels_last=true", "--set", "optim.max_steps=2"],
     );
     assert!(ok && stdout.contains("done after 2 steps"), "{stdout}{err}");
+    // Half-width batches: widened on the device, recorded in the run's config.
+    let run_dir = tmp.path().join("bf16");
+    let sets = ["--set", "data.batch_dtype=bf16", "--set", "optim.max_steps=2"];
+    let (ok, stdout, err) = train(&args, &run_dir, &sets);
+    assert!(ok && stdout.contains("done after 2 steps"), "{stdout}{err}");
+    let saved = std::fs::read_to_string(run_dir.join("config.toml")).expect("config");
+    assert!(saved.contains("batch_dtype = \"bf16\""), "{saved}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! A batch as a trainer consumes it: one contiguous f32 buffer shaped [views, batch, 3, size,
-//! size] (from the loader's [`BufferAllocator`](crate::BufferAllocator)), plus labels and the
-//! dataset indices of its samples.
+//! A batch as a trainer consumes it: one contiguous buffer shaped [views, batch, 3, size, size]
+//! of f32, bf16 or f16 (`LoaderConfig::batch_dtype`), from the loader's
+//! [`BufferAllocator`](crate::BufferAllocator), plus labels and the dataset indices of its
+//! samples.
 
 use crate::buffer::Pixels;
 
@@ -13,7 +14,7 @@ pub struct Batch {
     pub views: usize,
     pub batch_size: usize,
     pub size: usize,
-    /// [views, batch, 3, size, size], row-major.
+    /// [views, batch, 3, size, size], row-major, of `pixels.dtype()`.
     pub pixels: Pixels,
     /// Neighbour position labels 0..8, one per sample.
     pub labels: Vec<i64>,
@@ -26,10 +27,11 @@ impl Batch {
         [self.views, self.batch_size, 3, self.size, self.size]
     }
 
-    /// The pixels of view `v` of sample `i` (3×size×size).
-    pub fn patch(&self, v: usize, i: usize) -> &[f32] {
+    /// The pixels of view `v` of sample `i` (3×size×size), as f32 (widened from a half batch).
+    pub fn patch(&self, v: usize, i: usize) -> Vec<f32> {
         let n = 3 * self.size * self.size;
-        &self.pixels[(v * self.batch_size + i) * n..][..n]
+        let at = (v * self.batch_size + i) * n;
+        self.pixels.to_f32(at..at + n)
     }
 }
 
@@ -37,7 +39,7 @@ impl PartialEq for Batch {
     fn eq(&self, o: &Self) -> bool {
         (self.epoch, self.index, self.views, self.batch_size, self.size)
             == (o.epoch, o.index, o.views, o.batch_size, o.size)
-            && *self.pixels == *o.pixels
+            && self.pixels == o.pixels
             && self.labels == o.labels
             && self.ids == o.ids
     }

@@ -17,7 +17,7 @@
 //! let data = Arc::new(sipl_shards::Dataset::open("shards/imagenet-val".as_ref())?);
 //! let loader = Loader::new(data, LoaderConfig::new(Scheme::SiplV1, 64))?;
 //! for batch in loader.epoch(0, 0) {
-//!     let batch = batch?; // [3 views, 64, 3, 224, 224] f32 + 64 labels
+//!     let batch = batch?; // [3 views, 64, 3, 224, 224] f32 (`batch_dtype`) + 64 labels
 //!     assert_eq!(batch.labels.len(), 64);
 //! }
 //! # Ok(()) }
@@ -26,6 +26,7 @@
 pub mod augment;
 mod batch;
 pub mod buffer;
+pub mod dtype;
 pub mod geometry;
 mod loader;
 pub mod planar;
@@ -37,7 +38,8 @@ mod stats;
 mod stream;
 
 pub use batch::Batch;
-pub use buffer::{BufferAllocator, BufferError, PixelBuffer, Pixels, VecPool};
+pub use buffer::{BufferAllocator, BufferError, PixelBuffer, Pixels, Slot, VecPool};
+pub use dtype::BatchDtype;
 pub use loader::{CorruptPolicy, Loader, LoaderConfig, LoaderError};
 pub use sampler::Sampler;
 pub use stats::StageStats;

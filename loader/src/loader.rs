@@ -14,6 +14,7 @@ use sipl_shards::{Dataset, ShardError};
 
 use crate::augment::StyleConfig;
 use crate::buffer::{BufferAllocator, BufferError, VecPool};
+use crate::dtype::BatchDtype;
 use crate::geometry::Geometry;
 use crate::sampler::Sampler;
 use crate::scheme::{SampleSpec, Scheme};
@@ -49,6 +50,9 @@ pub struct LoaderConfig {
     pub corrupt: CorruptPolicy,
     /// Only images `start..end` of the dataset (a train/validation split); `None` = all.
     pub subset: Option<(usize, usize)>,
+    /// Element type of the batch pixels: f32 (the default), or bf16/f16 holding the same
+    /// values rounded, in half the bytes.
+    pub batch_dtype: BatchDtype,
 }
 
 impl LoaderConfig {
@@ -67,6 +71,7 @@ impl LoaderConfig {
             world: 1,
             corrupt: CorruptPolicy::Fail,
             subset: None,
+            batch_dtype: BatchDtype::F32,
         }
     }
 }
@@ -124,11 +129,11 @@ impl LoaderConfig {
     }
 
     /// Bytes of those buffers for patches of side `patch`: each is [views, batch, 3, patch²]
-    /// f32. Refused by [`Loader::new`] above half of this machine's memory.
+    /// of `batch_dtype`. Refused by [`Loader::new`] above half of this machine's memory.
     pub fn pool_bytes(&self, patch: usize) -> u64 {
         let per_batch = (self.scheme.views() as u64)
             .saturating_mul(self.batch_size as u64)
-            .saturating_mul(3 * 4)
+            .saturating_mul(3 * self.batch_dtype.size() as u64)
             .saturating_mul((patch as u64).saturating_mul(patch as u64));
         per_batch.saturating_mul(self.pool_buffers() as u64)
     }
@@ -209,12 +214,13 @@ impl Loader {
             }
         })?;
         let what = format!(
-            "the loader's {} batch buffers (workers × (prefetch + 1) + 2) of {} samples × {} views × 3×{}×{} float32",
+            "the loader's {} batch buffers (workers × (prefetch + 1) + 2) of {} samples × {} views × 3×{}×{} {}",
             c.pool_buffers(),
             c.batch_size,
             c.scheme.views(),
             geometry.out,
-            geometry.out
+            geometry.out,
+            c.batch_dtype
         );
         sipl_limits::check_memory("batch size", c.batch_size, c.pool_bytes(geometry.out), &what)
             .map_err(LoaderError::Memory)?;

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use sipl_shards::Dataset;
 
-use crate::augment::project_normalize_into;
+use crate::augment::{project_normalize_half_into, project_normalize_into};
 use crate::batch::Batch;
-use crate::buffer::{BufferAllocator, Pixels};
+use crate::buffer::{BufferAllocator, Pixels, Slot};
 use crate::loader::{CorruptPolicy, Faults, LoaderConfig, LoaderError};
 use crate::rng::sample_rng;
 use crate::scheme::SampleSpec;
@@ -157,10 +157,13 @@ fn build_batch(p: &StreamParts, b: usize, rgb: &mut Vec<u8>) -> Result<Batch, Lo
     let size = p.spec.geometry.out;
     let patch = 3 * size * size;
     // Every element is overwritten below.
-    let mut pixels =
-        p.buffers.allocate(views * count * patch).map(Pixels::new).map_err(|source| {
-            LoaderError::Buffer { buffers: p.buffers.name().to_owned(), source }
-        })?;
+    let (dtype, len) = (cfg.batch_dtype, views * count * patch);
+    let mut pixels = match p.buffers.allocate(dtype.words(len)) {
+        Ok(buffer) => Pixels::new(buffer, dtype, len),
+        Err(source) => {
+            return Err(LoaderError::Buffer { buffers: p.buffers.name().to_owned(), source });
+        }
+    };
     let (mut labels, mut ids) = (Vec::with_capacity(count), Vec::with_capacity(count));
     let (mut decode, mut build) = (Duration::ZERO, Duration::ZERO);
     for i in 0..count {
@@ -171,7 +174,11 @@ fn build_batch(p: &StreamParts, b: usize, rgb: &mut Vec<u8>) -> Result<Batch, Lo
         let mut rng = sample_rng(cfg.seed, p.epoch, index as u64);
         let sample = p.spec.patches(rgb, &mut rng);
         for (v, view) in sample.views.iter().enumerate() {
-            project_normalize_into(view, &mut pixels[(v * count + i) * patch..][..patch]);
+            let at = (v * count + i) * patch;
+            match pixels.slot(at..at + patch) {
+                Slot::F32(out) => project_normalize_into(view, out),
+                Slot::Half(dtype, out) => project_normalize_half_into(view, dtype, out),
+            }
         }
         labels.push(sample.label as i64);
         ids.push(index as u64);

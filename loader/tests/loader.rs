@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sipl_ingest::synth::{SynthSpec, write_synth};
 use sipl_ingest::{IngestJob, IngestSettings, SourceKind};
 use sipl_loader::scheme::Scheme;
-use sipl_loader::{Batch, CorruptPolicy, Loader, LoaderConfig, LoaderError};
+use sipl_loader::{Batch, BatchDtype, CorruptPolicy, Loader, LoaderConfig, LoaderError};
 use sipl_shards::{Dataset, ShardReader};
 
 /// A dataset of `n` synthetic `side`×`side` images (as several shards) in `dir`.
@@ -57,12 +57,43 @@ fn every_scheme_gives_batches_shaped_for_tch() {
         for b in &batches {
             assert_eq!(b.shape(), [views, 4, 3, 32, 32]);
             assert_eq!(b.pixels.len(), views * 4 * 3 * 32 * 32);
-            assert!(b.pixels.iter().all(|v| v.is_finite()));
+            assert!(b.pixels.as_f32().expect("f32 by default").iter().all(|v| v.is_finite()));
             assert!(b.labels.iter().all(|l| (0..8).contains(l)));
         }
         let mut ids: Vec<u64> = batches.iter().flat_map(|b| b.ids.clone()).collect();
         ids.sort();
         assert_eq!(ids, (0..12).collect::<Vec<_>>(), "{scheme}: each image once per epoch");
+    }
+}
+
+#[test]
+fn half_batches_hold_the_f32_batch_rounded_to_nearest_even() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ds = dataset(tmp.path(), 8, 32);
+    let f32s = collect(&Loader::new(ds.clone(), config(Scheme::SiplV1, 4, 2)).expect("l"), 0, 0);
+    for dtype in [BatchDtype::Bf16, BatchDtype::F16] {
+        let cfg = LoaderConfig { batch_dtype: dtype, ..config(Scheme::SiplV1, 4, 2) };
+        let loader = Loader::new(ds.clone(), cfg).expect("l");
+        let halves = collect(&loader, 0, 0);
+        assert_eq!(halves.len(), f32s.len());
+        for (h, f) in halves.iter().zip(&f32s) {
+            assert_eq!((h.shape(), &h.labels, &h.ids), (f.shape(), &f.labels, &f.ids));
+            assert_eq!((h.pixels.dtype(), h.pixels.len()), (dtype, f.pixels.len()));
+            assert_eq!(h.pixels.words().len(), f.pixels.len().div_ceil(2), "half the bytes");
+            let want: Vec<u16> = f
+                .pixels
+                .as_f32()
+                .expect("f32")
+                .iter()
+                .map(|&x| match dtype {
+                    BatchDtype::Bf16 => half::bf16::from_f32(x).to_bits(),
+                    _ => half::f16::from_f32(x).to_bits(),
+                })
+                .collect();
+            assert_eq!(h.pixels.as_half_bits().expect("half"), want.as_slice(), "{dtype}");
+        }
+        // Restarting mid-epoch gives the same half batches.
+        assert_eq!(collect(&loader, 0, 1), halves[1..]);
     }
 }
 
@@ -92,16 +123,14 @@ fn ranks_see_disjoint_complete_shares_with_the_same_samples() {
         let cfg = LoaderConfig { rank, world: 2, ..config(Scheme::SiplV1, 2, 2) };
         for b in collect(&Loader::new(ds.clone(), cfg).expect("l"), 0, 0) {
             for i in 0..b.batch_size {
-                seen.push((b.ids[i], b.labels[i], b.patch(1, i).to_vec()));
+                seen.push((b.ids[i], b.labels[i], b.patch(1, i)));
             }
         }
     }
     seen.sort_by_key(|s| s.0);
     let mut whole: Vec<_> = single
         .iter()
-        .flat_map(|b| {
-            (0..b.batch_size).map(move |i| (b.ids[i], b.labels[i], b.patch(1, i).to_vec()))
-        })
+        .flat_map(|b| (0..b.batch_size).map(move |i| (b.ids[i], b.labels[i], b.patch(1, i))))
         .collect();
     whole.sort_by_key(|s| s.0);
     assert_eq!(seen, whole, "a sample depends on (seed, epoch, image), not on the rank layout");

@@ -165,7 +165,11 @@ impl ShardReader {
             _ => return Err(self.bad_row(row, "pixels are not a sized zstd frame".into())),
         }
         out.resize(rec.raw_len(), 0);
-        let n = zstd::bulk::decompress_to_buffer(rec.pixels_zstd, out.as_mut_slice())
+        let n = DECOMPRESSOR
+            .with(|d| match &mut *d.borrow_mut() {
+                Some(d) => d.decompress_to_buffer(rec.pixels_zstd, out.as_mut_slice()),
+                None => zstd::bulk::decompress_to_buffer(rec.pixels_zstd, out.as_mut_slice()),
+            })
             .map_err(|e| self.bad_row(row, format!("pixels do not decompress: {e}")))?;
         if n != rec.raw_len() {
             return Err(self.bad_row(
@@ -182,6 +186,14 @@ impl ShardReader {
     fn bad_row(&self, row: usize, reason: String) -> ShardError {
         ShardError::BadRow { path: self.path.clone(), row, reason }
     }
+}
+
+thread_local! {
+    /// Each thread's zstd decompression context, made once and reused for every image (a new
+    /// context per image costs its allocation and set-up each time). `None` if zstd could not
+    /// make one; then each image gets its own, as `zstd::bulk::decompress_to_buffer` does.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
 }
 
 /// Maps a whole file read-only.

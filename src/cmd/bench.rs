@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use sipl_limits::{Ints, Reals};
 use sipl_loader::scheme::Scheme;
-use sipl_loader::{Loader, LoaderConfig};
+use sipl_loader::{BatchDtype, Loader, LoaderConfig};
 use sipl_shards::Dataset;
 use sipl_train::trainer::metrics::MetricsLine;
 
@@ -94,6 +94,9 @@ pub struct LoaderBenchArgs {
     /// Side of an output patch, in [8, 1024] (default: the stored image size).
     #[arg(long)]
     patch_size: Option<usize>,
+    /// Element type of the batch pixels: f32, bf16 or f16 (training's `data.batch_dtype`).
+    #[arg(long, default_value = "f32")]
+    batch_dtype: BatchDtype,
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -264,6 +267,7 @@ fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
     cfg.workers = a.workers.unwrap_or(cfg.workers);
     cfg.prefetch = a.prefetch;
     cfg.patch_size = a.patch_size;
+    cfg.batch_dtype = a.batch_dtype;
     let loader = Loader::new(ds, cfg).map_err(|e| e.for_batch_option("--batch"))?;
     let start = Instant::now();
     let (mut samples, mut batches, mut epoch) = (0usize, 0usize, 0u64);
@@ -294,6 +298,7 @@ fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
             "{}",
             serde_json::json!({
                 "scheme": a.scheme.name(), "workers": cfg.workers, "batch": a.batch,
+                "batch_dtype": a.batch_dtype.name(),
                 "patch_size": loader.spec().geometry.out, "samples": samples, "batches": batches,
                 "seconds": secs, "samples_per_s": sps,
                 "decode_ms_per_sample": st.decode().as_secs_f64() * 1e3 / per,
@@ -306,11 +311,12 @@ fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{}: {samples} samples in {secs:.1} s = {sps:.1} samples/s ({} workers, batch {}, patches {}²)",
+        "{}: {samples} samples in {secs:.1} s = {sps:.1} samples/s ({} workers, batch {}, patches {}², {})",
         a.scheme,
         cfg.workers,
         a.batch,
-        loader.spec().geometry.out
+        loader.spec().geometry.out,
+        a.batch_dtype
     );
     println!(
         "per sample (worker time): decode {:.3} ms, build (patches, style, projection) {:.3} ms",

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use sipl_loader::BatchDtype;
 use sipl_loader::scheme::Scheme;
 
 use crate::DeviceSpec;
@@ -50,6 +51,11 @@ pub struct DataConfig {
     /// Loader worker threads, in [1, 4 × cores] (default: one per core).
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Element type of the batches the loader writes: f32 (default), or bf16/f16, the same
+    /// values rounded to nearest even in half the bytes (written, pinned and uploaded); the
+    /// trainer widens them to f32 on the device. Changes results by that rounding only.
+    #[serde(default)]
+    pub batch_dtype: BatchDtype,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +184,7 @@ impl TrainConfig {
         // The two names with a fixed set of values get the error every other range gives.
         check_name::<Scheme>(&doc, "model.scheme", "opl, siplv1, siplv2 or siplv3")?;
         check_name::<DeviceSpec>(&doc, "run.device", "cpu, cuda, cuda:N or auto")?;
+        check_name::<BatchDtype>(&doc, "data.batch_dtype", BatchDtype::NAMES)?;
         let cfg: TrainConfig = toml::Value::Table(doc)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;

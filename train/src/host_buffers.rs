@@ -6,8 +6,8 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use sipl_loader::{Batch, BufferAllocator, BufferError, PixelBuffer, VecPool};
-use tch::{Device, Tensor};
+use sipl_loader::{Batch, BatchDtype, BufferAllocator, BufferError, PixelBuffer, VecPool};
+use tch::{Device, Kind, Tensor};
 
 use crate::ffi::transfer::host_empty_f32;
 
@@ -89,17 +89,26 @@ impl PixelBuffer for HostTensor {
 
 /// A batch's pixels as a host tensor.
 pub trait PixelTensor {
-    /// The pixels as a host tensor [views, batch, 3, size, size]: the buffer itself when it is
-    /// a [`HostTensor`] (no copy), a copy otherwise.
+    /// The pixels as a host tensor [views, batch, 3, size, size] of the batch's element type
+    /// (Float, BFloat16 or Half): the buffer itself when it is a [`HostTensor`] (no copy), a
+    /// copy otherwise.
     fn pixel_tensor(&self) -> Tensor;
 }
 
 impl PixelTensor for Batch {
     fn pixel_tensor(&self) -> Tensor {
         let shape: Vec<i64> = self.shape().iter().map(|&d| d as i64).collect();
-        match self.pixels.downcast_ref::<HostTensor>() {
-            Some(t) => t.0.view(shape.as_slice()),
-            None => Tensor::from_slice(&self.pixels).view(shape.as_slice()),
-        }
+        let words = match self.pixels.downcast_ref::<HostTensor>() {
+            Some(t) => t.0.shallow_clone(),
+            None => Tensor::from_slice(self.pixels.words()),
+        };
+        let kind = match self.pixels.dtype() {
+            BatchDtype::F32 => return words.view(shape.as_slice()),
+            BatchDtype::Bf16 => Kind::BFloat16,
+            BatchDtype::F16 => Kind::Half,
+        };
+        // The f32 words seen as two half elements each (ATen's `view(dtype)`), without the
+        // unused half of an odd-length buffer's last word.
+        words.view_dtype(kind).narrow(0, 0, self.pixels.len() as i64).view(shape.as_slice())
     }
 }

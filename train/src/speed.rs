@@ -4,7 +4,7 @@
 //! `ffi/autocast.rs` (a C++ shim: tch's own prints deprecation warnings on every call). CPU runs stay
 //! exact fp32 in the default layout.
 
-use tch::{Device, TchError, Tensor, nn};
+use tch::{Device, Kind, TchError, Tensor, nn};
 
 use crate::ffi::transfer::{CopyStream, pinned};
 
@@ -49,11 +49,18 @@ impl SpeedSettings {
         });
     }
 
-    /// A host batch [V, N, 3, S, S] on the device, in the model's layout. To CUDA the copy
+    /// A host batch [V, N, 3, S, S] on the device as f32, in the model's layout. To CUDA the copy
     /// does not block the host and runs on the side stream unless overlap is off (a pageable
     /// `host` is first copied into pinned memory; the loader's CUDA batches are pinned).
     pub fn upload(&self, host: &Tensor) -> Result<Tensor, TchError> {
-        Ok(self.layout(self.to_device(host)?))
+        let on_device = self.to_device(host)?;
+        // A bf16/f16 batch (`data.batch_dtype`) crosses in half the bytes and is widened here,
+        // on the device: the model's parameters and its CPU path are f32.
+        let on_device = match on_device.kind() {
+            Kind::Float => on_device,
+            _ => on_device.to_kind(Kind::Float),
+        };
+        Ok(self.layout(on_device))
     }
 
     /// Any host tensor on the device, as it is. To CUDA: never a blocking copy (that would

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use sipl_ingest::synth::{SynthSpec, write_synth};
 use sipl_ingest::{IngestJob, IngestSettings, SourceKind};
 use sipl_loader::scheme::Scheme;
-use sipl_loader::{Batch, Loader, LoaderConfig, LoaderError};
+use sipl_loader::{Batch, BatchDtype, Loader, LoaderConfig, LoaderError};
 use sipl_shards::Dataset;
 use sipl_train::host_buffers::{HostBuffers, HostTensor, PixelTensor};
+use tch::Kind;
 
 /// `n` synthetic images ingested at `side`² into `dir`.
 fn synthetic_set(dir: &Path, n: usize, side: u32) -> Arc<Dataset> {
@@ -25,7 +26,18 @@ fn synthetic_set(dir: &Path, n: usize, side: u32) -> Arc<Dataset> {
 }
 
 fn loader(ds: Arc<Dataset>, scheme: Scheme, batch: usize, buffers: HostBuffers) -> Loader {
-    let config = LoaderConfig { workers: 2, seed: 7, ..LoaderConfig::new(scheme, batch) };
+    loader_of(ds, scheme, batch, buffers, BatchDtype::F32)
+}
+
+fn loader_of(
+    ds: Arc<Dataset>,
+    scheme: Scheme,
+    batch: usize,
+    buffers: HostBuffers,
+    batch_dtype: BatchDtype,
+) -> Loader {
+    let config =
+        LoaderConfig { workers: 2, seed: 7, batch_dtype, ..LoaderConfig::new(scheme, batch) };
     Loader::with_buffers(ds, config, buffers.allocator(config.pool_buffers())).expect("loader")
 }
 
@@ -47,7 +59,28 @@ fn batches_built_straight_into_host_tensors_equal_pooled_ones() {
         let (pt, tt) = (p.pixel_tensor(), t.pixel_tensor());
         assert_eq!(tt.size(), vec![3, 4, 3, 32, 32]);
         assert!(pt.equal(&tt));
-        assert_eq!(tt.data_ptr(), t.pixels.as_ptr() as *mut _, "the buffer itself, not a copy");
+        assert_eq!(tt.data_ptr(), t.pixels.words().as_ptr() as *mut _, "the buffer itself");
+    }
+}
+
+#[test]
+fn half_batches_are_libtorchs_rounding_of_the_f32_batch_in_either_buffer() {
+    // The independent reference is libtorch's own f32 -> bf16/f16 conversion.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ds = synthetic_set(tmp.path(), 8, 32);
+    let f32s = collect(&loader(ds.clone(), Scheme::SiplV3, 4, HostBuffers::Pooled));
+    for (dtype, kind) in [(BatchDtype::Bf16, Kind::BFloat16), (BatchDtype::F16, Kind::Half)] {
+        for buffers in [HostBuffers::Pooled, HostBuffers::Tensor] {
+            let halves = collect(&loader_of(ds.clone(), Scheme::SiplV3, 4, buffers, dtype));
+            for (h, f) in halves.iter().zip(&f32s) {
+                let (ht, ft) = (h.pixel_tensor(), f.pixel_tensor());
+                assert_eq!((ht.kind(), ht.size()), (kind, ft.size()), "{dtype} {buffers:?}");
+                assert!(
+                    ht.equal(&ft.to_kind(kind)),
+                    "{dtype} {buffers:?}: rounded as libtorch does"
+                );
+            }
+        }
     }
 }
 

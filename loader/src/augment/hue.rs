@@ -18,10 +18,12 @@ impl StyleOp for Hue {
     }
 }
 
-/// Truncation toward zero for |x| < 2^31, without a libm call.
-#[inline]
+/// Truncation toward zero: one `vroundps` lane-wise on x86-64-v3 (a cast through `i32`
+/// saturates, which keeps the loop from vectorising). The sign of a zero result may differ
+/// from the cast's, which no caller can see: every use subtracts it or compares it with `==`.
+#[inline(always)]
 fn trunc(x: f32) -> f32 {
-    x as i32 as f32
+    x.trunc()
 }
 
 /// Python's `%` (as `torch.remainder`) for |a| < 2^31: a − floor(a/m)·m. `a - trunc(a)` is the

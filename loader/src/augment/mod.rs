@@ -1,6 +1,8 @@
 //! The style augmentation A and the patch post-processing, one op per file behind
 //! [`StyleOp`], each checked against torchvision 0.26 by the goldens in `tests/goldens/`.
 
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+mod avx2;
 mod blur;
 mod brightness;
 mod contrast;
@@ -19,7 +21,9 @@ pub use contrast::Contrast;
 pub use grayscale::Grayscale;
 pub use hue::Hue;
 pub use params::{ColourParams, StyleConfig, draw_crop};
-pub use project::{MEAN, ProjectNormalize, STD, project_normalize_into};
+pub use project::{
+    MEAN, ProjectNormalize, STD, project_normalize_half_into, project_normalize_into,
+};
 pub use resized_crop::ResizedCrop;
 pub use saturation::Saturation;
 pub use solarize::Solarize;

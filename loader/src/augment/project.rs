@@ -3,6 +3,7 @@
 //! chromatic-aberration cues), then (x' − mean) / std with ImageNet's statistics.
 
 use super::StyleOp;
+use crate::dtype::BatchDtype;
 use crate::planar::Planar;
 
 pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -29,13 +30,63 @@ pub fn project_normalize_into(img: &Planar, out: &mut [f32]) {
     let (r, rest) = img.data.split_at(n);
     let (g, bl) = rest.split_at(n);
     for c in 0..3 {
-        let (k, m, sd) = (b[c], MEAN[c], STD[c]);
         let dst = &mut out[c * n..][..n];
-        // Zipped slices: no bounds checks in the loop, so it vectorises.
-        for (d, ((r, g), bl)) in dst.iter_mut().zip(r.iter().zip(g).zip(bl)) {
-            let x = k[0] * r + k[1] * g + k[2] * bl;
-            *d = (x - m) / sd;
-        }
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+        super::avx2::project_normalize_plane((r, g, bl), b[c], (MEAN[c], STD[c]), dst);
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+        project_normalize_plane((r, g, bl), b[c], (MEAN[c], STD[c]), dst);
+    }
+}
+
+/// [`project_normalize_into`] for a half batch: the same f32 values, each rounded to `dtype`
+/// (nearest, ties to even) and stored as its bits.
+pub fn project_normalize_half_into(img: &Planar, dtype: BatchDtype, out: &mut [u16]) {
+    let n = img.plane_len();
+    assert_eq!(out.len(), 3 * n, "output slice size");
+    let b = projection();
+    let (r, rest) = img.data.split_at(n);
+    let (g, bl) = rest.split_at(n);
+    for c in 0..3 {
+        let dst = &mut out[c * n..][..n];
+        project_normalize_plane_half((r, g, bl), b[c], (MEAN[c], STD[c]), dtype, dst);
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+use super::avx2::project_normalize_plane_half;
+
+/// [`project_normalize_plane`] rounded to `dtype`, a chunk at a time (the portable loop).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+fn project_normalize_plane_half(
+    (r, g, b): (&[f32], &[f32], &[f32]),
+    k: [f32; 3],
+    norm: (f32, f32),
+    dtype: BatchDtype,
+    dst: &mut [u16],
+) {
+    const CHUNK: usize = 1024;
+    let mut values = [0.0f32; CHUNK];
+    for (start, bits) in (0..dst.len()).step_by(CHUNK).zip(dst.chunks_mut(CHUNK)) {
+        let span = start..start + bits.len();
+        let v = &mut values[..bits.len()];
+        project_normalize_plane((&r[span.clone()], &g[span.clone()], &b[span]), k, norm, v);
+        bits.iter_mut().zip(v.iter()).for_each(|(o, &x)| *o = dtype.half_bits(x));
+    }
+}
+
+/// Output plane `c`: `dst[i] = (k·(r, g, b)[i] − mean) / std` (the portable loop; on x86-64
+/// with AVX2, `avx2.rs` computes the same values with streaming stores).
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2", not(test)), allow(dead_code))]
+fn project_normalize_plane(
+    (r, g, b): (&[f32], &[f32], &[f32]),
+    k: [f32; 3],
+    (mean, std): (f32, f32),
+    dst: &mut [f32],
+) {
+    // Zipped slices: no bounds checks in the loop, so it vectorises.
+    for (d, ((r, g), b)) in dst.iter_mut().zip(r.iter().zip(g).zip(b)) {
+        let x = k[0] * r + k[1] * g + k[2] * b;
+        *d = (x - mean) / std;
     }
 }
 
@@ -47,5 +98,41 @@ impl StyleOp for ProjectNormalize {
         let mut out = vec![0.0; img.data.len()];
         project_normalize_into(img, &mut out);
         img.data = out;
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64", target_feature = "avx2"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_avx2_plane_equals_the_portable_one_bit_for_bit() {
+        // Odd lengths and offsets: an unaligned head, a body and a tail.
+        let values = |seed: u32, n: usize| -> Vec<f32> {
+            (0..n as u32)
+                .map(|i| ((i.wrapping_mul(2654435761) ^ seed) % 10007) as f32 / 10006.0)
+                .collect()
+        };
+        for (n, skip) in [(224 * 224, 0), (1001, 3), (7, 1), (0, 0)] {
+            let (r, g, b) = (values(1, n), values(2, n), values(3, n));
+            let (mut want, mut got) = (vec![0.0; n + skip], vec![0.0; n + skip]);
+            let k = projection()[1];
+            project_normalize_plane((&r, &g, &b), k, (MEAN[1], STD[1]), &mut want[skip..]);
+            super::super::avx2::project_normalize_plane(
+                (&r, &g, &b),
+                k,
+                (MEAN[1], STD[1]),
+                &mut got[skip..],
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "n = {n}");
+            for dtype in [BatchDtype::Bf16, BatchDtype::F16] {
+                let mut halves = vec![0u16; n + skip];
+                let k3 = (MEAN[1], STD[1]);
+                project_normalize_plane_half((&r, &g, &b), k, k3, dtype, &mut halves[skip..]);
+                let rounded: Vec<u16> = want[skip..].iter().map(|&x| dtype.half_bits(x)).collect();
+                assert_eq!(halves[skip..], rounded[..], "{dtype}, n = {n}");
+            }
+        }
     }
 }

@@ -3,14 +3,18 @@
 //! the reduction factor when shrinking. For enlarging — every resize of the patch pipeline — it
 //! equals plain bilinear interpolation with `align_corners=False`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use crate::planar::Planar;
 
 /// Filter taps of one axis, flat: output `i` reads `k` source samples from `start[i]` with
 /// weights `weights[i * k..][..k]` (zero-padded).
-struct Taps {
-    k: usize,
-    start: Vec<usize>,
-    weights: Vec<f32>,
+pub(super) struct Taps {
+    pub(super) k: usize,
+    pub(super) start: Vec<usize>,
+    pub(super) weights: Vec<f32>,
 }
 
 fn taps(input: usize, output: usize) -> Taps {
@@ -44,6 +48,24 @@ fn taps(input: usize, output: usize) -> Taps {
     Taps { k, start, weights }
 }
 
+thread_local! {
+    /// Each worker's taps by (input, output) size. A sample's resizes take few sizes: the
+    /// jitter window's, and the crop sides of the random resized crop, all to the patch size; so
+    /// the cache holds at most about one entry per crop side (a few hundred KiB at 224²).
+    static TAPS: RefCell<HashMap<(usize, usize), Rc<Taps>>> = RefCell::new(HashMap::new());
+}
+
+/// [`taps`], computed once per worker and size pair.
+fn cached_taps(input: usize, output: usize) -> Rc<Taps> {
+    TAPS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() > 4096 {
+            cache.clear(); // an unusual caller with many sizes: stay bounded
+        }
+        cache.entry((input, output)).or_insert_with(|| Rc::new(taps(input, output))).clone()
+    })
+}
+
 /// Resizes `src` to `height`×`width`.
 pub fn resize(src: &Planar, height: usize, width: usize) -> Planar {
     resize_window(src, (0, 0, src.height, src.width), height, width)
@@ -61,7 +83,7 @@ pub fn resize_window(
     if (h, w) == (height, width) {
         return src.crop(top, left, h, w);
     }
-    let (tx, ty) = (taps(w, width), taps(h, height));
+    let (tx, ty) = (cached_taps(w, width), cached_taps(h, height));
     resample(src, (top, left, h, w), &tx, &ty)
 }
 
@@ -110,9 +132,16 @@ fn resample(
         4 => horizontal::<4>,
         _ => horizontal_any,
     };
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    let two_taps = super::avx2::TwoTaps::plan(tx);
     for c in 0..3 {
         for y in 0..h {
             let row = &src.data[c * src.plane_len() + (top + y) * src.width + left..][..w];
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+            if let Some(plan) = &two_taps {
+                plan.run(row, tx, &mut mid);
+                continue;
+            }
             horizontal(row, tx, &mut mid);
         }
     }
@@ -161,5 +190,21 @@ mod tests {
                 assert!(t.start[x] + t.k <= i);
             }
         }
+    }
+
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    #[test]
+    fn the_avx2_two_tap_pass_equals_the_portable_one_bit_for_bit() {
+        for (input, output) in [(56, 224), (111, 224), (223, 224), (5, 13), (32, 32 + 7)] {
+            let tx = taps(input, output);
+            let plan = super::super::avx2::TwoTaps::plan(&tx).expect("enlarging: two taps");
+            let row: Vec<f32> = (0..input).map(|i| ((i * 7919) % 251) as f32 / 250.0).collect();
+            let (mut want, mut got) = (vec![1.0], vec![1.0]); // appended after a value
+            horizontal::<2>(&row, &tx, &mut want);
+            plan.run(&row, &tx, &mut got);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{input} -> {output}");
+        }
+        assert!(super::super::avx2::TwoTaps::plan(&taps(224, 100)).is_none(), "a reduction");
     }
 }

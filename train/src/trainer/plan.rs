@@ -69,6 +69,7 @@ impl RunPlan {
             (cfg.data.workers, cfg.run.seed, cfg.data.patch_size);
         (train_loader.subset, train_loader.rank, train_loader.world) =
             (Some((0, n_train)), rank, world);
+        train_loader.batch_dtype = cfg.data.batch_dtype;
         let val_loader = LoaderConfig {
             shuffle: false,
             drop_last: false,
