@@ -1,6 +1,6 @@
 //! The element type of a batch's pixels (`data.batch_dtype`): f32, or half the bytes as bf16 or
 //! f16. A half batch holds the f32 batch's values rounded to nearest, ties to even (the
-//! rounding of PyTorch's `Tensor.to(torch.bfloat16)` and `.half()`): workers write, pinned
+//! rounding of PyTorch's `Tensor.to(torch.bfloat16)` and `.half()`, NaN payloads aside): workers write, pinned
 //! memory holds and PCIe carries half the bytes, and the trainer widens the batch on the device.
 
 use std::fmt;

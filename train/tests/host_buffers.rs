@@ -26,18 +26,18 @@ fn synthetic_set(dir: &Path, n: usize, side: u32) -> Arc<Dataset> {
 }
 
 fn loader(ds: Arc<Dataset>, scheme: Scheme, batch: usize, buffers: HostBuffers) -> Loader {
-    loader_of(ds, scheme, batch, buffers, BatchDtype::F32)
+    loader_of(ds, (scheme, batch, None), buffers, BatchDtype::F32)
 }
 
+/// A loader of (scheme, batch size, patch side) batches of `batch_dtype` in `buffers`.
 fn loader_of(
     ds: Arc<Dataset>,
-    scheme: Scheme,
-    batch: usize,
+    (scheme, batch, patch_size): (Scheme, usize, Option<usize>),
     buffers: HostBuffers,
     batch_dtype: BatchDtype,
 ) -> Loader {
-    let config =
-        LoaderConfig { workers: 2, seed: 7, batch_dtype, ..LoaderConfig::new(scheme, batch) };
+    let base = LoaderConfig::new(scheme, batch);
+    let config = LoaderConfig { workers: 2, seed: 7, batch_dtype, patch_size, ..base };
     Loader::with_buffers(ds, config, buffers.allocator(config.pool_buffers())).expect("loader")
 }
 
@@ -68,10 +68,13 @@ fn half_batches_are_libtorchs_rounding_of_the_f32_batch_in_either_buffer() {
     // The independent reference is libtorch's own f32 -> bf16/f16 conversion.
     let tmp = tempfile::tempdir().expect("tmp");
     let ds = synthetic_set(tmp.path(), 8, 32);
-    let f32s = collect(&loader(ds.clone(), Scheme::SiplV3, 4, HostBuffers::Pooled));
+    // SIPLv1, 3 samples of 33² patches: an odd number of elements (the last word half used).
+    let shape = (Scheme::SiplV1, 3, Some(33));
+    let f32s = collect(&loader_of(ds.clone(), shape, HostBuffers::Pooled, BatchDtype::F32));
+    assert_eq!(f32s[0].pixels.len() % 2, 1);
     for (dtype, kind) in [(BatchDtype::Bf16, Kind::BFloat16), (BatchDtype::F16, Kind::Half)] {
         for buffers in [HostBuffers::Pooled, HostBuffers::Tensor] {
-            let halves = collect(&loader_of(ds.clone(), Scheme::SiplV3, 4, buffers, dtype));
+            let halves = collect(&loader_of(ds.clone(), shape, buffers, dtype));
             for (h, f) in halves.iter().zip(&f32s) {
                 let (ht, ft) = (h.pixel_tensor(), f.pixel_tensor());
                 assert_eq!((ht.kind(), ht.size()), (kind, ft.size()), "{dtype} {buffers:?}");

@@ -1,7 +1,7 @@
-//! Two loops written with AVX2 where the compiler's own code was slow, each computing the same
-//! values as its portable twin, bit for bit (the same operations in the same order, no FMA).
-//! Built only for x86-64 with AVX2 (the project's build target, `.cargo/config.toml`); other
-//! targets run the portable loops.
+//! Three loops written with AVX2 (and F16C) intrinsics where the compiler's own code was slow,
+//! each computing the same values as its portable twin, bit for bit (the same operations in the
+//! same order, no FMA). Built only for x86-64 with AVX2 and F16C (the project's build target,
+//! x86-64-v3, `.cargo/config.toml`); other targets run the portable loops.
 //!
 //! - [`TwoTaps`]: the two-tap horizontal pass of an enlarging resample (`resize.rs`).
 //! - [`project_normalize_plane`] and [`project_normalize_plane_half`]: one output plane of the
@@ -65,11 +65,10 @@ impl TwoTaps {
         Some(TwoTaps { first, offsets, w0, w1 })
     }
 
-    /// Appends the pass over `row` to `out`: what `horizontal::<2>` appends, value for value.
+    /// Appends the pass over `row` to `out`: what `horizontal::<2>` appends, value for value,
+    /// each written once.
     pub(super) fn run(&self, row: &[f32], tx: &Taps, out: &mut Vec<f32>) {
-        let at = out.len();
-        out.resize(at + tx.start.len(), 0.0);
-        let out = &mut out[at..];
+        out.reserve(tx.start.len());
         let mut done = 0;
         for (b, (&s0, lanes)) in self.first.iter().zip(&self.offsets).enumerate() {
             let window = match row.get(s0..s0 + LANES + 1) {
@@ -77,16 +76,16 @@ impl TwoTaps {
                 None => break, // the window leaves the row: the rest goes scalar
             };
             let o = b * LANES;
-            let dst: &mut [f32; LANES] =
-                (&mut out[o..o + LANES]).try_into().expect("a block of outputs");
-            block(window, lanes, &self.w0[o..o + LANES], &self.w1[o..o + LANES], dst);
+            let mut dst = [0.0f32; LANES];
+            block(window, lanes, &self.w0[o..o + LANES], &self.w1[o..o + LANES], &mut dst);
+            out.extend_from_slice(&dst);
             done = o + LANES;
         }
         let rest = tx.start[done..].iter().zip(tx.weights[2 * done..].chunks_exact(2));
-        for (o, (&s, w)) in out[done..].iter_mut().zip(rest) {
+        out.extend(rest.map(|(&s, w)| {
             let acc = w[0] * row[s];
-            *o = acc + w[1] * row[s + 1];
-        }
+            acc + w[1] * row[s + 1]
+        }));
     }
 }
 
@@ -95,8 +94,8 @@ impl TwoTaps {
 fn block(window: &[f32], lanes: &[i32; LANES], w0: &[f32], w1: &[f32], dst: &mut [f32; LANES]) {
     assert!(window.len() > LANES && w0.len() == LANES && w1.len() == LANES);
     // SAFETY: every pointer below reads or writes eight f32 (or i32) inside a slice or array of
-    // at least that length (checked above: the window holds nine samples); AVX2 is enabled at
-    // compile time (this module is built only with it).
+    // at least that length (checked above: the window holds nine samples); AVX2 and F16C are
+    // enabled at compile time (this module is built only with them).
     unsafe {
         let idx: __m256i = _mm256_loadu_si256(lanes.as_ptr().cast());
         let here: __m256 = _mm256_loadu_ps(window.as_ptr());
@@ -173,7 +172,8 @@ pub(super) fn project_normalize_plane_half(
         *d = dtype.half_bits(at(i));
     }
     // SAFETY: as in `project_normalize_plane`; each store writes eight u16 (16 bytes) at `i`
-    // inside `dst`, 16-byte aligned from `head` on.
+    // inside `dst`, 16-byte aligned from `head` on; `_mm256_cvtps_ph` needs F16C, which this
+    // module is built with.
     unsafe {
         let (k0, k1, k2) = (_mm256_set1_ps(k[0]), _mm256_set1_ps(k[1]), _mm256_set1_ps(k[2]));
         let (m, s) = (_mm256_set1_ps(mean), _mm256_set1_ps(std));
@@ -202,7 +202,7 @@ pub(super) fn project_normalize_plane_half(
 /// Eight f32 rounded to bf16 bits: `(x + 0x7fff + lsb) >> 16` (nearest, ties to even; infinities
 /// stay infinite), and a NaN quietened as `(x >> 16) | 0x40`, as `half::bf16::from_f32` does.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 fn bf16_bits(v: __m256) -> __m128i {
     let x = _mm256_castps_si256(v);
     let lsb = _mm256_and_si256(_mm256_srli_epi32::<16>(x), _mm256_set1_epi32(1));

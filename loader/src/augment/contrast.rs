@@ -37,7 +37,8 @@ fn luma_sum(r: &[f32], g: &[f32], b: &[f32]) -> f64 {
     // 2^E > 2n: E is one above the binary exponent of 2n.
     let e = if n == 0 { 0 } else { ((2.0 * n as f64).to_bits() >> 52) as i32 - 1023 + 1 };
     let tiny = 2f64.powi(e - 30).max(f32::MIN_POSITIVE as f64) as f32;
-    let mut acc = [0.0f64; LANES];
+    // From −0.0, as `f64::sum` starts: an all-(−0.0) plane sums to −0.0 either way.
+    let mut acc = [-0.0f64; LANES];
     let mut outside = 0u32;
     let whole = n / LANES * LANES;
     let chunks =

@@ -19,14 +19,15 @@ impl StyleOp for Hue {
 }
 
 /// Truncation toward zero: one `vroundps` lane-wise on x86-64-v3 (a cast through `i32`
-/// saturates, which keeps the loop from vectorising). The sign of a zero result may differ
-/// from the cast's, which no caller can see: every use subtracts it or compares it with `==`.
+/// saturates, which keeps the loop from vectorising). For finite pixels the values are the
+/// cast's: the sign of a zero result may differ, which no caller can see (every use subtracts
+/// it or compares it with `==`).
 #[inline(always)]
 fn trunc(x: f32) -> f32 {
     x.trunc()
 }
 
-/// Python's `%` (as `torch.remainder`) for |a| < 2^31: a − floor(a/m)·m. `a - trunc(a)` is the
+/// Python's `%` (as `torch.remainder`) for finite a: a − floor(a/m)·m. `a - trunc(a)` is the
 /// exact fmod, and adding `m` to a negative remainder is the same float operation torch does.
 #[inline]
 fn py_mod(a: f32, m: f32) -> f32 {

@@ -1,7 +1,7 @@
 //! The style augmentation A and the patch post-processing, one op per file behind
 //! [`StyleOp`], each checked against torchvision 0.26 by the goldens in `tests/goldens/`.
 
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
 mod avx2;
 mod blur;
 mod brightness;

@@ -31,9 +31,13 @@ pub fn project_normalize_into(img: &Planar, out: &mut [f32]) {
     let (g, bl) = rest.split_at(n);
     for c in 0..3 {
         let dst = &mut out[c * n..][..n];
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
         super::avx2::project_normalize_plane((r, g, bl), b[c], (MEAN[c], STD[c]), dst);
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+        #[cfg(not(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "f16c"
+        )))]
         project_normalize_plane((r, g, bl), b[c], (MEAN[c], STD[c]), dst);
     }
 }
@@ -52,11 +56,11 @@ pub fn project_normalize_half_into(img: &Planar, dtype: BatchDtype, out: &mut [u
     }
 }
 
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
 use super::avx2::project_normalize_plane_half;
 
 /// [`project_normalize_plane`] rounded to `dtype`, a chunk at a time (the portable loop).
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c")))]
 fn project_normalize_plane_half(
     (r, g, b): (&[f32], &[f32], &[f32]),
     k: [f32; 3],
@@ -76,7 +80,10 @@ fn project_normalize_plane_half(
 
 /// Output plane `c`: `dst[i] = (k·(r, g, b)[i] − mean) / std` (the portable loop; on x86-64
 /// with AVX2, `avx2.rs` computes the same values with streaming stores).
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2", not(test)), allow(dead_code))]
+#[cfg_attr(
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c", not(test)),
+    allow(dead_code)
+)]
 fn project_normalize_plane(
     (r, g, b): (&[f32], &[f32], &[f32]),
     k: [f32; 3],
@@ -101,7 +108,7 @@ impl StyleOp for ProjectNormalize {
     }
 }
 
-#[cfg(all(test, target_arch = "x86_64", target_feature = "avx2"))]
+#[cfg(all(test, target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
 mod tests {
     use super::*;
 

@@ -132,12 +132,12 @@ fn resample(
         4 => horizontal::<4>,
         _ => horizontal_any,
     };
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
     let two_taps = super::avx2::TwoTaps::plan(tx);
     for c in 0..3 {
         for y in 0..h {
             let row = &src.data[c * src.plane_len() + (top + y) * src.width + left..][..w];
-            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
             if let Some(plan) = &two_taps {
                 plan.run(row, tx, &mut mid);
                 continue;
@@ -192,7 +192,7 @@ mod tests {
         }
     }
 
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
     #[test]
     fn the_avx2_two_tap_pass_equals_the_portable_one_bit_for_bit() {
         for (input, output) in [(56, 224), (111, 224), (223, 224), (5, 13), (32, 32 + 7)] {
