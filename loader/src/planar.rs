@@ -11,7 +11,9 @@ pub struct Planar {
 
 impl Planar {
     pub fn zeros(height: usize, width: usize) -> Self {
-        Planar { height, width, data: vec![0.0; 3 * height * width] }
+        let mut data = take_buffer(3 * height * width);
+        data.resize(3 * height * width, 0.0);
+        Planar { height, width, data }
     }
 
     /// From CHW data; `data.len()` must be `3 * height * width`.
@@ -70,3 +72,32 @@ impl Planar {
 
 /// torchvision's luma weights for `rgb_to_grayscale` on tensors (0.2989, not 0.299).
 pub const LUMA: [f32; 3] = [0.2989, 0.587, 0.114];
+
+thread_local! {
+    /// Each worker's spare image buffers. A SIPLv1 sample makes about ten 224² images (patches,
+    /// crops, the resample's and the blur's intermediates); handing their memory back to the
+    /// allocator and asking again made two workers in one process slower per sample than one
+    /// (measured: 2 workers built a sample in 0.82 ms with fresh buffers, 0.62 ms with these).
+    /// At most 16 are kept (about 10 MB at 224²).
+    static SPARE: std::cell::RefCell<Vec<Vec<f32>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty vector with room for `len` values, reused from this thread's spares when one is
+/// there (values are never read before they are written: callers fill or extend it).
+pub(crate) fn take_buffer(len: usize) -> Vec<f32> {
+    let mut v = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+    v.clear();
+    v.reserve(len);
+    v
+}
+
+/// Keeps `v` for [`take_buffer`] (at most 16 per thread; more are freed).
+pub(crate) fn give_buffer(v: Vec<f32>) {
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < 16 {
+            s.push(v);
+        }
+    });
+}

@@ -113,6 +113,7 @@ impl SampleSpec {
             Scheme::SiplV1 => {
                 let a1 = self.augment(&n, None, rng);
                 let a2 = self.augment(&n, None, rng);
+                crate::planar::give_buffer(n.data);
                 vec![c, a1, a2]
             }
             Scheme::SiplV2 => {

@@ -180,6 +180,7 @@ fn build_batch(p: &StreamParts, b: usize, rgb: &mut Vec<u8>) -> Result<Batch, Lo
                 Slot::Half(dtype, out) => project_normalize_half_into(view, dtype, out),
             }
         }
+        sample.views.into_iter().for_each(|v| crate::planar::give_buffer(v.data));
         labels.push(sample.label as i64);
         ids.push(index as u64);
         build += t2.elapsed();

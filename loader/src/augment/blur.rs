@@ -42,7 +42,8 @@ impl StyleOp for GaussianBlur {
             return; // a single tap of weight 1: the identity
         }
         let (h, w) = (img.height, img.width);
-        let mut tmp = vec![0.0f32; h * w];
+        let mut tmp = crate::planar::take_buffer(h * w);
+        tmp.resize(h * w, 0.0);
         for c in 0..3 {
             let plane = &mut img.data[c * h * w..][..h * w];
             for (src, dst) in plane.chunks_exact(w).zip(tmp.chunks_exact_mut(w)) {
@@ -60,6 +61,7 @@ impl StyleOp for GaussianBlur {
                 }
             }
         }
+        crate::planar::give_buffer(tmp);
     }
 }
 

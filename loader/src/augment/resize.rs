@@ -124,7 +124,7 @@ fn resample(
     ty: &Taps,
 ) -> Planar {
     let (height, width) = (ty.start.len(), tx.start.len());
-    let mut mid = Vec::with_capacity(3 * h * width);
+    let mut mid = crate::planar::take_buffer(3 * h * width);
     let horizontal = match tx.k {
         1 => horizontal::<1>,
         2 => horizontal::<2>,
@@ -145,7 +145,7 @@ fn resample(
             horizontal(row, tx, &mut mid);
         }
     }
-    let mut data = Vec::with_capacity(3 * height * width);
+    let mut data = crate::planar::take_buffer(3 * height * width);
     for c in 0..3 {
         let plane = &mid[c * h * width..][..h * width];
         for y in 0..height {
@@ -160,6 +160,7 @@ fn resample(
             }
         }
     }
+    crate::planar::give_buffer(mid);
     Planar::from_chw(height, width, data)
 }
 

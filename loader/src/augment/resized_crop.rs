@@ -24,6 +24,7 @@ impl ResizedCrop {
 
 impl StyleOp for ResizedCrop {
     fn apply(&self, img: &mut Planar) {
-        *img = self.of(img);
+        let old = std::mem::replace(img, self.of(img));
+        crate::planar::give_buffer(old.data);
     }
 }
