@@ -108,6 +108,44 @@ fn block(window: &[f32], lanes: &[i32; LANES], w0: &[f32], w1: &[f32], dst: &mut
     }
 }
 
+/// The planes, projection row and normalisation one output plane is computed from.
+type Planes<'a> = (&'a [f32], &'a [f32], &'a [f32]);
+
+/// Value `i` of the plane, one at a time: `(k0·r + k1·g + k2·b − mean) / std`, the portable
+/// loop's operations in its order.
+#[inline(always)]
+fn projected((r, g, b): Planes, k: [f32; 3], (mean, std): (f32, f32), i: usize) -> f32 {
+    (k[0] * r[i] + k[1] * g[i] + k[2] * b[i] - mean) / std
+}
+
+/// [`projected`] for eight values at once, from `i`: the same operations, lane by lane.
+///
+/// # Safety
+/// `i + 8` is at most the length of each plane.
+#[inline(always)]
+unsafe fn projected8((r, g, b): Planes, k: [f32; 3], (mean, std): (f32, f32), i: usize) -> __m256 {
+    // SAFETY: the caller keeps the eight loads inside the planes; AVX2 is enabled at compile
+    // time (this module is built only with it).
+    unsafe {
+        let x = _mm256_add_ps(
+            _mm256_add_ps(
+                _mm256_mul_ps(_mm256_set1_ps(k[0]), _mm256_loadu_ps(r.as_ptr().add(i))),
+                _mm256_mul_ps(_mm256_set1_ps(k[1]), _mm256_loadu_ps(g.as_ptr().add(i))),
+            ),
+            _mm256_mul_ps(_mm256_set1_ps(k[2]), _mm256_loadu_ps(b.as_ptr().add(i))),
+        );
+        _mm256_div_ps(_mm256_sub_ps(x, _mm256_set1_ps(mean)), _mm256_set1_ps(std))
+    }
+}
+
+/// Where the aligned body of a plane of `n` values starts and ends: values before `head` and
+/// from `body` on go one by one, so that every streaming store of eight is `align`-byte aligned.
+fn aligned_body<T>(dst: &[T], align: usize) -> (usize, usize) {
+    let n = dst.len();
+    let head = dst.as_ptr().align_offset(align).min(n);
+    (head, head + (n - head) / LANES * LANES)
+}
+
 /// Output plane `c` of the projection and normalisation: `dst[i] = (k·(r, g, b)[i] − mean) / std`
 /// with the portable loop's operations in its order (`(k0·r + k1·g) + k2·b`, then the
 /// subtraction and a true division).
@@ -116,76 +154,53 @@ fn block(window: &[f32], lanes: &[i32; LANES], w0: &[f32], w1: &[f32], dst: &mut
 /// streaming stores: no read of the destination before the write, no eviction of the image the
 /// worker is still using. A fence at the end orders them before the batch is handed on.
 pub(super) fn project_normalize_plane(
-    (r, g, b): (&[f32], &[f32], &[f32]),
+    planes: Planes,
     k: [f32; 3],
-    (mean, std): (f32, f32),
+    norm: (f32, f32),
     dst: &mut [f32],
 ) {
     let n = dst.len();
-    assert!(r.len() == n && g.len() == n && b.len() == n, "plane sizes");
-    let at = |i: usize| (k[0] * r[i] + k[1] * g[i] + k[2] * b[i] - mean) / std;
-    // Streaming stores need 32-byte alignment: the first few values go one by one.
-    let head = dst.as_ptr().align_offset(32).min(n);
-    let body = head + (n - head) / LANES * LANES;
-    for (i, d) in dst[..head].iter_mut().enumerate() {
-        *d = at(i);
+    assert!(planes.0.len() == n && planes.1.len() == n && planes.2.len() == n, "plane sizes");
+    let (head, body) = aligned_body(dst, 32);
+    for (i, d) in dst.iter_mut().enumerate().take(head) {
+        *d = projected(planes, k, norm, i);
     }
-    // SAFETY: every load reads eight f32 at `i` < `body` ≤ n of slices of length n; every
+    // SAFETY: every load reads eight f32 at `i` < `body` ≤ n of planes of length n; every
     // store writes eight f32 at `i` inside `dst`, 32-byte aligned (from `head` on, in steps of
-    // 32 bytes); AVX2 is enabled at compile time. The fence completes the streaming stores.
+    // 32 bytes). The fence completes the streaming stores.
     unsafe {
-        let (k0, k1, k2) = (_mm256_set1_ps(k[0]), _mm256_set1_ps(k[1]), _mm256_set1_ps(k[2]));
-        let (m, s) = (_mm256_set1_ps(mean), _mm256_set1_ps(std));
         for i in (head..body).step_by(LANES) {
-            let x = _mm256_add_ps(
-                _mm256_add_ps(
-                    _mm256_mul_ps(k0, _mm256_loadu_ps(r.as_ptr().add(i))),
-                    _mm256_mul_ps(k1, _mm256_loadu_ps(g.as_ptr().add(i))),
-                ),
-                _mm256_mul_ps(k2, _mm256_loadu_ps(b.as_ptr().add(i))),
-            );
-            _mm256_stream_ps(dst.as_mut_ptr().add(i), _mm256_div_ps(_mm256_sub_ps(x, m), s));
+            _mm256_stream_ps(dst.as_mut_ptr().add(i), projected8(planes, k, norm, i));
         }
         _mm_sfence();
     }
     for (i, d) in dst.iter_mut().enumerate().skip(body) {
-        *d = at(i);
+        *d = projected(planes, k, norm, i);
     }
 }
 
 /// [`project_normalize_plane`] rounded to `dtype` (bf16 or f16; nearest, ties to even, as
 /// `half::bf16::from_f32`/`half::f16::from_f32`), stored as bits with streaming stores.
 pub(super) fn project_normalize_plane_half(
-    (r, g, b): (&[f32], &[f32], &[f32]),
+    planes: Planes,
     k: [f32; 3],
-    (mean, std): (f32, f32),
+    norm: (f32, f32),
     dtype: BatchDtype,
     dst: &mut [u16],
 ) {
     let n = dst.len();
-    assert!(r.len() == n && g.len() == n && b.len() == n, "plane sizes");
+    assert!(planes.0.len() == n && planes.1.len() == n && planes.2.len() == n, "plane sizes");
     assert!(dtype != BatchDtype::F32, "a half type");
-    let at = |i: usize| (k[0] * r[i] + k[1] * g[i] + k[2] * b[i] - mean) / std;
-    let head = dst.as_ptr().align_offset(16).min(n);
-    let body = head + (n - head) / LANES * LANES;
-    for (i, d) in dst[..head].iter_mut().enumerate() {
-        *d = dtype.half_bits(at(i));
+    let (head, body) = aligned_body(dst, 16);
+    for (i, d) in dst.iter_mut().enumerate().take(head) {
+        *d = dtype.half_bits(projected(planes, k, norm, i));
     }
     // SAFETY: as in `project_normalize_plane`; each store writes eight u16 (16 bytes) at `i`
     // inside `dst`, 16-byte aligned from `head` on; `_mm256_cvtps_ph` needs F16C, which this
     // module is built with.
     unsafe {
-        let (k0, k1, k2) = (_mm256_set1_ps(k[0]), _mm256_set1_ps(k[1]), _mm256_set1_ps(k[2]));
-        let (m, s) = (_mm256_set1_ps(mean), _mm256_set1_ps(std));
         for i in (head..body).step_by(LANES) {
-            let x = _mm256_add_ps(
-                _mm256_add_ps(
-                    _mm256_mul_ps(k0, _mm256_loadu_ps(r.as_ptr().add(i))),
-                    _mm256_mul_ps(k1, _mm256_loadu_ps(g.as_ptr().add(i))),
-                ),
-                _mm256_mul_ps(k2, _mm256_loadu_ps(b.as_ptr().add(i))),
-            );
-            let v = _mm256_div_ps(_mm256_sub_ps(x, m), s);
+            let v = projected8(planes, k, norm, i);
             let bits = match dtype {
                 BatchDtype::Bf16 => bf16_bits(v),
                 _ => _mm256_cvtps_ph::<0>(v), // F16C, round to nearest even
@@ -195,7 +210,7 @@ pub(super) fn project_normalize_plane_half(
         _mm_sfence();
     }
     for (i, d) in dst.iter_mut().enumerate().skip(body) {
-        *d = dtype.half_bits(at(i));
+        *d = dtype.half_bits(projected(planes, k, norm, i));
     }
 }
 

@@ -24,35 +24,40 @@ pub fn projection() -> [[f32; 3]; 3] {
 /// Writes the projected, normalised CHW image into `out` (length `3 * h * w`): straight into
 /// a batch buffer, no intermediate copy.
 pub fn project_normalize_into(img: &Planar, out: &mut [f32]) {
-    let n = img.plane_len();
-    assert_eq!(out.len(), 3 * n, "output slice size");
-    let b = projection();
-    let (r, rest) = img.data.split_at(n);
-    let (g, bl) = rest.split_at(n);
-    for c in 0..3 {
-        let dst = &mut out[c * n..][..n];
+    each_plane(img, out, |planes, k, norm, dst| {
         #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
-        super::avx2::project_normalize_plane((r, g, bl), b[c], (MEAN[c], STD[c]), dst);
+        super::avx2::project_normalize_plane(planes, k, norm, dst);
         #[cfg(not(all(
             target_arch = "x86_64",
             target_feature = "avx2",
             target_feature = "f16c"
         )))]
-        project_normalize_plane((r, g, bl), b[c], (MEAN[c], STD[c]), dst);
-    }
+        project_normalize_plane(planes, k, norm, dst);
+    });
 }
 
 /// [`project_normalize_into`] for a half batch: the same f32 values, each rounded to `dtype`
 /// (nearest, ties to even) and stored as its bits.
 pub fn project_normalize_half_into(img: &Planar, dtype: BatchDtype, out: &mut [u16]) {
+    each_plane(img, out, |planes, k, norm, dst| {
+        project_normalize_plane_half(planes, k, norm, dtype, dst);
+    });
+}
+
+/// Calls `plane` once per output plane c of `img`: the three input planes, row c of B, plane
+/// c's (mean, std), and plane c of `out` (which holds `3 * h * w` values).
+fn each_plane<T>(
+    img: &Planar,
+    out: &mut [T],
+    mut plane: impl FnMut((&[f32], &[f32], &[f32]), [f32; 3], (f32, f32), &mut [T]),
+) {
     let n = img.plane_len();
     assert_eq!(out.len(), 3 * n, "output slice size");
     let b = projection();
     let (r, rest) = img.data.split_at(n);
     let (g, bl) = rest.split_at(n);
     for c in 0..3 {
-        let dst = &mut out[c * n..][..n];
-        project_normalize_plane_half((r, g, bl), b[c], (MEAN[c], STD[c]), dtype, dst);
+        plane((r, g, bl), b[c], (MEAN[c], STD[c]), &mut out[c * n..][..n]);
     }
 }
 

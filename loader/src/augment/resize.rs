@@ -15,6 +15,9 @@ pub(super) struct Taps {
     pub(super) k: usize,
     pub(super) start: Vec<usize>,
     pub(super) weights: Vec<f32>,
+    /// The AVX2 gather plan of a two-tap pass, made once with the taps (so cached with them).
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    two: Option<super::avx2::TwoTaps>,
 }
 
 fn taps(input: usize, output: usize) -> Taps {
@@ -45,7 +48,22 @@ fn taps(input: usize, output: usize) -> Taps {
         }
         start.push(s);
     }
-    Taps { k, start, weights }
+    #[cfg_attr(
+        not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c")),
+        allow(unused_mut)
+    )]
+    let mut taps = Taps {
+        k,
+        start,
+        weights,
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+        two: None,
+    };
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    {
+        taps.two = super::avx2::TwoTaps::plan(&taps);
+    }
+    taps
 }
 
 thread_local! {
@@ -132,13 +150,11 @@ fn resample(
         4 => horizontal::<4>,
         _ => horizontal_any,
     };
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
-    let two_taps = super::avx2::TwoTaps::plan(tx);
     for c in 0..3 {
         for y in 0..h {
             let row = &src.data[c * src.plane_len() + (top + y) * src.width + left..][..w];
             #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
-            if let Some(plan) = &two_taps {
+            if let Some(plan) = &tx.two {
                 plan.run(row, tx, &mut mid);
                 continue;
             }
@@ -198,7 +214,7 @@ mod tests {
     fn the_avx2_two_tap_pass_equals_the_portable_one_bit_for_bit() {
         for (input, output) in [(56, 224), (111, 224), (223, 224), (5, 13), (32, 32 + 7)] {
             let tx = taps(input, output);
-            let plan = super::super::avx2::TwoTaps::plan(&tx).expect("enlarging: two taps");
+            let plan = tx.two.as_ref().expect("enlarging: a two-tap plan, made with the taps");
             let row: Vec<f32> = (0..input).map(|i| ((i * 7919) % 251) as f32 / 250.0).collect();
             let (mut want, mut got) = (vec![1.0], vec![1.0]); // appended after a value
             horizontal::<2>(&row, &tx, &mut want);
@@ -206,6 +222,6 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{input} -> {output}");
         }
-        assert!(super::super::avx2::TwoTaps::plan(&taps(224, 100)).is_none(), "a reduction");
+        assert!(taps(224, 100).two.is_none(), "a reduction");
     }
 }
