@@ -22,7 +22,7 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: setup venv build demo test test-data lint ingest eval reproduce reproduce-small reproduce-cpu small-data bench-ingest bench-loader bench-reference gpu-pack fuzz soak soak-train clean
+.PHONY: setup venv build demo test test-data pg lint tune-smoke ingest eval reproduce reproduce-small reproduce-cpu small-data bench-ingest bench-loader bench-reference gpu-pack fuzz soak soak-train clean
 
 setup: build
 
@@ -45,10 +45,37 @@ $(GLOO):
 	  echo "warning: could not fetch Debian's libgloo-dev: CPU ranks (--devices cpu,...) will be unavailable"
 
 # Tests run in the release profile: one profile means one build of arrow/parquet/libtorch glue.
-test: build test-data
+test: build test-data pg
 	cargo fmt --all --check
 	SIPL_DATA=$(WORK)/data cargo test --release --locked --workspace
 	@echo "make test: all tests passed"
+
+# PostgreSQL for the database tests, which start their own server (tests/common/postgres.rs
+# finds initdb on PATH, in /usr/lib/postgresql/*/bin, where Debian installs it, or in .work/pg).
+# Nothing to do when there is one. Else, as root, apt-get installs Debian's postgresql; else
+# Debian's server and client packages, with the libraries they need that are missing, are
+# unpacked into .work/pg. If neither works the database tests skip, and this says so.
+PG_LOCAL := $(CURDIR)/.work/pg
+pg:
+	@if command -v initdb >/dev/null; then exit 0; fi; \
+	for f in /usr/lib/postgresql/*/bin/initdb $(PG_LOCAL)/usr/lib/postgresql/*/bin/initdb; do \
+	  [ -x "$$f" ] && exit 0; done; \
+	mkdir -p $(CURDIR)/.work; log=$(CURDIR)/.work/pg-install.log; : > $$log; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing PostgreSQL: apt-get install postgresql"; export DEBIAN_FRONTEND=noninteractive; \
+	  if apt-get install -y -q --no-install-recommends postgresql >>$$log 2>&1 || \
+	    { apt-get update -q >>$$log 2>&1 && apt-get install -y -q --no-install-recommends postgresql >>$$log 2>&1; }; \
+	  then echo "PostgreSQL installed"; exit 0; fi; fi; \
+	echo "unpacking Debian's PostgreSQL packages into .work/pg"; \
+	v=$$(apt-cache depends postgresql 2>>$$log | sed -n 's/^ *Depends: postgresql-\([0-9][0-9]*\)$$/\1/p' | head -1); \
+	libs=$$(apt-cache depends postgresql-$$v postgresql-client-$$v 2>>$$log | \
+	  sed -n 's/^ *|\{0,1\}Depends: \(lib[^ <>]*\)$$/\1/p' | grep -v '^libllvm' | sort -u | \
+	  while read -r p; do dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' || echo "$$p"; done); \
+	rm -rf $(PG_LOCAL)-deb $(PG_LOCAL).tmp && mkdir -p $(PG_LOCAL)-deb && cd $(PG_LOCAL)-deb && test -n "$$v" && \
+	apt-get download postgresql-$$v postgresql-client-$$v $$libs >>$$log 2>&1 && \
+	(for d in *.deb; do dpkg -x "$$d" $(PG_LOCAL).tmp || exit 1; done) && mv $(PG_LOCAL).tmp $(PG_LOCAL) && \
+	echo "PostgreSQL $$v unpacked into .work/pg" || \
+	echo "warning: could not install PostgreSQL (see .work/pg-install.log; as root, apt-get install postgresql does): the database tests will skip"
 
 # Real images for the acceptance tests, unpacked once from ../shared/data when it is there.
 test-data:
@@ -87,6 +114,17 @@ demo: build
 	  KNN_FLAGS="--stratified 0.5 --input-size 64 --device cpu -q" TSNE_FLAGS="--input-size 64 --device cpu"
 	@sed -n '/^## Table 4/,/^## Figure 3/p' $(WORK)/demo/results/report.md | sed '$$d'
 	@echo "demo: preview $(WORK)/demo/preview-siplv1.png; runs $(WORK)/demo/runs/; table and figures $(WORK)/demo/results/report.md"
+
+# The smoke search of `sipl tune` (about a minute on a 2-core CPU): 160 synthetic 32² images,
+# then six trials of configs/tune/smoke.toml into .work/tune/smoke (rerunning resumes it).
+#   make tune-smoke [TRIALS=6]
+TRIALS ?= 6
+tune-smoke: build
+	@[ -f $(WORK)/tune/shards/dataset.json ] || { \
+	  $(SIPL) synth --out $(WORK)/tune/images --classes 4 --per-class 40 --size 48 --seed 0 && \
+	  $(SIPL) ingest folder $(WORK)/tune/images --out $(WORK)/tune/shards --resize 32 --crop 32 -q; }
+	$(SIPL) tune --config configs/tune/smoke-base.toml --space configs/tune/smoke.toml \
+	  --set data.path=$(WORK)/tune/shards --study $(WORK)/tune/smoke --trials $(TRIALS)
 
 # The paper's two datasets in one go:
 #   make ingest IMAGENET=/data/imagenet TINY=/data/tiny-imagenet-200 OUT=/data/sipl

@@ -13,6 +13,11 @@ fn link_libtorch() {
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    // The venv's Python (lib is VENV/lib/pythonX.Y/site-packages/torch/lib), for `sipl tune`.
+    let python = std::path::Path::new(&lib).ancestors().nth(5).map(|v| v.join("bin/python"));
+    if let Some(p) = python.filter(|p| p.exists()) {
+        println!("cargo:rustc-env=SIPL_VENV_PYTHON={}", p.display());
+    }
     let cuda = std::path::Path::new(&lib).join("libtorch_cuda.so");
     if cuda.exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,-lc10_cuda,--as-needed");

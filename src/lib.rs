@@ -48,6 +48,8 @@ enum Command {
     Export(cmd::export::ExportArgs),
     /// Table 4 in Markdown with Figures 3 and 4, from evaluated runs.
     Report(cmd::report::ReportArgs),
+    /// Hyper-parameter search with Optuna: every trial a resumable `sipl train` run.
+    Tune(cmd::tune::TuneArgs),
     /// Benchmarks (throughput figures, not tests).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -65,9 +67,28 @@ pub fn quiet_on_closed_output() {
     }
 }
 
+/// With `SIPL_DIE_WITH_PARENT` set (by `sipl tune` for its trials), the process gets SIGTERM
+/// when the process that started it dies, even by SIGKILL: a training run then checkpoints
+/// and lets go of its run directory instead of running on unwatched.
+fn die_with_parent() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("SIPL_DIE_WITH_PARENT").is_some() {
+        // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid only change or read this process's own
+        // settings.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            // The parent died before the signal was armed: we were handed to init.
+            if libc::getppid() == 1 {
+                libc::raise(libc::SIGTERM);
+            }
+        }
+    }
+}
+
 /// Parses the process's arguments and runs the command; `faults` reach `sipl train` only.
 pub fn main_with(faults: FaultPlan) -> ExitCode {
     let cli = Cli::parse();
+    die_with_parent();
     // Training keeps SIGPIPE ignored while its ranks talk over sockets (a peer that died must
     // be an error there, not a silent death); `sipl train` switches just before it prints.
     if !matches!(cli.command, Command::Train(_)) {
@@ -84,6 +105,7 @@ pub fn main_with(faults: FaultPlan) -> ExitCode {
         Command::Eval(c) => cmd::eval::run(c),
         Command::Embed(a) => cmd::embed::run(a),
         Command::Report(a) => cmd::report::run(a),
+        Command::Tune(a) => cmd::tune::run(a),
         Command::Info => {
             println!("{}", sipl_train::device::describe());
             Ok(())

@@ -105,7 +105,7 @@ fn only_the_trainer_the_evaluation_and_the_binary_reach_libtorch() {
             "{name} (with its tests) must build without libtorch: {reached:?}"
         );
     }
-    for name in ["sipl-train", "sipl-eval", "sipl"] {
+    for name in ["sipl-train", "sipl-eval", "sipl-tune", "sipl"] {
         assert!(g.closure(name, false).contains("tch"), "{name} uses tch");
     }
 }
@@ -113,13 +113,14 @@ fn only_the_trainer_the_evaluation_and_the_binary_reach_libtorch() {
 #[test]
 fn each_crate_uses_only_the_crates_below_it() {
     let g = metadata();
-    let allowed: [(&str, &[&str]); 6] = [
+    let allowed: [(&str, &[&str]); 7] = [
         ("sipl-limits", &[]),
         ("sipl-shards", &["sipl-limits"]),
         ("sipl-ingest", &["sipl-limits", "sipl-shards"]),
         ("sipl-loader", &["sipl-limits", "sipl-shards"]),
         ("sipl-train", &["sipl-limits", "sipl-shards", "sipl-loader"]),
         ("sipl-eval", &["sipl-limits", "sipl-shards", "sipl-loader", "sipl-train"]),
+        ("sipl-tune", &["sipl-limits", "sipl-shards", "sipl-train", "sipl-eval"]),
     ];
     for (name, may) in allowed {
         let may: BTreeSet<String> = may.iter().map(|s| s.to_string()).collect();

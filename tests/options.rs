@@ -111,6 +111,15 @@ bench loader | --prefetch=0 | --prefetch = 0: must be in [1, 64] | [1, 64]
 bench loader | --patch-size=7 | --patch-size = 7: must be in [8, 1024] | [8, 1024]
 bench loader | --batch=65536 --patch-size=1024 | --batch = 65536: must be small enough |
 bench loader | --batch-dtype=f64 | unknown batch dtype \"f64\": expected f32, bf16 or f16 | f32, bf16 or f16
+tune | --trials=0 | --trials = 0: must be in [1, 100000] | [1, 100000]
+tune | --trials=100001 | --trials = 100001: must be in [1, 100000] |
+tune | --timeout=0 | --timeout = 0: must be a number in (0, 31536000] |
+tune | --timeout=nan | --timeout |
+tune | --set=optim.lr=2 | optim.lr = 2: must be a number in (0, 1) |
+tune | --storage=redis://x/0 | --storage = redis://x/0: must be sqlite:///FILE |
+tune | --study={file} | --study = {file}: must be a folder |
+tune | --devices=tpu | run.device = tpu: must be cpu, cuda, cuda:N or auto |
+tune | --devices=cuda:0,cuda:0 | --devices = cuda:0,cuda:0: must be distinct devices |
 bench soak | --minutes=0 | --minutes = 0: must be a number in (0, 1440] | (0, 1440]
 bench soak | --workers=100000 | --workers = 100000: must be in [1, {workers}] |
 bench soak | --batch=0 | --batch = 0: must be in [1, 65536] | [1, 65536]
@@ -162,6 +171,7 @@ fn base(cmd: &str) -> &'static str {
         "ingest" => "folder {images} --out={out} -q",
         "synth" => "--out={out}",
         "report" => "{root}",
+        "tune" => "--config={config} --space=configs/tune/smoke.toml --study={out} -q",
         other => panic!("no base for {other}"),
     }
 }

@@ -13,7 +13,8 @@ use crate::EvalError;
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
-fn register_font() {
+/// Registers the embedded font as `sans-serif` (once); every figure calls it first.
+pub fn register_font() {
     REGISTER.call_once(|| {
         for style in [FontStyle::Normal, FontStyle::Bold] {
             plotters::style::register_font("sans-serif", style, FONT)
@@ -36,11 +37,13 @@ pub const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-fn plot_error(e: impl std::fmt::Display) -> EvalError {
+/// A plotting failure as [`EvalError::Plot`].
+pub fn plot_error(e: impl std::fmt::Display) -> EvalError {
     EvalError::Plot(e.to_string())
 }
 
-fn save(buf: Vec<u8>, (w, h): (u32, u32), path: &Path) -> Result<(), EvalError> {
+/// Writes an RGB buffer of `w × h` pixels as a PNG.
+pub fn save(buf: Vec<u8>, (w, h): (u32, u32), path: &Path) -> Result<(), EvalError> {
     let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| plot_error("buffer size"))?;
     img.save(path).map_err(|e| plot_error(format!("{}: {e}", path.display())))
 }

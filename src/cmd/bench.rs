@@ -180,6 +180,7 @@ fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
         // times world size 1 through NCCL this way).
         launch,
         faults: sipl_train::faults::FaultPlan::none(),
+        after_epoch: None,
     };
     let result = sipl_train::trainer::train(job);
     let metrics = sipl_train::trainer::metrics::read(&tmp);

@@ -14,6 +14,7 @@ pub mod soak;
 pub mod synth;
 pub mod train;
 pub mod tsne;
+pub mod tune;
 
 /// Bytes as MiB with one decimal.
 pub fn mib(bytes: u64) -> String {

@@ -9,7 +9,7 @@ use clap::Args;
 use sipl_train::config::TrainConfig;
 use sipl_train::dist::Launch;
 use sipl_train::faults::FaultPlan;
-use sipl_train::trainer::{TrainJob, train};
+use sipl_train::trainer::{EpochGate, TrainError, TrainJob, ValidationLine, train};
 
 #[derive(Args)]
 #[command(after_help = config_keys_help())]
@@ -32,6 +32,11 @@ pub struct TrainArgs {
     /// machines, launch `sipl train` with torchrun or srun instead (see README).
     #[arg(long, value_delimiter = ',', value_name = "DEVICE,…")]
     devices: Vec<String>,
+    /// For programs that drive training (`sipl tune`): after each epoch's validation and
+    /// checkpoint, print the validation line as one JSON object on stdout and read `continue`
+    /// or `stop` from stdin (end of input stops). A stopped run resumes like any other.
+    #[arg(long, conflicts_with = "devices")]
+    epoch_handshake: bool,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -52,6 +57,10 @@ pub fn run(a: TrainArgs, faults: FaultPlan) -> anyhow::Result<()> {
     let config = TrainConfig::load(&a.config, &a.sets)?;
     super::output_dir("--run-dir", &a.run_dir)?;
     let main = launch.as_ref().is_none_or(|l| l.rank == 0);
+    anyhow::ensure!(
+        !a.epoch_handshake || launch.is_none(),
+        "--epoch-handshake drives one process; under torchrun or srun (RANK is set), leave it out"
+    );
     let job = TrainJob {
         config,
         run_dir: a.run_dir.clone(),
@@ -60,6 +69,7 @@ pub fn run(a: TrainArgs, faults: FaultPlan) -> anyhow::Result<()> {
         stop: Arc::new(AtomicBool::new(false)),
         launch,
         faults,
+        after_epoch: a.epoch_handshake.then(|| Box::new(epoch_handshake) as EpochGate),
     };
     let r = train(job)?;
     if !main {
@@ -79,6 +89,26 @@ pub fn run(a: TrainArgs, faults: FaultPlan) -> anyhow::Result<()> {
         acc(r.best_val_accuracy),
     );
     Ok(())
+}
+
+/// `--epoch-handshake`: the epoch's validation line out, the answer in.
+fn epoch_handshake(line: &ValidationLine) -> Result<bool, TrainError> {
+    use std::io::{BufRead, Write};
+    let io = |e| TrainError::Io { path: "standard output/input".into(), source: e };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string(line).expect("a validation line serialises"))
+        .and_then(|()| out.flush())
+        .map_err(io)?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(io)?;
+    match answer.trim() {
+        "continue" => Ok(true),
+        "stop" | "" => Ok(false),
+        other => Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("--epoch-handshake: expected `continue` or `stop`, read {other:?}"),
+        ))),
+    }
 }
 
 /// The config keys and their ranges, for `sipl train --help` (the same constants the config's

@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end CLI tests: run the real `sipl` binary and the project's Python.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};

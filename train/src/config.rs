@@ -243,6 +243,11 @@ impl TrainConfig {
     /// The config with everything that cannot change the trajectory reset, as TOML.
     pub fn trajectory_toml(&self) -> String {
         let mut c = self.clone();
+        // Which GPU of a machine runs it does not change the trajectory (a resumed run, or a
+        // `sipl tune` trial, may continue on another one).
+        if let DeviceSpec::Cuda(_) = c.run.device {
+            c.run.device = DeviceSpec::Cuda(None);
+        }
         (c.optim.epochs, c.optim.max_steps) = (0, None);
         (c.run.log_every, c.run.keep_checkpoints, c.run.checkpoint_every) = (0, 0, 0);
         c.run.checkpoint_each_epoch = true;

@@ -36,7 +36,8 @@ use crate::speed::SpeedSettings;
 pub use cadence::Cadence;
 use cadence::is_new_best;
 pub use metrics::METRICS;
-use metrics::{MetricsLine, ValidationLine};
+use metrics::MetricsLine;
+pub use metrics::ValidationLine;
 pub use plan::RunPlan;
 use ranks::{Ranked, Ranks, Single};
 pub use run_dir::{CONFIG, DATASET, DatasetRecord};
@@ -101,7 +102,14 @@ pub struct TrainJob {
     pub launch: Option<Launch>,
     /// Faults to inject (tests only); [`FaultPlan::none`] for every real run.
     pub faults: FaultPlan,
+    /// Asked after every epoch's validation (and its checkpoint) whether to go on: `false`
+    /// stops the run there, checkpointed, as a stop request would. `None`: always go on.
+    /// One process only (`sipl tune` drives its trials through it).
+    pub after_epoch: Option<EpochGate>,
 }
+
+/// Whether a run goes on after an epoch, given that epoch's validation line.
+pub type EpochGate = Box<dyn Fn(&ValidationLine) -> Result<bool, TrainError> + Send + Sync>;
 
 #[derive(Debug, Clone)]
 pub struct TrainReport {
@@ -381,9 +389,19 @@ impl Session {
             self.check_finite(&window)?;
             let (acc, predictions) = self.validate(val)?;
             (last_val, validated_at) = (Some(acc), Some(self.state.step));
-            self.record_validation((acc, predictions), &mut metrics)?;
-            if cadence.checkpoints_after_epoch(self.state.epoch, self.state.step) {
+            let line = self.record_validation((acc, predictions), &mut metrics)?;
+            let checkpointed = cadence.checkpoints_after_epoch(self.state.epoch, self.state.step);
+            if checkpointed {
                 self.save_checkpoint()?;
+            }
+            if let Some(gate) = &job.after_epoch
+                && !gate(&line)?
+            {
+                if !checkpointed {
+                    self.save_checkpoint()?;
+                }
+                bar.abandon_with_message("stopped after the epoch; checkpoint written");
+                return Ok(self.report(resumed_from, last_val, start, true));
             }
         }
         self.check_finite(&window)?;
@@ -462,29 +480,29 @@ impl Session {
     }
 
     /// Logs a validation accuracy (with its count of predictions, for a binomial interval);
-    /// a new best writes `best.safetensors`.
+    /// a new best writes `best.safetensors`. Returns the line logged.
     fn record_validation(
         &mut self,
         (acc, predictions): (f64, i64),
         metrics: &mut Option<run_dir::Metrics>,
-    ) -> Result<(), TrainError> {
+    ) -> Result<ValidationLine, TrainError> {
         let s = &self.state;
+        let line = ValidationLine {
+            epoch: s.epoch,
+            step: s.step,
+            val_accuracy: acc,
+            val_predictions: Some(predictions as u64),
+        };
         if let Some(m) = metrics {
-            m.write(&MetricsLine::Validation(ValidationLine {
-                epoch: s.epoch,
-                step: s.step,
-                val_accuracy: acc,
-                val_predictions: Some(predictions as u64),
-            }))?;
+            m.write(&MetricsLine::Validation(line.clone()))?;
         }
         if is_new_best(s.best_val_accuracy, acc) {
             self.state.best_val_accuracy = Some(acc);
-            if !self.is_main() {
-                return Ok(());
+            if self.is_main() {
+                write_weights(&self.run, BEST, &self.vs)?;
             }
-            write_weights(&self.run, BEST, &self.vs)?;
         }
-        Ok(())
+        Ok(line)
     }
 
     /// Rank 0 writes; with several ranks, BatchNorm statistics are averaged first, and every
