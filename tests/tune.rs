@@ -61,7 +61,9 @@ fn bad_spaces_flags_and_storages_are_refused_before_the_study() {
     let dir = tempfile::tempdir().expect("tmp");
     let base = setup(dir.path());
     let study = dir.path().join("study");
-    let cases: [(&str, &[&str], &str); 9] = [
+    let missing = format!("data.path={}", s(&dir.path().join("missing")));
+    let ds = dir.path().join("ds");
+    let cases: [(&str, &[&str], &str); 14] = [
         ("[optim.lrr]\ntype = \"float\"\nlow = 0.1\nhigh = 0.2\n", &[], "optim.lrr"),
         ("[optim.lr]\ntype = \"float\"\nlow = 1e-3\nhigh = 1e-5\n", &[], "inverted"),
         (
@@ -83,12 +85,25 @@ fn bad_spaces_flags_and_storages_are_refused_before_the_study() {
         (LR, &["--storage", "redis://localhost/0"], "--storage"),
         (LR, &["--objective", "downstream"], "--eval-data"),
         (LR, &["--timeout", "5 parsecs"], "--timeout"),
+        (LR, &["--devices", "cuda:99"], "--devices cuda:99: device cuda:99 does not exist"),
+        (LR, &["--set", &missing], "data.path = "),
+        (
+            LR,
+            &["--objective", "downstream", "--eval-data", s(&ds), "--eval-arg=--bogus"],
+            "--eval-arg: `sipl eval downstream` refuses \"--bogus\"",
+        ),
+        (
+            "[optim.lrr]\ntype = \"float\"\nlow = 0.1\nhigh = 0.2\n",
+            &[],
+            "optim.lrr: not a config key",
+        ),
+        ("lr = 3\n", &[], "such as [optim.lr]"),
     ];
     for (text, extra, want) in cases {
         let sp = space(dir.path(), text);
         let (ok, _, err) = text_of(tune(&base, &sp, &study, extra));
         assert!(!ok && err.contains(want), "{text:?} {extra:?}: {err}");
-        assert!(!study.join("study.db").exists(), "{text:?}: nothing written");
+        assert!(!study.exists(), "{text:?} {extra:?}: nothing written");
     }
     // A storage that cannot be reached (nothing listens on port 1): the error names the
     // storage, and no trial starts.
@@ -99,14 +114,17 @@ fn bad_spaces_flags_and_storages_are_refused_before_the_study() {
         !ok && err.contains("storage postgresql://sipl@127.0.0.1:1/sipl: cannot open it"),
         "{err}"
     );
-    assert!(!study.join("trials").exists());
+    assert!(!study.exists(), "no study folder is left to refuse a later start");
+    // Neither --report nor a resume on a folder without a study.
+    let (ok, _, err) = run(&["tune", "--study", s(&study), "--report"]);
+    assert!(!ok && err.contains("holds no study"), "{err}");
     // A study resumed with another space is refused unless --force.
     let sp2 =
         space(dir.path(), &format!("{LR}[model.alpha]\ntype = \"float\"\nlow = 1.0\nhigh = 5.0\n"));
     std::fs::create_dir_all(&study).expect("dir");
     std::fs::write(study.join("space.toml"), "[optim.lr]\n").expect("old space");
     let (ok, _, err) = text_of(tune(&base, &sp2, &study, &["--trials", "1"]));
-    assert!(!ok && err.contains("another search space"), "{err}");
+    assert!(!ok && err.contains("another search space (model.alpha.high: - -> 5.0"), "{err}");
 }
 
 fn text_of(mut c: Command) -> (bool, String, String) {
@@ -182,7 +200,9 @@ fn trials_that_diverge_to_nan_fail_and_the_study_completes() {
         .output()
         .expect("spawn");
     let (ok, out, err) = text(out);
-    assert!(ok, "{out}\n{err}");
+    // The study is recorded and reported, and a tuner whose every trial failed says so.
+    let want = "every trial this tuner ran failed; the first error: loss is NaN at step";
+    assert!(!ok && err.contains(want), "{out}\n{err}");
     for r in rows(&study) {
         assert_eq!(r["state"], "FAIL", "{r:?}");
         assert!(r["error"].contains("loss is NaN at step"), "{r:?}");
@@ -230,7 +250,9 @@ fn sigint_leaves_the_trial_resumable_and_the_same_command_finishes_it() {
     let status = child.wait().expect("wait");
     assert!(status.success(), "{status}");
     assert_eq!(states(&study), ["INTERRUPTED"]);
-    let (ok, out, err) = text_of(tune(&base, &sp, &study, &["--trials", "2", "--pruner", "none"]));
+    // The study folder remembers its space, base config and storage.
+    let (ok, out, err) =
+        run(&["tune", "--study", s(&study), "--trials", "2", "--pruner", "none", "-q"]);
     assert!(ok, "{out}\n{err}");
     assert_eq!(states(&study), ["COMPLETE", "COMPLETE"]);
     assert!(resumed(&study, "0000"), "trial 0 resumed from its checkpoint");

@@ -17,38 +17,42 @@ const TIMEOUT_S: Reals = Reals::open_closed(0.0, 365.0 * 86_400.0);
 
 #[derive(Args)]
 #[command(after_help = "Examples:\n  \
-    sipl tune --config configs/smoke-siplv1.toml --space configs/tune/smoke.toml --study studies/smoke --trials 6\n  \
+    sipl tune --config configs/tune/smoke-base.toml --space configs/tune/smoke.toml --study studies/smoke --trials 6\n  \
     sipl tune --config configs/siplv1.toml --space configs/tune/pretext.toml --study studies/siplv1 \\\n    \
-      --storage postgresql://sipl@db-host/optuna --devices cuda:0,cuda:1   (on each machine)\n  \
+      --storage postgresql://sipl@db-host:5432/optuna --devices cuda:0,cuda:1   (on each machine)\n  \
     sipl tune --study studies/smoke --report\n\
     Live view: optuna-dashboard sqlite:///studies/smoke/study.db\n\
-    Rerunning the same command resumes the study: trials left running (a killed tuner, a lost\n\
-    machine) resume from their last checkpoint.")]
+    Rerunning the same command (or just `sipl tune --study DIR --trials N`) resumes the study:\n\
+    trials left running (a killed tuner, a lost machine) resume from their last checkpoint.")]
 pub struct TuneArgs {
-    /// The base config every trial starts from (see configs/).
-    #[arg(long, required_unless_present = "report")]
+    /// The base config every trial starts from (see configs/). Needed to start a study; a
+    /// resume without it uses the one saved in the study folder.
+    #[arg(long, requires = "space")]
     config: Option<PathBuf>,
     /// Override a base config value for every trial, as in `sipl train`.
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     sets: Vec<String>,
     /// The search space: TOML tables keyed by config keys, e.g. [optim.lr] type = "float",
     /// low = 1e-5, high = 1e-3, log = true; type = "int" (log or power_of_two = true);
-    /// type = "categorical", choices = […]. See configs/tune/.
-    #[arg(long, required_unless_present = "report")]
+    /// type = "categorical", choices = […]. See configs/tune/. Needed with --config.
+    #[arg(long, requires = "config")]
     space: Option<PathBuf>,
     /// The study folder: space.toml, base.toml, study.db (default storage), trials/NNNN/ run
     /// directories, trials.csv, best.toml, history.png, importances.png.
     #[arg(long)]
     study: PathBuf,
-    /// The study's name in the storage [default: the study folder's name].
+    /// The study's name in the storage [default: the name the folder's study was run with,
+    /// else the folder's name].
     #[arg(long)]
     study_name: Option<String>,
     /// An Optuna storage: sqlite:///FILE, postgresql://USER@HOST:PORT/DB, mysql://…, or
-    /// journal:FILE (a file on a shared file system) [default: sqlite:///STUDY/study.db].
-    /// Tuners on several machines pointed at one storage share the study.
+    /// journal:FILE (a file on a shared file system) [default: the storage the folder's study
+    /// was run with, else sqlite:///STUDY/study.db]. Tuners on several machines pointed at one
+    /// storage and study name share the study.
     #[arg(long)]
     storage: Option<String>,
-    /// Trials to run, numbered 0 … N − 1 over every tuner of the study, in [1, 100000].
+    /// The study's total of trials, in [1, 100000]: trials 0 … N − 1 run, over every tuner of
+    /// the study; failed and pruned trials count. Raise it to go on with a finished study.
     #[arg(long, default_value_t = 20)]
     trials: u64,
     /// Start no trial after this long: 90s, 30m, 12h, 2d (running trials finish).
@@ -82,11 +86,12 @@ pub struct TuneArgs {
     /// Only write the reports (trials.csv, best.toml, figures) from the study; run nothing.
     #[arg(long, conflicts_with_all = ["config", "space", "sets"])]
     report: bool,
+    /// No progress lines (trial started, finished, pruned, failed); the summary stays.
     #[arg(long, short)]
     quiet: bool,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum ObjectiveArg {
     Pretext,
     Downstream,
@@ -129,11 +134,18 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 pub fn run(a: TuneArgs) -> anyhow::Result<()> {
     TRIALS.check("--trials", a.trials)?;
     super::output_dir("--study", &a.study)?;
-    let storage = a.storage.clone().unwrap_or_else(|| study::default_storage(&a.study));
+    let saved = study::saved(&a.study);
+    let default_storage = study::default_storage(&a.study);
+    let storage = a
+        .storage
+        .clone()
+        .or_else(|| saved.as_ref().and_then(|s| s.storage.clone()))
+        .unwrap_or_else(|| default_storage.clone());
     study::check_storage(&storage)?;
-    let study_name = match &a.study_name {
-        Some(n) => n.clone(),
-        None => std::path::absolute(&a.study)?
+    let study_name = match (&a.study_name, &saved) {
+        (Some(n), _) => n.clone(),
+        (None, Some(s)) => s.study_name.clone(),
+        (None, None) => std::path::absolute(&a.study)?
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| {
@@ -141,18 +153,39 @@ pub fn run(a: TuneArgs) -> anyhow::Result<()> {
             })?,
     };
     anyhow::ensure!(!study_name.trim().is_empty(), "--study-name: must not be empty");
-    let (space, base_text) = match a.report {
-        true => saved(&a.study)?,
-        false => prepare(&a)?,
+    let starting = a.config.is_some();
+    if !starting && !a.study.join(study::SPACE).is_file() {
+        anyhow::bail!(
+            "--study {}: holds no study; start one with --config BASE.toml --space SPACE.toml",
+            a.study.display()
+        );
+    }
+    if a.report && storage == default_storage && !a.study.join("study.db").is_file() {
+        anyhow::bail!(
+            "--study {}: has no study.db; if its study ran on another storage, pass that --storage",
+            a.study.display()
+        );
+    }
+    let (space, base_text) = match starting {
+        true => prepare(&a)?,
+        false => saved_study(&a.study)?,
     };
     let base = TrainConfig::parse(&base_text, &[])?;
+    if !a.report {
+        check_before_trials(&a, &space, &base)?;
+    }
+    // SQLite's file needs its folder; any other storage is opened before the folder is made.
+    if storage == default_storage {
+        std::fs::create_dir_all(&a.study)?;
+    }
+    let study_dir = std::path::absolute(&a.study)?;
     let request = Request {
         mode: if a.report { Mode::Report } else { Mode::Tune },
         sipl: std::env::current_exe()?,
-        study_dir: std::path::absolute(&a.study)?,
-        study_name,
-        storage,
-        base_config: std::path::absolute(a.study.join(study::BASE))?,
+        study_dir: study_dir.clone(),
+        study_name: study_name.clone(),
+        storage: storage.clone(),
+        base_config: study_dir.join(study::BASE),
         space: space.clone(),
         trials: a.trials,
         timeout_s: a.timeout,
@@ -179,30 +212,37 @@ pub fn run(a: TuneArgs) -> anyhow::Result<()> {
         epochs: base.optim.epochs,
         force: a.force,
         quiet: a.quiet,
-        export: a.study.join(study::EXPORT),
+        space_toml: starting.then(|| space.to_toml()),
+        base_toml: starting.then(|| base_text.clone()),
+        saved: study::Saved { storage: study::storage_to_save(&storage), study_name },
+        export: study_dir.join(study::EXPORT),
     };
     // The venv's Python, found by the build script next to the libtorch it links.
     let python = driver::python(option_env!("SIPL_VENV_PYTHON"));
     let export = driver::run(&request, &python)?;
     let written = report::write(&a.study, &export, &space, &base_text)?;
     let count = |s: &str| export.trials.iter().filter(|t| t.state == s).count();
+    let n = export.trials.len();
     println!(
-        "{}: {} trials: {} complete, {} pruned, {} failed, {} to resume",
+        "{}: {n} trial{}: {} complete, {} pruned, {} failed, {} to resume",
         a.study.display(),
-        export.trials.len(),
+        if n == 1 { "" } else { "s" },
         count("COMPLETE"),
         count("PRUNED"),
         count("FAIL"),
-        count("INTERRUPTED") + count("RUNNING"),
+        count("INTERRUPTED") + count("RUNNING") + count("WAITING"),
     );
-    if let Some(t) = export.session.filter(|t| t.trials > 0) {
+    let session = export.session.unwrap_or_default();
+    if session.trials > 0 {
         println!(
             "this tuner: {} trials in {:.1} s, of which their runs {:.1} s: {:.2} s per trial beyond the runs",
-            t.trials,
-            t.wall_s,
-            t.run_s,
-            (t.wall_s - t.run_s) / t.trials as f64
+            session.trials,
+            session.wall_s,
+            session.run_s,
+            (session.wall_s - session.run_s) / session.trials as f64
         );
+    } else if !a.report && n as u64 >= a.trials {
+        println!("the study has its {} trials: raise --trials to run more", a.trials);
     }
     match written.best {
         Some((n, v)) => println!(
@@ -214,18 +254,62 @@ pub fn run(a: TuneArgs) -> anyhow::Result<()> {
     }
     let files: Vec<String> = written.files.iter().map(|f| f.display().to_string()).collect();
     println!("wrote {}", files.join(", "));
+    if session.trials > 0 && session.failed == session.trials {
+        let first = export.trials.iter().find_map(|t| t.error.clone()).unwrap_or_default();
+        anyhow::bail!("every trial this tuner ran failed; the first error: {first}");
+    }
     Ok(())
 }
 
-/// Checks the flags, the base config and the space, then saves them in the study folder;
-/// returns the space and the saved base config's text.
+/// Checks the flags, the base config and the space, and compares them with what the study
+/// folder was started with; returns the space and the base config's text (saved once the
+/// storage has opened).
 fn prepare(a: &TuneArgs) -> anyhow::Result<(Space, String)> {
     let (Some(config_path), Some(space_path)) = (&a.config, &a.space) else {
-        anyhow::bail!("--config and --space are needed to run trials");
+        anyhow::bail!("--config and --space go together");
     };
     let mut config = TrainConfig::load(config_path, &a.sets)?;
     let text = std::fs::read_to_string(config_path)?;
     check_devices(&a.devices, &text, &a.sets)?;
+    let space = Space::load(space_path, &text, &a.sets)?;
+    // Trials may run from another folder: the data path is made absolute once.
+    config.data.path = std::path::absolute(&config.data.path)?;
+    study::check(&a.study, &space, &config, a.force)?;
+    Ok((space, config.to_toml()))
+}
+
+/// What would otherwise fail inside every trial, checked once before the first: the devices
+/// exist here, every dataset a trial may train on exists, and `sipl eval downstream` accepts
+/// the objective's flags.
+fn check_before_trials(a: &TuneArgs, space: &Space, base: &TrainConfig) -> anyhow::Result<()> {
+    use std::str::FromStr;
+    let devices = match a.devices.is_empty() {
+        true => vec![base.run.device.to_string()],
+        false => a.devices.clone(),
+    };
+    for d in &devices {
+        let spec = sipl_train::DeviceSpec::from_str(d.trim())?;
+        spec.resolve().map_err(|e| anyhow::anyhow!("--devices {d}: {e}"))?;
+    }
+    let mut paths = vec![base.data.path.clone()];
+    for p in &space.params {
+        if let sipl_tune::Param::Categorical { key, choices } = p
+            && key == "data.path"
+        {
+            paths.extend(choices.iter().filter_map(|c| c.as_str()).map(PathBuf::from));
+        }
+    }
+    for p in paths {
+        if !p.join("dataset.json").is_file() {
+            return Err(RangeError::new(
+                "data.path",
+                p.display(),
+                "a dataset made by `sipl ingest`",
+            )
+            .note("it has no dataset.json; relative paths are read from the current folder")
+            .into());
+        }
+    }
     match (a.objective, &a.eval_data) {
         (ObjectiveArg::Downstream, None) => {
             anyhow::bail!("--objective downstream needs --eval-data, a labelled dataset")
@@ -242,13 +326,30 @@ fn prepare(a: &TuneArgs) -> anyhow::Result<(Space, String)> {
         (ObjectiveArg::Pretext, Some(_)) => {
             anyhow::bail!("--eval-data is for --objective downstream")
         }
+        (ObjectiveArg::Pretext, None) if !a.eval_args.is_empty() => {
+            anyhow::bail!("--eval-arg is for --objective downstream")
+        }
         _ => {}
     }
-    let space = Space::load(space_path, &text, &a.sets)?;
-    // Trials may run from another folder: the data path is made absolute once.
-    config.data.path = std::path::absolute(&config.data.path)?;
-    study::prepare(&a.study, &space, &config, a.force)?;
-    Ok((space, config.to_toml()))
+    if a.objective == ObjectiveArg::Downstream {
+        // The flags as the trials will pass them, parsed by the real `sipl eval` parser.
+        #[derive(clap::Parser)]
+        struct Probe {
+            #[command(subcommand)]
+            _eval: super::eval::EvalCommand,
+        }
+        let fixed = ["eval", "downstream", "--run", "RUN", "--data", "DATA", "--mode", "cached"];
+        let args = fixed.iter().map(|s| s.to_string()).chain(a.eval_args.iter().cloned());
+        if let Err(e) = <Probe as clap::Parser>::try_parse_from(args) {
+            let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+            anyhow::bail!(
+                "--eval-arg: `sipl eval downstream` refuses {:?}: {}",
+                a.eval_args.join(" "),
+                first.trim_start_matches("error: ")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `--devices`: each a device name `run.device` accepts, no CUDA device twice.
@@ -266,8 +367,8 @@ fn check_devices(devices: &[String], base: &str, sets: &[String]) -> anyhow::Res
     Ok(())
 }
 
-/// The space and base config a study folder was started with (`--report`).
-fn saved(dir: &Path) -> anyhow::Result<(Space, String)> {
+/// The space and base config a study folder was started with (`--report`, a resume).
+fn saved_study(dir: &Path) -> anyhow::Result<(Space, String)> {
     let read = |name: &str| {
         std::fs::read_to_string(dir.join(name)).map_err(|e| {
             anyhow::anyhow!("--study {}: no {name} ({e}); is it a study folder?", dir.display())

@@ -277,7 +277,7 @@ class Tuner:
         self.mine = set()
         # This tuner's trials and the seconds their `sipl` commands ran (the rest of the
         # tuner's time is its own overhead).
-        self.session = {"trials": 0, "run_s": 0.0}
+        self.session = {"trials": 0, "failed": 0, "run_s": 0.0}
         self.lock = threading.Lock()
         self.distributions = distributions(req["space"])
 
@@ -371,6 +371,8 @@ class Tuner:
 
         detail = f"the tuner failed while running it: {type(e).__name__}: {first_line(e)}"
         log(self.req, f"trial {trial.number}: {detail}")
+        with self.lock:
+            self.session["failed"] += 1
         try:
             trial.set_user_attr("sipl_error", detail)
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
@@ -415,12 +417,16 @@ class Tuner:
             log(req, f"trial {number} finished: {detail:.4f} ({wall:.1f} s)")
         elif outcome == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
-            log(req, f"trial {number} pruned after epoch {detail}")
+            acc = self.study._storage.get_trial(trial._trial_id).intermediate_values.get(detail)
+            shown = f", pretext accuracy {acc:.4f}" if acc is not None else ""
+            log(req, f"trial {number} pruned after epoch {detail}{shown} ({wall:.1f} s)")
         elif outcome == "interrupted":
             self.interrupted(trial, detail)
         else:
             trial.set_user_attr("sipl_error", detail)
             self.study.tell(trial, state=TrialState.FAIL)
+            with self.lock:
+                self.session["failed"] += 1
             log(req, f"trial {number} failed: {detail}")
 
     def interrupted(self, trial, why):
@@ -640,6 +646,21 @@ def on_signal(signum, _frame):
     SIGNALLED.append(signum)
 
 
+def save_study_files(req):
+    """The study folder, made once the storage has opened: the resolved space and base config
+    (a new or --force'd study) and where its study lives."""
+    folder = Path(req["study_dir"])
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"study.json": json.dumps(req["saved"], indent=2) + "\n"}
+    if req.get("space_toml") is not None:
+        files["space.toml"] = req["space_toml"]
+        files["base.toml"] = req["base_toml"]
+    for name, text in files.items():
+        tmp = folder / (name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, folder / name)
+
+
 def main():
     begun = time.time()
     for s in (signal.SIGINT, signal.SIGTERM):
@@ -658,6 +679,7 @@ def main():
     optuna.logging.set_verbosity(logging.WARNING)
     storage = open_storage(req["storage"])
     study = open_study(req, storage)
+    save_study_files(req)
     if req["mode"] == "tune":
         tuner = Tuner(req, study)
         threading.Thread(target=tuner.heartbeat, daemon=True).start()

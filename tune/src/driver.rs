@@ -85,6 +85,11 @@ pub struct Request {
     pub epochs: u64,
     pub force: bool,
     pub quiet: bool,
+    /// Saved in the study folder once the storage has opened (`None`: leave them as they are).
+    pub space_toml: Option<String>,
+    pub base_toml: Option<String>,
+    /// `DIR/study.json` ([`crate::study::Saved`]), saved with them.
+    pub saved: crate::study::Saved,
     /// Where the driver writes the study for [`crate::report`].
     pub export: PathBuf,
 }
@@ -120,9 +125,12 @@ pub struct Export {
 
 /// One tuner's share of the study: its trials, and how its time split between their `sipl`
 /// commands and its own work (Optuna, storage, start-up).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
 pub struct Session {
     pub trials: u64,
+    /// Of those, recorded FAIL.
+    #[serde(default)]
+    pub failed: u64,
     /// Seconds the trials' `sipl train` (and `sipl eval`) commands ran.
     pub run_s: f64,
     /// The driver's whole time.
@@ -157,7 +165,8 @@ pub fn python(built_with: Option<&str>) -> PathBuf {
 /// Runs the driver to its end and reads the study it exported. SIGINT/SIGTERM received
 /// meanwhile are passed on (the driver then stops its trials at a checkpoint and exits 0).
 pub fn run(req: &Request, python: &Path) -> Result<Export, TuneError> {
-    let error_file = req.study_dir.join(".tune-error");
+    // Outside the study folder: a storage that does not open leaves that folder untouched.
+    let error_file = std::env::temp_dir().join(format!("sipl-tune-error-{}", std::process::id()));
     let _ = std::fs::remove_file(&error_file);
     let _ = std::fs::remove_file(&req.export);
     let json = serde_json::to_string(req).expect("the request serialises");

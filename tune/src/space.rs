@@ -109,7 +109,7 @@ impl Space {
     /// own range; no key at all.
     pub fn load(path: &Path, base: &str, sets: &[String]) -> Result<Self, TuneError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| TuneError::Io(format!("{}: {e}", path.display())))?;
+            .map_err(|e| TuneError::Space(format!("{}: {e}", path.display())))?;
         Self::parse(&text, base, sets)
             .map_err(|e| TuneError::Space(format!("{}: {e}", path.display())))
     }
@@ -130,7 +130,16 @@ impl Space {
             for v in p.edge_values() {
                 let mut all = sets.to_vec();
                 all.push(set_arg(&key, &v));
-                TrainConfig::parse(base, &all).map_err(|e| format!("{key} = {v}: {e}"))?;
+                TrainConfig::parse(base, &all).map_err(|e| {
+                    let e = e.to_string();
+                    if e.contains("unknown field") {
+                        format!("{key}: not a config key (`sipl train --help` lists them)")
+                    } else if e.starts_with(&key) {
+                        e
+                    } else {
+                        format!("{key} = {v}: {e}")
+                    }
+                })?;
             }
             params.push(p);
         }
@@ -177,7 +186,7 @@ fn collect(
         let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
         let toml::Value::Table(t) = value else {
             return Err(format!(
-                "{key}: expected a table such as [{key}] with type = \"float\", \"int\" or \"categorical\""
+                "{key} = {value}: expected a table keyed by a config key, such as [optim.lr] with type = \"float\", low and high"
             ));
         };
         if t.contains_key("type") {
@@ -333,7 +342,10 @@ mod tests {
     #[test]
     fn bad_spaces_name_the_key() {
         let cases = [
-            ("[optim.lrr]\ntype = \"float\"\nlow = 0.1\nhigh = 0.2\n", "optim.lrr"),
+            (
+                "[optim.lrr]\ntype = \"float\"\nlow = 0.1\nhigh = 0.2\n",
+                "optim.lrr: not a config key",
+            ),
             ("[optim.lr]\ntype = \"float\"\nlow = 1e-3\nhigh = 1e-5\n", "inverted"),
             ("[optim.lr]\ntype = \"float\"\nlow = 1e-3\nhigh = 1e-3\n", "empty"),
             (
@@ -341,7 +353,10 @@ mod tests {
                 "low > 0",
             ),
             ("[model.scheme]\ntype = \"categorical\"\nchoices = []\n", "at least one choice"),
-            ("[optim.lr]\ntype = \"float\"\nlow = 1e-5\nhigh = 2.0\n", "optim.lr = 2.0"),
+            (
+                "[optim.lr]\ntype = \"float\"\nlow = 1e-5\nhigh = 2.0\n",
+                "optim.lr = 2: must be a number in (0, 1)",
+            ),
             (
                 "[optim.batch_size]\ntype = \"int\"\nlow = 33\nhigh = 63\npower_of_two = true\n",
                 "no power of two",

@@ -1,7 +1,7 @@
 //! The study folder: the resolved search space and base config it was started with, checked
 //! against every later `sipl tune` on it, and the default storage inside it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sipl_train::config::TrainConfig;
 
@@ -50,51 +50,73 @@ pub fn check_storage(url: &str) -> Result<(), sipl_limits::RangeError> {
     Ok(())
 }
 
-/// Makes `dir` and saves the space and base config there, or checks them against the saved
-/// ones: a study resumed with another space or another base config is refused unless
-/// `force`. Returns the base config's path.
-pub fn prepare(
-    dir: &Path,
-    space: &Space,
-    base: &TrainConfig,
-    force: bool,
-) -> Result<PathBuf, TuneError> {
-    let io = |p: &Path, e: std::io::Error| TuneError::Io(format!("{}: {e}", p.display()));
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let space_path = dir.join(SPACE);
-    let space_text = space.to_toml();
-    if let Ok(old) = std::fs::read_to_string(&space_path)
-        && old != space_text
-        && !force
-    {
+/// The storage and study name a study folder was run with (`DIR/study.json`), so that
+/// `--report` and a resume need not repeat them. A storage URL holding a password is not
+/// saved (`storage` is then `None`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    pub storage: Option<String>,
+    pub study_name: String,
+}
+
+/// File name of [`Saved`] in the study folder (written by the driver once the storage opened).
+pub const SAVED: &str = "study.json";
+
+/// The settings saved in `dir`, if any.
+pub fn saved(dir: &Path) -> Option<Saved> {
+    let text = std::fs::read_to_string(dir.join(SAVED)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// `url` when it holds no password (what [`Saved`] may keep).
+pub fn storage_to_save(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let credentials = rest.rsplit_once('@').map(|(c, _)| c);
+    match credentials.is_some_and(|c| c.contains(':')) {
+        true => None,
+        false => Some(url.to_owned()),
+    }
+}
+
+/// Checks the space and base config against the ones `dir` was started with, if any: a study
+/// resumed with another space or another base config is refused unless `force`, naming what
+/// changed. Writes nothing (the driver saves them once the storage has opened).
+pub fn check(dir: &Path, space: &Space, base: &TrainConfig, force: bool) -> Result<(), TuneError> {
+    use sipl_limits::changes::{changes, describe, settings_of_text};
+    let differs = |name: &str, new: &str| -> Option<String> {
+        let old = std::fs::read_to_string(dir.join(name)).ok()?;
+        let c = changes(&settings_of_text(&old), &settings_of_text(new));
+        (!c.is_empty()).then(|| describe(&c, ""))
+    };
+    if force {
+        return Ok(());
+    }
+    if let Some(what) = differs(SPACE, &space.to_toml()) {
         return Err(TuneError::Study(format!(
-            "{}: was started with another search space ({}); run it with the same space, or pass --force",
-            dir.display(),
-            space_path.display()
+            "{}: was started with another search space ({what}); run it with the same space, or pass --force",
+            dir.display()
         )));
     }
-    let base_path = dir.join(BASE);
-    if let Ok(old) = std::fs::read_to_string(&base_path) {
-        // Every key, the epochs included: trials of one study share one budget.
-        let same = TrainConfig::parse(&old, &[]).is_ok_and(|o| o.to_toml() == base.to_toml());
-        if !same && !force {
-            return Err(TuneError::Study(format!(
-                "{}: was started with another base config ({}); use the same --config and --set, or pass --force",
-                dir.display(),
-                base_path.display()
-            )));
-        }
+    if let Some(what) = differs(BASE, &base.to_toml()) {
+        return Err(TuneError::Study(format!(
+            "{}: was started with another base config ({what}); use the same --config and --set, or pass --force",
+            dir.display()
+        )));
     }
-    sipl_shards::write_atomic(&space_path, space_text.as_bytes())
-        .map_err(|e| TuneError::Io(e.to_string()))?;
-    sipl_shards::write_atomic(&base_path, base.to_toml().as_bytes())
-        .map_err(|e| TuneError::Io(e.to_string()))?;
-    Ok(base_path)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_not_saved() {
+        assert_eq!(storage_to_save("postgresql://u:pw@h/db"), None);
+        let plain = "postgresql://u@h:5432/db";
+        assert_eq!(storage_to_save(plain).as_deref(), Some(plain));
+        assert!(storage_to_save("journal:/x/y.log").is_some());
+    }
 
     #[test]
     fn storage_urls() {
