@@ -53,18 +53,23 @@ fn psycopg_round_trips_rows_and_drop_stops_the_server() {
     );
 }
 
-#[test]
-fn a_long_directory_gets_a_short_socket_directory() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let long = dir.path().join("a-directory-name-long-enough".repeat(4));
-    let Some(pg) = PgServer::start(&long) else { return };
-    assert!(long.join("pgdata/PG_VERSION").exists(), "the data is in the caller's directory");
+/// Opens and closes a connection to `pg` from the venv's Python.
+fn assert_connects(pg: &PgServer) {
     let out = common::python()
         .args(["-c", "import sys, psycopg; psycopg.connect(sys.argv[1]).close()", &pg.url])
         .output()
         .expect("spawn python");
     let (ok, stdout, stderr) = common::text(out);
     assert!(ok, "connect failed:\n{stdout}\n{stderr}\nserver log:\n{}", pg.log());
+}
+
+#[test]
+fn a_long_directory_gets_a_short_socket_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = dir.path().join("a-directory-name-long-enough".repeat(4));
+    let Some(pg) = PgServer::start(&long) else { return };
+    assert!(long.join("pgdata/PG_VERSION").exists(), "the data is in the caller's directory");
+    assert_connects(&pg);
 }
 
 /// As root the server runs as another user, which cannot enter a private directory: its data
@@ -75,12 +80,7 @@ fn a_private_directory_still_hosts_a_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let Some(pg) = PgServer::start(&dir.path().join("pg")) else { return };
-    let out = common::python()
-        .args(["-c", "import sys, psycopg; psycopg.connect(sys.argv[1]).close()", &pg.url])
-        .output()
-        .expect("spawn python");
-    let (ok, stdout, stderr) = common::text(out);
-    assert!(ok, "connect failed:\n{stdout}\n{stderr}\nserver log:\n{}", pg.log());
+    assert_connects(&pg);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -13,8 +14,8 @@ use crate::EvalError;
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
-/// Registers the embedded font as `sans-serif` (once); every figure calls it first.
-pub fn register_font() {
+/// Registers the embedded font as `sans-serif` (once); [`png`] calls it first.
+fn register_font() {
     REGISTER.call_once(|| {
         for style in [FontStyle::Normal, FontStyle::Bold] {
             plotters::style::register_font("sans-serif", style, FONT)
@@ -43,9 +44,44 @@ pub fn plot_error(e: impl std::fmt::Display) -> EvalError {
 }
 
 /// Writes an RGB buffer of `w × h` pixels as a PNG.
-pub fn save(buf: Vec<u8>, (w, h): (u32, u32), path: &Path) -> Result<(), EvalError> {
+fn save(buf: Vec<u8>, (w, h): (u32, u32), path: &Path) -> Result<(), EvalError> {
     let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| plot_error("buffer size"))?;
     img.save(path).map_err(|e| plot_error(format!("{}: {e}", path.display())))
+}
+
+/// A figure of `size` pixels drawn by `draw` on a white canvas (the embedded font
+/// registered) and written to `path` as a PNG: every figure of the project is made here.
+pub fn png(
+    size: (u32, u32),
+    path: &Path,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), EvalError>,
+) -> Result<(), EvalError> {
+    register_font();
+    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        draw(&root)?;
+        root.present().map_err(plot_error)?;
+    }
+    save(buf, size, path)
+}
+
+/// The series' legend in the figures' style: lower right, on a light box with a border.
+pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<(), EvalError>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(plot_error)
 }
 
 /// One named curve: (epoch, held-out accuracy in [0, 1]); with several seeds, the mean and a
@@ -59,12 +95,7 @@ pub struct Curve {
 
 /// Held-out accuracy (%) against epoch, one line per curve, legend with each best value.
 pub fn curves_png(curves: &[Curve], title: &str, path: &Path) -> Result<(), EvalError> {
-    register_font();
-    let size = (960u32, 600u32);
-    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_error)?;
+    png((960, 600), path, |root| {
         let max_epoch =
             curves.iter().flat_map(|c| c.points.iter().map(|p| p.0)).fold(1.0, f64::max);
         let band_top = curves.iter().flat_map(|c| c.band.iter().flatten().map(|b| 100.0 * b.2));
@@ -74,7 +105,7 @@ pub fn curves_png(curves: &[Curve], title: &str, path: &Path) -> Result<(), Eval
             .chain(band_top)
             .fold(1.0, f64::max)
             .min(100.0);
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 24))
             .margin(16)
             .x_label_area_size(44)
@@ -112,17 +143,8 @@ pub fn curves_png(curves: &[Curve], title: &str, path: &Path) -> Result<(), Eval
                     PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(plot_error)?;
-        root.present().map_err(plot_error)?;
-    }
-    save(buf, size, path)
+        legend(&mut chart)
+    })
 }
 
 /// One point of a t-SNE panel: position, class (colour) and style draw (marker).
@@ -142,14 +164,10 @@ pub struct Panel {
 
 /// Panels side by side; class by colour, style by marker (circle, triangle, cross, square).
 pub fn scatter_png(panels: &[Panel], legend: &[String], path: &Path) -> Result<(), EvalError> {
-    register_font();
     let side = 560u32;
     let foot = 12 + 22 * legend.len() as u32;
     let size = (side * panels.len().max(1) as u32, side + foot);
-    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_error)?;
+    png(size, path, |root| {
         let (body, foot) = root.split_vertically(side);
         for (i, line) in legend.iter().enumerate() {
             foot.draw(&Text::new(line.as_str(), (12, 4 + 22 * i as i32), ("sans-serif", 16)))
@@ -191,9 +209,8 @@ pub fn scatter_png(panels: &[Panel], legend: &[String], path: &Path) -> Result<(
                 .map_err(plot_error)?;
             }
         }
-        root.present().map_err(plot_error)?;
-    }
-    save(buf, size, path)
+        Ok(())
+    })
 }
 
 #[cfg(test)]

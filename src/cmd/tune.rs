@@ -270,7 +270,6 @@ fn prepare(a: &TuneArgs) -> anyhow::Result<(Space, String)> {
     };
     let mut config = TrainConfig::load(config_path, &a.sets)?;
     let text = std::fs::read_to_string(config_path)?;
-    check_devices(&a.devices, &text, &a.sets)?;
     let space = Space::load(space_path, &text, &a.sets)?;
     // Trials may run from another folder: the data path is made absolute once.
     config.data.path = std::path::absolute(&config.data.path)?;
@@ -282,15 +281,7 @@ fn prepare(a: &TuneArgs) -> anyhow::Result<(Space, String)> {
 /// exist here, every dataset a trial may train on exists, and `sipl eval downstream` accepts
 /// the objective's flags.
 fn check_before_trials(a: &TuneArgs, space: &Space, base: &TrainConfig) -> anyhow::Result<()> {
-    use std::str::FromStr;
-    let devices = match a.devices.is_empty() {
-        true => vec![base.run.device.to_string()],
-        false => a.devices.clone(),
-    };
-    for d in &devices {
-        let spec = sipl_train::DeviceSpec::from_str(d.trim())?;
-        spec.resolve().map_err(|e| anyhow::anyhow!("--devices {d}: {e}"))?;
-    }
+    check_devices(&a.devices, base)?;
     let mut paths = vec![base.data.path.clone()];
     for p in &space.params {
         if let sipl_tune::Param::Categorical { key, choices } = p
@@ -352,17 +343,28 @@ fn check_before_trials(a: &TuneArgs, space: &Space, base: &TrainConfig) -> anyho
     Ok(())
 }
 
-/// `--devices`: each a device name `run.device` accepts, no CUDA device twice.
-fn check_devices(devices: &[String], base: &str, sets: &[String]) -> anyhow::Result<()> {
-    for (i, d) in devices.iter().enumerate() {
-        let mut all = sets.to_vec();
-        all.push(format!("run.device={:?}", d.trim()));
-        TrainConfig::parse(base, &all).map_err(|e| anyhow::anyhow!("--devices {d}: {e}"))?;
-        if d.trim() != "cpu" && devices[..i].iter().any(|o| o.trim() == d.trim()) {
-            return Err(RangeError::new("--devices", devices.join(","), "distinct devices")
+/// `--devices` (else the base config's `run.device`): each a name `run.device` accepts, no
+/// CUDA device twice, and each present on this machine.
+fn check_devices(devices: &[String], base: &TrainConfig) -> anyhow::Result<()> {
+    let named = match devices.is_empty() {
+        true => vec![base.run.device.to_string()],
+        false => devices.to_vec(),
+    };
+    let text = base.to_toml();
+    let mut specs = Vec::new();
+    for (i, d) in named.iter().enumerate() {
+        let set = format!("run.device={:?}", d.trim());
+        let config =
+            TrainConfig::parse(&text, &[set]).map_err(|e| anyhow::anyhow!("--devices {d}: {e}"))?;
+        if d.trim() != "cpu" && named[..i].iter().any(|o| o.trim() == d.trim()) {
+            return Err(RangeError::new("--devices", named.join(","), "distinct devices")
                 .note(format!("{d} is named twice; a device runs one trial at a time"))
                 .into());
         }
+        specs.push((d, config.run.device));
+    }
+    for (d, spec) in specs {
+        spec.resolve().map_err(|e| anyhow::anyhow!("--devices {d}: {e}"))?;
     }
     Ok(())
 }

@@ -302,11 +302,12 @@ class Tuner:
                 return None
             trials = self.study.get_trials(deepcopy=False)
             now = time.time()
-            for t in trials:
-                if t.state == TrialState.RUNNING and t.number < n and orphaned(t, now):
-                    # Put back for `ask`, which hands it to one tuner only.
-                    self.study._storage.set_trial_state_values(t._trial_id, TrialState.WAITING)
-            trials = self.study.get_trials(deepcopy=False)
+            orphans = [t for t in trials if t.state == TrialState.RUNNING and t.number < n and orphaned(t, now)]
+            for t in orphans:
+                # Put back for `ask`, which hands it to one tuner only.
+                self.study._storage.set_trial_state_values(t._trial_id, TrialState.WAITING)
+            if orphans:
+                trials = self.study.get_trials(deepcopy=False)
             waiting = any(t.state == TrialState.WAITING and t.number < n for t in trials)
             if not waiting:
                 if self.deadline and now >= self.deadline:

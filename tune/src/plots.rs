@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use plotters::prelude::*;
-use sipl_eval::plot::{PALETTE, plot_error, register_font, save};
+use sipl_eval::plot::{PALETTE, legend, plot_error, png};
 
 use crate::TuneError;
 use crate::driver::Export;
@@ -17,8 +17,6 @@ const SIZE: (u32, u32) = (960, 600);
 /// Objective (%) against trial number: finished trials as dots, pruned ones as crosses at
 /// their last reported pretext accuracy, and the best value so far as a step line.
 pub fn history_png(export: &Export, path: &Path) -> Result<(), TuneError> {
-    register_font();
-    let mut buf = vec![255u8; (SIZE.0 * SIZE.1 * 3) as usize];
     let done: Vec<(f64, f64)> =
         export.trials.iter().filter_map(|t| Some((t.number as f64, 100.0 * t.value?))).collect();
     let pruned: Vec<(f64, f64)> = export
@@ -46,10 +44,8 @@ pub fn history_png(export: &Export, path: &Path) -> Result<(), TuneError> {
         best.push((last, v));
     }
     let top = done.iter().chain(&pruned).map(|p| p.1).fold(1.0, f64::max).min(100.0);
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(&root)
+    png(SIZE, path, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(
                 format!(
                     "Optimisation history: {} ({} objective)",
@@ -91,30 +87,18 @@ pub fn history_png(export: &Export, path: &Path) -> Result<(), TuneError> {
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2))
             });
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(plot_error)?;
-        root.present().map_err(plot_error)?;
-    }
-    Ok(save(buf, SIZE, path)?)
+        legend(&mut chart)
+    })?;
+    Ok(())
 }
 
 /// One horizontal bar per config key, its fANOVA importance (the shares sum to 1).
 pub fn importances_png(importances: &BTreeMap<String, f64>, path: &Path) -> Result<(), TuneError> {
-    register_font();
     let mut rows: Vec<(&String, f64)> = importances.iter().map(|(k, v)| (k, *v)).collect();
     rows.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let mut buf = vec![255u8; (SIZE.0 * SIZE.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_error)?;
+    png(SIZE, path, |root| {
         let n = rows.len();
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption("Parameter importances (fANOVA)", ("sans-serif", 24))
             .margin(16)
             .x_label_area_size(44)
@@ -151,9 +135,9 @@ pub fn importances_png(importances: &BTreeMap<String, f64>, path: &Path) -> Resu
                 Text::new(format!("{:.2}", r.1), at, ("sans-serif", 15).into_font())
             }))
             .map_err(plot_error)?;
-        root.present().map_err(plot_error)?;
-    }
-    Ok(save(buf, SIZE, path)?)
+        Ok(())
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
