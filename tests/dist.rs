@@ -88,6 +88,21 @@ fn two_ranks_write_the_run_once_and_resume_exactly() {
 }
 
 #[test]
+fn cuda_layouts_on_cpu_ranks_reduce_without_stride_warnings() {
+    // channels_last and batched views, CUDA's defaults, on two Gloo ranks: every gradient must
+    // arrive in its bucket's layout (c10d's Reducer warned about 1×1 convolutions' strides).
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let sets = ["run.channels_last=true", "model.batched_views=true", "optim.max_steps=2"];
+    let mut extra = vec!["--devices", "cpu,cpu"];
+    extra.extend(sets.iter().flat_map(|s| ["--set", s]));
+    let (ok, out, err) = train_in(&args, &tmp.path().join("run"), &extra);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("done after 2 steps on 2 ranks"), "{out}");
+    assert!(!err.contains("Grad strides do not match"), "{err}");
+}
+
+#[test]
 fn sigterm_to_the_launcher_stops_every_rank_at_one_checkpointed_step() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (_, args) = setup_tiny_training(tmp.path());

@@ -52,6 +52,7 @@ train | --set=run.dist_timeout_s=0 | run.dist_timeout_s = 0: must be in [1, 8640
 train | --set=run.amp=true | run.amp = true: must be false on a CPU device |
 train | --set=run.device=tpu | run.device = tpu: must be cpu, cuda, cuda:N or auto |
 train | --set=data.batch_dtype=f64 | data.batch_dtype = f64: must be f32, bf16 or f16 |
+train | --set=model.joint_views=true --set=model.batched_views=true | model.batched_views = true: must be false with model.joint_views |
 train | --run-dir={file} | --run-dir = {file}: must be a folder |
 train | --devices={cpus} | --devices = {cpus}: must be at most {cores} CPU ranks |
 train | --devices=cpu --set=run.threads=0 | run.threads = 0: must be in [1, {cores}] |
@@ -386,6 +387,7 @@ fn train_help_lists_every_config_key_with_its_range() {
         format!("data.workers               [1, 4 × cores] = [1, {}] here", 4 * cores),
         "run.dist_timeout_s         [1, 86400] s".into(),
         "data.batch_dtype           f32, bf16 or f16".into(),
+        "model.batched_views        true or false".into(),
     ] {
         assert!(help.contains(&needle), "{needle:?} missing from:\n{help}");
     }

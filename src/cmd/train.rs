@@ -117,16 +117,25 @@ fn config_keys_help() -> String {
     use sipl_limits::*;
     let cores = machine::cores();
     let workers = machine::worker_threads();
-    let keys: [(&str, String, &str); 26] = [
+    let keys: [(&str, String, &str); 27] = [
         ("data.path", "a dataset made by `sipl ingest` (square images of one size)".into(), ""),
         ("data.train_images", "[1, images − 1]: the first N train, the rest validate".into(), ""),
         ("data.val_fraction", format!("{HELD_OUT_FRACTION}, used without train_images"), "0.0625"),
         ("data.patch_size", format!("{PATCH_SIZE}"), "the stored image size"),
         ("data.workers", format!("[1, 4 × cores] = {workers} here"), "one per core"),
-        ("data.batch_dtype", "f32, bf16 or f16: batch elements (half: rounded)".into(), "f32"),
+        (
+            "data.batch_dtype",
+            "f32, bf16 or f16: batch elements (half: rounded)".into(),
+            "bf16 with run.amp, else f32",
+        ),
         ("model.scheme", "opl, siplv1, siplv2 or siplv3".into(), ""),
         ("model.alpha", format!("{ALPHA}, the weight of symKL"), "5"),
         ("model.joint_views", "true or false".into(), "false"),
+        (
+            "model.batched_views",
+            "true or false: views in one pass, statistics per view".into(),
+            "on for CUDA",
+        ),
         ("optim.lr", format!("{LR}"), ""),
         ("optim.weight_decay", format!("{WEIGHT_DECAY}"), "0"),
         ("optim.batch_size", format!("{BATCH}; its buffers and steps in half the memory"), ""),

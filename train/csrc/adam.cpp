@@ -32,4 +32,16 @@ int sipl_fused_adam(void* const* params, void* const* grads, void* const* exp_av
                      eps, /*amsgrad=*/false, /*maximize=*/false);
   });
 }
+
+// Drops the gradients of `n` tensors (PyTorch's `param.grad = None`, what
+// `Optimizer.zero_grad()` does by default), so the next backward pass stores its gradients
+// instead of adding them to zeros: the same values without a zeroing and an accumulating
+// kernel per parameter.
+int sipl_grads_set_to_none(void* const* params, int64_t n, char** error) {
+  return sipl::status(error, [&] {
+    for (auto p : tensors(params, n)) {
+      p.mutable_grad().reset();
+    }
+  });
+}
 }

@@ -65,10 +65,12 @@ impl Adam {
         self.fused_step.is_some()
     }
 
+    /// Drops every parameter's gradient before a backward pass (PyTorch's default
+    /// `zero_grad(set_to_none=True)`): the pass then stores its gradients rather than adding
+    /// them to zeroed ones, the same values without two kernels per parameter.
     pub fn zero_grad(&mut self) {
-        for p in &mut self.params {
-            p.zero_grad();
-        }
+        crate::ffi::fused_adam::set_grads_to_none(&self.params)
+            .expect("dropping gradients cannot fail");
     }
 
     /// One update from the gradients in `.grad()` (parameters without a gradient are left

@@ -20,7 +20,7 @@ pub fn resnet_step(
 ) -> Result<f64, TchError> {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
-    let net = tch::vision::resnet::resnet18(&vs.root(), 1000);
+    let net = crate::resnet::ResNet18::new(&vs.root(), 1000);
     let speed = SpeedSettings::for_device(device, channels_last, None)?;
     speed.prepare_model(&vs);
     let mut adam = Adam::new(&vs, AdamConfig { fused, ..AdamConfig::new(1e-4, 0.0) });

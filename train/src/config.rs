@@ -51,11 +51,13 @@ pub struct DataConfig {
     /// Loader worker threads, in [1, 4 × cores] (default: one per core).
     #[serde(default = "default_workers")]
     pub workers: usize,
-    /// Element type of the batches the loader writes: f32 (default), or bf16/f16, the same
-    /// values rounded to nearest even in half the bytes (written, pinned and uploaded); the
-    /// trainer widens them to f32 on the device. Changes results by that rounding only.
-    #[serde(default)]
-    pub batch_dtype: BatchDtype,
+    /// Element type of the batches the loader writes: f32, or bf16/f16, the same values
+    /// rounded to nearest even in half the bytes (written, pinned and uploaded); the trainer
+    /// widens them to f32 on the device. Default: bf16 with bf16 autocast (`run.amp`, on for
+    /// CUDA), where the first convolution rounds its input to bf16 anyway, so results do not
+    /// change; f32 otherwise. Elsewhere a half type changes results by its rounding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_dtype: Option<BatchDtype>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +71,11 @@ pub struct ModelConfig {
     /// all views, which changes results). The paper: one pass per view (false).
     #[serde(default)]
     pub joint_views: bool,
+    /// One encoder pass over all views with BatchNorm statistics still per view (the paper's
+    /// results up to the rounding of the convolution algorithms, in fewer, bigger kernels;
+    /// `sipl_train::resnet`). Default: on for CUDA, off on a CPU. Not with `joint_views`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batched_views: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,6 +219,11 @@ impl TrainConfig {
         KEEP_CHECKPOINTS.check("run.keep_checkpoints", r.keep_checkpoints)?;
         BUCKET_MB.check("run.bucket_mb", r.bucket_mb)?;
         TIMEOUT_S.check("run.dist_timeout_s", r.dist_timeout_s)?;
+        if m.joint_views && m.batched_views == Some(true) {
+            let e = RangeError::new("model.batched_views", true, "false with model.joint_views")
+                .note("joint views normalise all views together, batched views each apart");
+            return Err(e.into());
+        }
         if r.amp == Some(true) && r.device == DeviceSpec::Cpu {
             let e = RangeError::new("run.amp", true, "false on a CPU device")
                 .note("bf16 autocast needs CUDA; CPU runs are exact fp32");

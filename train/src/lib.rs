@@ -18,6 +18,7 @@ pub mod faults;
 pub mod ffi;
 pub mod host_buffers;
 pub mod model;
+pub mod resnet;
 pub mod speed;
 pub mod trainer;
 

@@ -3,40 +3,58 @@
 //! Linear(2000→4096) → ReLU → Linear(4096→8) under `fc.0` / `fc.2`, the names of the authors'
 //! PyTorch model, so weights round-trip both ways.
 
-use tch::nn::{self, Module, ModuleT};
+use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use sipl_loader::scheme::Scheme;
+
+use crate::resnet::ResNet18;
 
 pub const EMBEDDING: i64 = 1000;
 pub const HIDDEN: i64 = 4096;
 pub const POSITIONS: i64 = 8;
 
 pub struct PretextModel {
-    encoder: nn::FuncT<'static>,
+    encoder: ResNet18,
     head: nn::Sequential,
-    /// Embed all views as one batch of V·N (one encoder pass) instead of one pass per view.
-    /// Faster on a GPU, but in training mode BatchNorm then normalises over all views together
-    /// instead of per view, so it changes results (`model.joint_views`, off by default).
-    pub joint_views: bool,
+    /// How the views pass through the encoder (`model.joint_views`, `model.batched_views`).
+    pub views: ViewPasses,
+}
+
+/// How the V views of a batch [V, N, 3, S, S] pass through the encoder in training mode. In
+/// evaluation mode BatchNorm uses its running statistics, so every choice computes the same
+/// embeddings and the batched ones run one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ViewPasses {
+    /// One encoder pass per view (the paper): BatchNorm normalises each view with its own
+    /// statistics.
+    #[default]
+    PerView,
+    /// One pass over all V·N patches with BatchNorm statistics still per view
+    /// ([`ResNet18::forward_groups`] with V groups): the same results as `PerView` up to the
+    /// rounding of the convolution algorithms, in fewer, bigger kernels.
+    Batched,
+    /// One pass over all V·N patches with BatchNorm statistics over all views together: changes
+    /// results.
+    Joint,
 }
 
 impl PretextModel {
     /// Creates the variables under `root` (`root / "encoder"`, `root / "fc"`) with tch's
     /// initialisation; [`torchvision_init`] re-draws them as PyTorch would.
     pub fn new(root: &nn::Path) -> Self {
-        let encoder = tch::vision::resnet::resnet18(&(root / "encoder"), EMBEDDING);
+        let encoder = ResNet18::new(&(root / "encoder"), EMBEDDING);
         let fc = root / "fc";
         let head = nn::seq()
             .add(nn::linear(&fc / "0", 2 * EMBEDDING, HIDDEN, Default::default()))
             .add_fn(|x| x.relu())
             .add(nn::linear(&fc / "2", HIDDEN, POSITIONS, Default::default()));
-        PretextModel { encoder, head, joint_views: false }
+        PretextModel { encoder, head, views: ViewPasses::PerView }
     }
 
     /// The 1000-d embedding of a batch of patches [N, 3, S, S].
     pub fn embed(&self, patches: &Tensor, train: bool) -> Tensor {
-        self.encoder.forward_t(patches, train)
+        self.encoder.forward_groups(patches, train, 1)
     }
 
     /// Position logits [N, 8] for (centre, neighbour) embeddings.
@@ -46,15 +64,22 @@ impl PretextModel {
 
     /// Logits of every problem of `scheme` from the batch's views [V, N, 3, S, S]: one encoder
     /// pass per view (a centre shared by two problems is embedded once, as in SIPLv1/v3), or
-    /// one pass over all V·N patches with `joint_views`.
+    /// one pass over all V·N patches as [`PretextModel::views`] says.
     pub fn forward(&self, scheme: Scheme, views: &Tensor, train: bool) -> Vec<Tensor> {
         let v = scheme.views() as i64;
-        let embeddings: Vec<Tensor> = if self.joint_views {
-            let s = views.size();
-            let all = self.embed(&views.reshape([v * s[1], s[2], s[3], s[4]]), train);
-            all.reshape([v, s[1], EMBEDDING]).unbind(0)
-        } else {
-            (0..v).map(|i| self.embed(&views.get(i), train)).collect()
+        let groups = match (self.views, train) {
+            (ViewPasses::PerView, _) => None,
+            (ViewPasses::Batched, true) => Some(v),
+            (ViewPasses::Joint, _) | (ViewPasses::Batched, false) => Some(1),
+        };
+        let embeddings: Vec<Tensor> = match groups {
+            None => (0..v).map(|i| self.embed(&views.get(i), train)).collect(),
+            Some(groups) => {
+                let s = views.size();
+                let all = views.reshape([v * s[1], s[2], s[3], s[4]]);
+                let all = self.encoder.forward_groups(&all, train, groups);
+                all.reshape([v, s[1], EMBEDDING]).unbind(0)
+            }
         };
         scheme.problems().iter().map(|&(c, n)| self.head(&embeddings[c], &embeddings[n])).collect()
     }
@@ -179,7 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn joint_views_change_only_training_mode_batch_statistics() {
+    fn only_joint_views_change_training_mode_batch_statistics() {
         tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
         let mut model = PretextModel::new(&vs.root());
@@ -191,13 +216,18 @@ mod tests {
         };
         // Evaluation first: a training-mode pass updates the running statistics.
         let eval_apart = run(&model, false);
-        model.joint_views = true;
+        model.views = ViewPasses::Joint;
         let eval_joint = run(&model, false);
         let train_joint = run(&model, true);
-        model.joint_views = false;
+        model.views = ViewPasses::PerView;
         let train_apart = run(&model, true);
+        model.views = ViewPasses::Batched;
+        let train_batched = run(&model, true);
         assert_eq!(eval_joint.len(), 2);
         assert!(max_diff(&eval_apart, &eval_joint) < 1e-5, "running statistics: same logits");
         assert!(max_diff(&train_apart, &train_joint) > 1e-4, "batch statistics span the views");
+        // Batched: per-view statistics in one pass (the running statistics moved between the
+        // two training passes, which batch statistics do not read).
+        assert!(max_diff(&train_apart, &train_batched) < 1e-5, "batched views: per-view logits");
     }
 }

@@ -95,7 +95,31 @@ pub fn overlaps_uploads(device: Device, choice: Option<bool>) -> bool {
     matches!(device, Device::Cuda(_)) && choice != Some(false)
 }
 
-/// An NCHW tensor with NHWC strides (PyTorch's `channels_last`).
+/// A copy of the 4-D tensor `t` [N, C, H, W] with NHWC strides [H·W·C, 1, W·C, C]: PyTorch's
+/// `channels_last`, with its strides for size-1 dimensions too. (A permute, `contiguous`,
+/// permute round trip keeps a 1×1 convolution's weight [C_out, C_in, 1, 1] at its NCHW strides,
+/// the same bytes; but its gradients come back with these strides, and c10d's Reducer, which
+/// compares strides, then warns that the layouts differ.)
 pub fn to_channels_last(t: &Tensor) -> Tensor {
-    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    let s = t.size();
+    let (c, h, w) = (s[1], s[2], s[3]);
+    let mut out = Tensor::empty_strided(&s, [h * w * c, 1, w * c, c], (t.kind(), t.device()));
+    tch::no_grad(|| out.copy_(t));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_last_has_pytorch_strides_even_for_1x1_kernels() {
+        let opts = (Kind::Float, Device::Cpu);
+        for (size, strides) in [([2, 3, 5, 7], [105, 1, 21, 3]), ([8, 4, 1, 1], [4, 1, 4, 4])] {
+            let t = Tensor::randn(size, opts);
+            let cl = to_channels_last(&t);
+            assert_eq!(cl.stride(), strides, "{size:?}");
+            assert!(cl.equal(&t), "{size:?}: same values");
+        }
+    }
 }

@@ -56,6 +56,7 @@ fn key() -> impl Strategy<Value = String> {
         "model.scheme",
         "model.alpha",
         "model.joint_views",
+        "model.batched_views",
         "optim.lr",
         "optim.batch_size",
         "optim.epochs",

@@ -8,7 +8,7 @@ use std::process::Command;
 use sipl_loader::scheme::Scheme;
 use sipl_train::adam::{Adam, AdamConfig};
 use sipl_train::checkpoint::load_model;
-use sipl_train::model::{PretextModel, loss};
+use sipl_train::model::{PretextModel, ViewPasses, loss};
 use tch::{Device, Tensor, nn};
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
@@ -36,7 +36,7 @@ fn forward_loss_and_adam_match_pytorch() {
 
     tch::set_num_threads(1);
     let vs = nn::VarStore::new(Device::Cpu);
-    let model = PretextModel::new(&vs.root());
+    let mut model = PretextModel::new(&vs.root());
     load_model(&tmp.path().join("weights.safetensors"), &vs)
         .expect("torchvision names load as they are");
 
@@ -51,6 +51,16 @@ fn forward_loss_and_adam_match_pytorch() {
     ];
     println!("eval: embedding {:.1e}, f1 {:.1e}, f2 {:.1e}", e[0], e[1], e[2]);
     assert!(e.iter().all(|d| *d < 1e-4), "{e:?}");
+
+    // Batched views (the CUDA default): one encoder pass, BatchNorm statistics per view, so
+    // PyTorch's per-view training logits. (Its running statistics move; nothing below reads
+    // them.)
+    model.views = ViewPasses::Batched;
+    let batched = tch::no_grad(|| model.forward(Scheme::SiplV1, views, true));
+    model.views = ViewPasses::PerView;
+    let b = max_diff(&batched[0], &io["train_f1"]);
+    println!("train, batched views: f1 {b:.1e}");
+    assert!(b < 1e-4, "{b}");
 
     let mut adam = Adam::new(&vs, AdamConfig::new(1e-3, 0.0));
     let train = model.forward(Scheme::SiplV1, views, true);

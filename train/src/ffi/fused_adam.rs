@@ -26,6 +26,18 @@ unsafe extern "C" {
         eps: f64,
         error: *mut *mut c_char,
     ) -> i32;
+    fn sipl_grads_set_to_none(params: *const *const c_void, n: i64, error: *mut *mut c_char)
+    -> i32;
+}
+
+/// Drops the gradients of `params` (PyTorch's `zero_grad(set_to_none=True)`, its default): the
+/// next backward pass stores fresh gradients instead of adding them to zeros, the same values
+/// in fewer kernels. A parameter then has no gradient until a backward pass reaches it.
+pub fn set_grads_to_none(params: &[Tensor]) -> Result<(), TchError> {
+    let p = tensor_ptrs(params);
+    // SAFETY: live `at::Tensor*` handles borrowed for the call.
+    checked(|e| unsafe { sipl_grads_set_to_none(p.as_ptr().cast(), p.len() as i64, e) }, is_error)
+        .map(drop)
 }
 
 /// One Adam step in place on `params` and the moments (`m`, `v`), from `grads`.

@@ -250,7 +250,7 @@ impl Session {
         let vs = nn::VarStore::new(device);
         let mut model = PretextModel::new(&vs.root());
         crate::model::torchvision_init(&vs);
-        model.joint_views = cfg.model.joint_views;
+        model.views = plan.views;
         let speed = SpeedSettings::for_device(
             device,
             Some(plan.channels_last),

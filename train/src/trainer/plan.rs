@@ -2,7 +2,7 @@
 //! and its dataset's size, resolved once, before anything is opened for writing, and passed
 //! down. Nothing after [`RunPlan::resolve`] re-reads an optional setting or picks a default.
 
-use sipl_loader::LoaderConfig;
+use sipl_loader::{BatchDtype, LoaderConfig};
 use tch::Device;
 
 use super::TrainError;
@@ -10,6 +10,7 @@ use crate::adam::AdamConfig;
 use crate::config::{ConfigError, TrainConfig};
 use crate::dist::Launch;
 use crate::host_buffers::HostBuffers;
+use crate::model::ViewPasses;
 use crate::speed::{overlaps_uploads, uses_channels_last};
 
 /// How this process trains: device, numerics, memory and data split, all settled.
@@ -19,6 +20,8 @@ pub struct RunPlan {
     pub device: Device,
     /// bf16 autocast around forward and loss (`run.amp`; default on CUDA, refused on a CPU).
     pub amp: bool,
+    /// How the views pass through the encoder (`model.joint_views`, `model.batched_views`).
+    pub views: ViewPasses,
     /// channels_last memory format (`run.channels_last`; default on CUDA).
     pub channels_last: bool,
     /// Uploads on a side stream overlapping compute (`run.overlap_uploads`; CUDA, default on).
@@ -69,7 +72,8 @@ impl RunPlan {
             (cfg.data.workers, cfg.run.seed, cfg.data.patch_size);
         (train_loader.subset, train_loader.rank, train_loader.world) =
             (Some((0, n_train)), rank, world);
-        train_loader.batch_dtype = cfg.data.batch_dtype;
+        let amp = cfg.run.amp.unwrap_or(cuda);
+        train_loader.batch_dtype = batch_dtype(cfg, amp);
         let val_loader = LoaderConfig {
             shuffle: false,
             drop_last: false,
@@ -78,7 +82,8 @@ impl RunPlan {
         };
         Ok(RunPlan {
             device,
-            amp: cfg.run.amp.unwrap_or(cuda),
+            amp,
+            views: view_passes(cfg, cuda),
             channels_last: uses_channels_last(device, cfg.run.channels_last),
             overlap_uploads,
             adam,
@@ -86,6 +91,22 @@ impl RunPlan {
             train_loader,
             val_loader,
         })
+    }
+}
+
+/// `data.batch_dtype`, else bf16 under bf16 autocast (the first convolution rounds its input
+/// to bf16 there, so half the bytes cost nothing), else f32.
+pub fn batch_dtype(cfg: &TrainConfig, amp: bool) -> BatchDtype {
+    cfg.data.batch_dtype.unwrap_or(if amp { BatchDtype::Bf16 } else { BatchDtype::F32 })
+}
+
+/// How the views pass through the encoder: `model.joint_views`, else `model.batched_views`
+/// (default on CUDA).
+pub fn view_passes(cfg: &TrainConfig, cuda: bool) -> ViewPasses {
+    match (cfg.model.joint_views, cfg.model.batched_views.unwrap_or(cuda)) {
+        (true, _) => ViewPasses::Joint,
+        (false, true) => ViewPasses::Batched,
+        (false, false) => ViewPasses::PerView,
     }
 }
 
@@ -135,6 +156,23 @@ mod tests {
         assert_eq!(plan.val_loader.subset, Some((90, 100)));
         assert!(plan.train_loader.shuffle && !plan.val_loader.shuffle);
         assert!(!plan.val_loader.drop_last);
+        assert_eq!(plan.train_loader.batch_dtype, BatchDtype::F32);
+        assert_eq!(plan.views, ViewPasses::PerView);
+    }
+
+    #[test]
+    fn cuda_defaults_are_bf16_batches_and_batched_views() {
+        // What `resolve` picks on CUDA (no device here): bf16 batches under autocast only,
+        // batched views unless a config says otherwise.
+        let cfg = config(&[]);
+        assert_eq!(batch_dtype(&cfg, true), BatchDtype::Bf16);
+        assert_eq!(batch_dtype(&cfg, false), BatchDtype::F32);
+        assert_eq!(batch_dtype(&config(&["data.batch_dtype=\"f32\""]), true), BatchDtype::F32);
+        assert_eq!(view_passes(&cfg, true), ViewPasses::Batched);
+        assert_eq!(view_passes(&cfg, false), ViewPasses::PerView);
+        assert_eq!(view_passes(&config(&["model.batched_views=false"]), true), ViewPasses::PerView);
+        assert_eq!(view_passes(&config(&["model.batched_views=true"]), false), ViewPasses::Batched);
+        assert_eq!(view_passes(&config(&["model.joint_views=true"]), true), ViewPasses::Joint);
     }
 
     #[test]
