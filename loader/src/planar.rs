@@ -84,12 +84,21 @@ thread_local! {
 }
 
 /// An empty vector with room for `len` values, reused from this thread's spares when one is
-/// there (values are never read before they are written: callers fill or extend it).
+/// big enough (values are never read before they are written: callers fill or extend it).
+/// Else a new one: growing a too-small spare would have the allocator copy its stale bytes.
 pub(crate) fn take_buffer(len: usize) -> Vec<f32> {
-    let mut v = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
-    v.clear();
-    v.reserve(len);
-    v
+    let spare = SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        let fits = s.iter().position(|v| v.capacity() >= len)?;
+        Some(s.swap_remove(fits))
+    });
+    match spare {
+        Some(mut v) => {
+            v.clear();
+            v
+        }
+        None => Vec::with_capacity(len),
+    }
 }
 
 /// Keeps `v` for [`take_buffer`] (at most 16 per thread; more are freed).
