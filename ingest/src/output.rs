@@ -58,7 +58,7 @@ pub fn prepare(out: &Path, settings: &serde_json::Value, force: bool) -> Result<
         }
     } else if let Ok(text) = std::fs::read_to_string(out.join(PROGRESS_FILE)) {
         let previous: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        if fingerprint(&previous) != wanted && !force {
+        if fingerprint(&previous) != wanted && !same_pixels(&previous, settings) && !force {
             return Err(err(format!(
                 "holds an interrupted ingest with other settings ({}); pass --force to replace it",
                 differences(&previous, settings)

@@ -84,13 +84,18 @@ thread_local! {
 }
 
 /// An empty vector with room for `len` values, reused from this thread's spares when one is
-/// big enough (values are never read before they are written: callers fill or extend it).
-/// Else a new one: growing a too-small spare would have the allocator copy its stale bytes.
+/// big enough, the smallest such (values are never read before they are written: callers
+/// fill or extend it). Else a new one: growing a too-small spare would have the allocator
+/// copy its stale bytes.
 pub(crate) fn take_buffer(len: usize) -> Vec<f32> {
     let spare = SPARE.with(|s| {
         let mut s = s.borrow_mut();
-        let fits = s.iter().position(|v| v.capacity() >= len)?;
-        Some(s.swap_remove(fits))
+        let (best, _) = s
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.capacity() >= len)
+            .min_by_key(|(_, v)| v.capacity())?;
+        Some(s.swap_remove(best))
     });
     match spare {
         Some(mut v) => {

@@ -128,7 +128,11 @@ impl SampleSpec {
             .into_iter()
             .map(|v| match v {
                 View::Patch(p) => p,
-                View::Window(w) => resize(&w, out, out),
+                View::Window(w) => {
+                    let p = resize(&w, out, out);
+                    crate::planar::give_buffer(w.data);
+                    p
+                }
             })
             .collect();
         SamplePatches { label: sample.label, views }
@@ -141,18 +145,23 @@ impl SampleSpec {
         let g = &self.geometry;
         let label = rng.random_range(0..8u8);
         let (c, n) = (g.window(rgb, (1, 1), rng), g.window(rgb, NEIGHBOURS[label as usize], rng));
-        let patch = |w: &Planar| resize(w, g.out, g.out);
+        // A window's patch; the window's buffer goes back to the spares.
+        let patch = |w: Planar| {
+            let p = resize(&w, g.out, g.out);
+            crate::planar::give_buffer(w.data);
+            p
+        };
         let views = match self.scheme {
             Scheme::Opl => vec![View::Window(c), View::Window(n)],
             Scheme::SiplV1 => {
-                let n = patch(&n);
+                let n = patch(n);
                 let a1 = self.augment(&n, None, rng);
                 let a2 = self.augment(&n, None, rng);
                 crate::planar::give_buffer(n.data);
                 vec![View::Window(c), View::Patch(a1), View::Patch(a2)]
             }
             Scheme::SiplV2 => {
-                let (c, n) = (patch(&c), patch(&n));
+                let (c, n) = (patch(c), patch(n));
                 let k1 = ColourParams::draw(&self.style, rng);
                 let k2 = ColourParams::draw(&self.style, rng);
                 let views = [(&c, &k1), (&n, &k1), (&c, &k2), (&n, &k2)]
@@ -161,7 +170,7 @@ impl SampleSpec {
                 views.into()
             }
             Scheme::SiplV3 => {
-                let (c, n) = (patch(&c), patch(&n));
+                let (c, n) = (patch(c), patch(n));
                 let a1 = self.augment(&c, None, rng);
                 let a2 = self.augment(&n, None, rng);
                 let a3 = self.augment(&n, None, rng);
