@@ -46,7 +46,8 @@ pub fn prepare(out: &Path, settings: &serde_json::Value, force: bool) -> Result<
     let wanted = fingerprint(settings);
     if out.join(DATASET_FILE).exists() {
         let meta = DatasetMeta::load(out)?;
-        if meta.settings_fingerprint == wanted && !force {
+        let same = meta.settings_fingerprint == wanted || same_pixels(&meta.settings, settings);
+        if same && !force {
             return Ok(Prepared::AlreadyComplete(Box::new(meta)));
         }
         if !force {
@@ -57,7 +58,7 @@ pub fn prepare(out: &Path, settings: &serde_json::Value, force: bool) -> Result<
         }
     } else if let Ok(text) = std::fs::read_to_string(out.join(PROGRESS_FILE)) {
         let previous: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        if fingerprint(&previous) != wanted && !force {
+        if fingerprint(&previous) != wanted && !same_pixels(&previous, settings) && !force {
             return Err(err(format!(
                 "holds an interrupted ingest with other settings ({}); pass --force to replace it",
                 differences(&previous, settings)
@@ -92,6 +93,22 @@ fn clear(out: &Path) -> Result<()> {
 pub fn finish(out: &Path) -> Result<()> {
     let p = out.join(PROGRESS_FILE);
     std::fs::remove_file(&p).map_err(|e| IngestError::io(&p, e))
+}
+
+/// Settings that change how the pixels are stored, not which pixels: a set made with other
+/// values of these alone reads back the same, so it counts as complete (`--force` rewrites
+/// it). The zstd level's default changed from 3 to 1 for decompression speed; sets made at 3
+/// stay complete.
+const STORAGE_ONLY: [&str; 1] = ["zstd_level"];
+
+/// Whether two settings records differ at most in [`STORAGE_ONLY`] fields.
+fn same_pixels(old: &serde_json::Value, new: &serde_json::Value) -> bool {
+    let content = |v: &serde_json::Value| {
+        let mut m = v.as_object().cloned();
+        m.iter_mut().for_each(|m| STORAGE_ONLY.iter().for_each(|k| drop(m.remove(*k))));
+        m
+    };
+    content(old).is_some() && content(old) == content(new)
 }
 
 /// "resize: 256 -> 64, crop: 224 -> 64" for the fields that differ.

@@ -67,7 +67,7 @@ impl IngestSettings {
             crop,
             min_side: 8,
             max_pixels: 100_000_000,
-            zstd_level: 3,
+            zstd_level: 1,
             shard_max_images: 10_000,
             shard_target_mib: 64,
             classes: None,

@@ -141,6 +141,11 @@ fn existing_output_is_protected() {
     assert!(ingest(&j).expect("first").ran);
     let before = tree_bytes(&out);
     assert!(!ingest(&j).expect("same settings").ran, "same settings: nothing to do");
+    // Another zstd level stores the same pixels: still complete, untouched.
+    j.settings.zstd_level = 3;
+    assert!(!ingest(&j).expect("another level").ran, "a storage setting alone: nothing to do");
+    assert_eq!(tree_bytes(&out), before, "nothing was touched");
+    j.settings.zstd_level = 1;
 
     j.settings.crop = Some(16);
     let err = ingest(&j).expect_err("other settings must not overwrite");

@@ -45,15 +45,19 @@ impl Geometry {
 
     /// Cuts the patch of `cell` (row, col) from an RGB8 HWC S×S image: gap, jitter (drawn from
     /// `rng`), /255, resize to `out`.
-    pub fn patch(&self, rgb: &[u8], (row, col): (usize, usize), rng: &mut impl Rng) -> Planar {
+    pub fn patch(&self, rgb: &[u8], cell: (usize, usize), rng: &mut impl Rng) -> Planar {
+        resize(&self.window(rgb, cell, rng), self.out, self.out)
+    }
+
+    /// [`Geometry::patch`] before its resize: the jitter window (jitter × jitter, /255), with
+    /// the same draws from `rng`.
+    pub fn window(&self, rgb: &[u8], (row, col): (usize, usize), rng: &mut impl Rng) -> Planar {
         let slack = self.gap - self.jitter;
         let dy = rng.random_range(0..=slack);
         let dx = rng.random_range(0..=slack);
         let top = row * self.cell + self.gap_offset() + dy;
         let left = col * self.cell + self.gap_offset() + dx;
-        let window =
-            Planar::from_rgb8_window(rgb, self.image, (top, left), (self.jitter, self.jitter));
-        resize(&window, self.out, self.out)
+        Planar::from_rgb8_window(rgb, self.image, (top, left), (self.jitter, self.jitter))
     }
 }
 

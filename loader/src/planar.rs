@@ -84,12 +84,26 @@ thread_local! {
 }
 
 /// An empty vector with room for `len` values, reused from this thread's spares when one is
-/// there (values are never read before they are written: callers fill or extend it).
+/// big enough, the smallest such (values are never read before they are written: callers
+/// fill or extend it). Else a new one: growing a too-small spare would have the allocator
+/// copy its stale bytes.
 pub(crate) fn take_buffer(len: usize) -> Vec<f32> {
-    let mut v = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
-    v.clear();
-    v.reserve(len);
-    v
+    let spare = SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        let (best, _) = s
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.capacity() >= len)
+            .min_by_key(|(_, v)| v.capacity())?;
+        Some(s.swap_remove(best))
+    });
+    match spare {
+        Some(mut v) => {
+            v.clear();
+            v
+        }
+        None => Vec::with_capacity(len),
+    }
 }
 
 /// Keeps `v` for [`take_buffer`] (at most 16 per thread; more are freed).

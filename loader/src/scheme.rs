@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use rand::{Rng, RngExt};
 
+use crate::augment::resize::resize;
 use crate::augment::{ColourParams, StyleConfig, apply_colour, draw_crop};
 use crate::geometry::{Geometry, NEIGHBOURS};
 use crate::planar::Planar;
@@ -100,40 +101,84 @@ pub struct SamplePatches {
     pub views: Vec<Planar>,
 }
 
+/// One sample as the loader writes it: each view either a finished patch, or a jitter window
+/// that only needs its resize to the patch size (a view no augmentation touches), left for the
+/// writer to resize and project row by row straight into the batch.
+pub struct Sample {
+    pub label: u8,
+    pub views: Vec<View>,
+}
+
+/// A view of a [`Sample`].
+pub enum View {
+    /// A finished patch (out × out).
+    Patch(Planar),
+    /// A jitter window, to be resized to out × out (`resize_rows`, then the projection).
+    Window(Planar),
+}
+
 impl SampleSpec {
     /// Draws one sample from an RGB8 S×S image. The label is uniform over all 8 neighbours
     /// (the authors' code drew 0..6 only — not copied).
     pub fn patches(&self, rgb: &[u8], rng: &mut impl Rng) -> SamplePatches {
+        let sample = self.sample(rgb, rng);
+        let out = self.geometry.out;
+        let views = sample
+            .views
+            .into_iter()
+            .map(|v| match v {
+                View::Patch(p) => p,
+                View::Window(w) => {
+                    let p = resize(&w, out, out);
+                    crate::planar::give_buffer(w.data);
+                    p
+                }
+            })
+            .collect();
+        SamplePatches { label: sample.label, views }
+    }
+
+    /// [`SampleSpec::patches`] with the views no augmentation touches (OPL's two, SIPLv1's
+    /// centre) left as jitter windows: the same draws from `rng`, and after the resize the same
+    /// patches.
+    pub fn sample(&self, rgb: &[u8], rng: &mut impl Rng) -> Sample {
         let g = &self.geometry;
         let label = rng.random_range(0..8u8);
-        let c = g.patch(rgb, (1, 1), rng);
-        let n = g.patch(rgb, NEIGHBOURS[label as usize], rng);
+        let (c, n) = (g.window(rgb, (1, 1), rng), g.window(rgb, NEIGHBOURS[label as usize], rng));
+        // A window's patch; the window's buffer goes back to the spares.
+        let patch = |w: Planar| {
+            let p = resize(&w, g.out, g.out);
+            crate::planar::give_buffer(w.data);
+            p
+        };
         let views = match self.scheme {
-            Scheme::Opl => vec![c, n],
+            Scheme::Opl => vec![View::Window(c), View::Window(n)],
             Scheme::SiplV1 => {
+                let n = patch(n);
                 let a1 = self.augment(&n, None, rng);
                 let a2 = self.augment(&n, None, rng);
                 crate::planar::give_buffer(n.data);
-                vec![c, a1, a2]
+                vec![View::Window(c), View::Patch(a1), View::Patch(a2)]
             }
             Scheme::SiplV2 => {
+                let (c, n) = (patch(c), patch(n));
                 let k1 = ColourParams::draw(&self.style, rng);
                 let k2 = ColourParams::draw(&self.style, rng);
-                vec![
-                    self.augment(&c, Some(&k1), rng),
-                    self.augment(&n, Some(&k1), rng),
-                    self.augment(&c, Some(&k2), rng),
-                    self.augment(&n, Some(&k2), rng),
-                ]
+                let views = [(&c, &k1), (&n, &k1), (&c, &k2), (&n, &k2)]
+                    .map(|(p, k)| View::Patch(self.augment(p, Some(k), rng)));
+                [c, n].into_iter().for_each(|p| crate::planar::give_buffer(p.data));
+                views.into()
             }
             Scheme::SiplV3 => {
+                let (c, n) = (patch(c), patch(n));
                 let a1 = self.augment(&c, None, rng);
                 let a2 = self.augment(&n, None, rng);
                 let a3 = self.augment(&n, None, rng);
-                vec![a1, a2, a3]
+                [c, n].into_iter().for_each(|p| crate::planar::give_buffer(p.data));
+                vec![View::Patch(a1), View::Patch(a2), View::Patch(a3)]
             }
         };
-        SamplePatches { label, views }
+        Sample { label, views }
     }
 
     /// One draw of A on a copy of `patch`; `colour` fixes the colour part (SIPLv2), the crop is

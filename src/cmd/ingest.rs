@@ -46,7 +46,9 @@ pub struct IngestArgs {
     /// image). Default: 224 / none as --resize.
     #[arg(long, value_name = "N|none")]
     crop: Option<String>,
-    /// zstd level for the pixel blobs, in [1, 19] [default: 3].
+    /// zstd level for the pixel blobs, in [1, 19] [default: 1]. Higher levels store photos
+    /// about 5% smaller and decompress about half as fast; a set made at another level counts
+    /// as complete (the same pixels), --force rewrites it.
     #[arg(long)]
     zstd_level: Option<i32>,
     /// Close a shard at this many images, in [1, 1000000] [default: 10000] ...

@@ -23,6 +23,7 @@ pub use hue::Hue;
 pub use params::{ColourParams, StyleConfig, draw_crop};
 pub use project::{
     MEAN, ProjectNormalize, STD, project_normalize_half_into, project_normalize_into,
+    project_normalize_row_half_into, project_normalize_row_into, store_fence,
 };
 pub use resized_crop::ResizedCrop;
 pub use saturation::Saturation;

@@ -25,22 +25,72 @@ pub fn projection() -> [[f32; 3]; 3] {
 /// a batch buffer, no intermediate copy.
 pub fn project_normalize_into(img: &Planar, out: &mut [f32]) {
     each_plane(img, out, |planes, k, norm, dst| {
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
-        super::avx2::project_normalize_plane(planes, k, norm, dst);
-        #[cfg(not(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "f16c"
-        )))]
-        project_normalize_plane(planes, k, norm, dst);
+        project_normalize_f32(planes, k, norm, dst, Fence::Now)
     });
+}
+
+/// [`project_normalize_into`] for one row: `rows` holds row `y` of the three input planes
+/// (`width` values each) and `out` the whole CHW output (`3 * height * width` values), of
+/// which row `y` of each plane is written, with the values the whole-image call writes there.
+/// The caller calls [`store_fence`] after the last row, before the output is handed on.
+pub fn project_normalize_row_into(rows: [&[f32]; 3], y: usize, out: &mut [f32]) {
+    each_row(rows, y, out, |planes, k, norm, dst| {
+        project_normalize_f32(planes, k, norm, dst, Fence::Later)
+    });
+}
+
+/// [`project_normalize_row_into`] for a half batch (as [`project_normalize_half_into`]).
+pub fn project_normalize_row_half_into(
+    rows: [&[f32]; 3],
+    y: usize,
+    dtype: BatchDtype,
+    out: &mut [u16],
+) {
+    each_row(rows, y, out, |planes, k, norm, dst| {
+        project_normalize_plane_half(planes, k, norm, dtype, dst, Fence::Later);
+    });
+}
+
+/// Orders the streaming stores of the row-by-row calls before the batch is handed to another
+/// thread (`sfence` where the AVX2 kernels stream; nothing otherwise).
+pub fn store_fence() {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    super::avx2::store_fence();
+}
+
+/// Whether a kernel fences its streaming stores itself (the portable loops store plainly).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c")))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fence {
+    Now,
+    Later,
+}
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+use super::avx2::Fence;
+
+/// One output plane (or row) in f32: the AVX2 kernel where the build has it, else the
+/// portable loop (the same values).
+fn project_normalize_f32(
+    planes: (&[f32], &[f32], &[f32]),
+    k: [f32; 3],
+    norm: (f32, f32),
+    dst: &mut [f32],
+    fence: Fence,
+) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    super::avx2::project_normalize_plane(planes, k, norm, dst, fence);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c")))]
+    {
+        let _ = fence; // plain stores
+        project_normalize_plane(planes, k, norm, dst);
+    }
 }
 
 /// [`project_normalize_into`] for a half batch: the same f32 values, each rounded to `dtype`
 /// (nearest, ties to even) and stored as its bits.
 pub fn project_normalize_half_into(img: &Planar, dtype: BatchDtype, out: &mut [u16]) {
     each_plane(img, out, |planes, k, norm, dst| {
-        project_normalize_plane_half(planes, k, norm, dtype, dst);
+        project_normalize_plane_half(planes, k, norm, dtype, dst, Fence::Now);
     });
 }
 
@@ -61,6 +111,23 @@ fn each_plane<T>(
     }
 }
 
+/// Calls `plane` once per output plane c for one row: row `y` of the three input planes,
+/// row c of B, plane c's (mean, std), and row `y` of plane c of `out` (`3 * height * width`
+/// values, width the rows' length).
+fn each_row<T>(
+    [r, g, b]: [&[f32]; 3],
+    y: usize,
+    out: &mut [T],
+    mut plane: impl FnMut((&[f32], &[f32], &[f32]), [f32; 3], (f32, f32), &mut [T]),
+) {
+    let (width, n) = (r.len(), out.len() / 3);
+    assert!(g.len() == width && b.len() == width && (y + 1) * width <= n, "row inside the output");
+    let bm = projection();
+    for c in 0..3 {
+        plane((r, g, b), bm[c], (MEAN[c], STD[c]), &mut out[c * n + y * width..][..width]);
+    }
+}
+
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
 use super::avx2::project_normalize_plane_half;
 
@@ -72,6 +139,7 @@ fn project_normalize_plane_half(
     norm: (f32, f32),
     dtype: BatchDtype,
     dst: &mut [u16],
+    _fence: Fence, // plain stores
 ) {
     const CHUNK: usize = 1024;
     let mut values = [0.0f32; CHUNK];
@@ -135,13 +203,22 @@ mod tests {
                 k,
                 (MEAN[1], STD[1]),
                 &mut got[skip..],
+                super::super::avx2::Fence::Now,
             );
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "n = {n}");
             for dtype in [BatchDtype::Bf16, BatchDtype::F16] {
                 let mut halves = vec![0u16; n + skip];
                 let k3 = (MEAN[1], STD[1]);
-                project_normalize_plane_half((&r, &g, &b), k, k3, dtype, &mut halves[skip..]);
+                let fence = super::super::avx2::Fence::Now;
+                project_normalize_plane_half(
+                    (&r, &g, &b),
+                    k,
+                    k3,
+                    dtype,
+                    &mut halves[skip..],
+                    fence,
+                );
                 let rounded: Vec<u16> = want[skip..].iter().map(|&x| dtype.half_bits(x)).collect();
                 assert_eq!(halves[skip..], rounded[..], "{dtype}, n = {n}");
             }

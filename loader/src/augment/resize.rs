@@ -131,17 +131,59 @@ fn horizontal_any(row: &[f32], tx: &Taps, out: &mut Vec<f32>) {
     );
 }
 
-/// The separable resample of the window (top, left, h, w) with the given taps: horizontal
-/// into h × `tx`'s outputs, then vertical. Every output value is written once (no zero-fill):
-/// the first tap's product, then the other taps added in order, the same sum as accumulating
-/// from zero (all values and weights are non-negative).
-fn resample(
+/// Resizes all of `src` to `height`×`width` one output row at a time, handing `row(y, [r, g,
+/// b])` the three planes' row `y` (`width` values each): the values [`resize`] computes, bit
+/// for bit, without the whole output image ever existing (its consumer, the projection into
+/// the batch, then reads them from the cache).
+pub fn resize_rows(
+    src: &Planar,
+    height: usize,
+    width: usize,
+    mut row: impl FnMut(usize, [&[f32]; 3]),
+) {
+    let (h, w, n) = (src.height, src.width, src.plane_len());
+    if (h, w) == (height, width) {
+        for y in 0..h {
+            row(y, [0, 1, 2].map(|c| &src.data[c * n + y * w..][..w]));
+        }
+        return;
+    }
+    let (tx, ty) = (cached_taps(w, width), cached_taps(h, height));
+    let mid = horizontal_pass(src, (0, 0, h, w), &tx);
+    let mut rows = vec![0.0f32; 3 * width];
+    for y in 0..height {
+        for (c, out) in rows.chunks_exact_mut(width).enumerate() {
+            let plane = &mid[c * h * width..][..h * width];
+            let first = &plane[ty.start[y] * width..][..width];
+            let w0 = ty.weights[y * ty.k];
+            out.iter_mut().zip(first).for_each(|(o, v)| *o = w0 * v);
+            add_taps(out, plane, &ty, y);
+        }
+        let (r, gb) = rows.split_at(width);
+        let (g, b) = gb.split_at(width);
+        row(y, [r, g, b]);
+    }
+    crate::planar::give_buffer(mid);
+}
+
+/// Adds the vertical taps after the first of output row `y` to `out` (`plane` is one plane of
+/// the horizontal pass), in tap order.
+fn add_taps(out: &mut [f32], plane: &[f32], ty: &Taps, y: usize) {
+    let width = out.len();
+    for j in 1..ty.k {
+        let wgt = ty.weights[y * ty.k + j];
+        let row = &plane[(ty.start[y] + j) * width..][..width];
+        out.iter_mut().zip(row).for_each(|(o, v)| *o += wgt * v);
+    }
+}
+
+/// The horizontal pass of the window (top, left, h, w): h rows of `tx`'s outputs per plane.
+fn horizontal_pass(
     src: &Planar,
     (top, left, h, w): (usize, usize, usize, usize),
     tx: &Taps,
-    ty: &Taps,
-) -> Planar {
-    let (height, width) = (ty.start.len(), tx.start.len());
+) -> Vec<f32> {
+    let width = tx.start.len();
     let mut mid = crate::planar::take_buffer(3 * h * width);
     let horizontal = match tx.k {
         1 => horizontal::<1>,
@@ -161,19 +203,29 @@ fn resample(
             horizontal(row, tx, &mut mid);
         }
     }
+    mid
+}
+
+/// The separable resample of the window (top, left, h, w) with the given taps: horizontal
+/// into h × `tx`'s outputs, then vertical. Every output value is written once (no zero-fill):
+/// the first tap's product, then the other taps added in order, the same sum as accumulating
+/// from zero (all values and weights are non-negative).
+fn resample(
+    src: &Planar,
+    (top, left, h, w): (usize, usize, usize, usize),
+    tx: &Taps,
+    ty: &Taps,
+) -> Planar {
+    let (height, width) = (ty.start.len(), tx.start.len());
+    let mid = horizontal_pass(src, (top, left, h, w), tx);
     let mut data = crate::planar::take_buffer(3 * height * width);
     for c in 0..3 {
         let plane = &mid[c * h * width..][..h * width];
         for y in 0..height {
-            let row = |j: usize| &plane[(ty.start[y] + j) * width..][..width];
             let w0 = ty.weights[y * ty.k];
             let at = data.len();
-            data.extend(row(0).iter().map(|v| w0 * v));
-            let out = &mut data[at..];
-            for j in 1..ty.k {
-                let wgt = ty.weights[y * ty.k + j];
-                out.iter_mut().zip(row(j)).for_each(|(o, v)| *o += wgt * v);
-            }
+            data.extend(plane[ty.start[y] * width..][..width].iter().map(|v| w0 * v));
+            add_taps(&mut data[at..], plane, ty, y);
         }
     }
     crate::planar::give_buffer(mid);
