@@ -108,7 +108,8 @@ fn same_pixels(old: &serde_json::Value, new: &serde_json::Value) -> bool {
         m.iter_mut().for_each(|m| STORAGE_ONLY.iter().for_each(|k| drop(m.remove(*k))));
         m
     };
-    content(old).is_some() && content(old) == content(new)
+    let old = content(old);
+    old.is_some() && old == content(new)
 }
 
 /// "resize: 256 -> 64, crop: 224 -> 64" for the fields that differ.

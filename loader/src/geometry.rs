@@ -4,7 +4,6 @@
 
 use rand::{Rng, RngExt};
 
-use crate::augment::resize::resize;
 use crate::planar::Planar;
 
 /// Neighbour cells for labels 0..8, row-major around the centre (1, 1).
@@ -43,14 +42,8 @@ impl Geometry {
         ((self.cell - self.gap) as f64 / 2.0).round_ties_even() as usize
     }
 
-    /// Cuts the patch of `cell` (row, col) from an RGB8 HWC S×S image: gap, jitter (drawn from
-    /// `rng`), /255, resize to `out`.
-    pub fn patch(&self, rgb: &[u8], cell: (usize, usize), rng: &mut impl Rng) -> Planar {
-        resize(&self.window(rgb, cell, rng), self.out, self.out)
-    }
-
-    /// [`Geometry::patch`] before its resize: the jitter window (jitter × jitter, /255), with
-    /// the same draws from `rng`.
+    /// Cuts the jitter window of `cell` (row, col) from an RGB8 HWC S×S image: gap, jitter
+    /// (drawn from `rng`), /255; jitter × jitter. Resized to `out` it is the cell's patch.
     pub fn window(&self, rgb: &[u8], (row, col): (usize, usize), rng: &mut impl Rng) -> Planar {
         let slack = self.gap - self.jitter;
         let dy = rng.random_range(0..=slack);

@@ -117,6 +117,13 @@ pub enum View {
     Window(Planar),
 }
 
+/// A jitter window resized to its out × out patch; the window's buffer goes back to the spares.
+fn window_patch(w: Planar, out: usize) -> Planar {
+    let p = resize(&w, out, out);
+    crate::planar::give_buffer(w.data);
+    p
+}
+
 impl SampleSpec {
     /// Draws one sample from an RGB8 S×S image. The label is uniform over all 8 neighbours
     /// (the authors' code drew 0..6 only — not copied).
@@ -128,11 +135,7 @@ impl SampleSpec {
             .into_iter()
             .map(|v| match v {
                 View::Patch(p) => p,
-                View::Window(w) => {
-                    let p = resize(&w, out, out);
-                    crate::planar::give_buffer(w.data);
-                    p
-                }
+                View::Window(w) => window_patch(w, out),
             })
             .collect();
         SamplePatches { label: sample.label, views }
@@ -145,12 +148,7 @@ impl SampleSpec {
         let g = &self.geometry;
         let label = rng.random_range(0..8u8);
         let (c, n) = (g.window(rgb, (1, 1), rng), g.window(rgb, NEIGHBOURS[label as usize], rng));
-        // A window's patch; the window's buffer goes back to the spares.
-        let patch = |w: Planar| {
-            let p = resize(&w, g.out, g.out);
-            crate::planar::give_buffer(w.data);
-            p
-        };
+        let patch = |w| window_patch(w, g.out);
         let views = match self.scheme {
             Scheme::Opl => vec![View::Window(c), View::Window(n)],
             Scheme::SiplV1 => {

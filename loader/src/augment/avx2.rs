@@ -25,6 +25,7 @@ use std::arch::x86_64::{
 
 use crate::dtype::BatchDtype;
 
+use super::project::Fence;
 use super::resize::Taps;
 
 const LANES: usize = 8;
@@ -144,15 +145,6 @@ fn aligned_body<T>(dst: &[T], align: usize) -> (usize, usize) {
     let n = dst.len();
     let head = dst.as_ptr().align_offset(align).min(n);
     (head, head + (n - head) / LANES * LANES)
-}
-
-/// Whether a streaming-store kernel ends with a store fence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Fence {
-    /// Fence before returning.
-    Now,
-    /// The caller calls [`store_fence`] before the memory is handed to another thread.
-    Later,
 }
 
 /// Orders every streaming store made so far before any later store (`sfence`).

@@ -58,15 +58,15 @@ pub fn store_fence() {
     super::avx2::store_fence();
 }
 
-/// Whether a kernel fences its streaming stores itself (the portable loops store plainly).
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c")))]
+/// Whether a streaming-store kernel ends with a store fence (the portable loops store plainly
+/// and ignore it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fence {
+pub(super) enum Fence {
+    /// Fence before returning.
     Now,
+    /// The caller calls [`store_fence`] before the memory is handed to another thread.
     Later,
 }
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
-use super::avx2::Fence;
 
 /// One output plane (or row) in f32: the AVX2 kernel where the build has it, else the
 /// portable loop (the same values).
@@ -203,22 +203,15 @@ mod tests {
                 k,
                 (MEAN[1], STD[1]),
                 &mut got[skip..],
-                super::super::avx2::Fence::Now,
+                Fence::Now,
             );
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "n = {n}");
             for dtype in [BatchDtype::Bf16, BatchDtype::F16] {
                 let mut halves = vec![0u16; n + skip];
                 let k3 = (MEAN[1], STD[1]);
-                let fence = super::super::avx2::Fence::Now;
-                project_normalize_plane_half(
-                    (&r, &g, &b),
-                    k,
-                    k3,
-                    dtype,
-                    &mut halves[skip..],
-                    fence,
-                );
+                let halves_out = &mut halves[skip..];
+                project_normalize_plane_half((&r, &g, &b), k, k3, dtype, halves_out, Fence::Now);
                 let rounded: Vec<u16> = want[skip..].iter().map(|&x| dtype.half_bits(x)).collect();
                 assert_eq!(halves[skip..], rounded[..], "{dtype}, n = {n}");
             }
