@@ -269,6 +269,7 @@ fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
     cfg.prefetch = a.prefetch;
     cfg.patch_size = a.patch_size;
     cfg.batch_dtype = a.batch_dtype;
+    cfg.run_on = true; // epoch after epoch, as training reads them
     let loader = Loader::new(ds, cfg).map_err(|e| e.for_batch_option("--batch"))?;
     let start = Instant::now();
     let (mut samples, mut batches, mut epoch) = (0usize, 0usize, 0u64);

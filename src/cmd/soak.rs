@@ -74,6 +74,7 @@ pub fn run(a: SoakArgs) -> anyhow::Result<()> {
     let mut cfg = LoaderConfig::new(a.scheme, a.batch);
     cfg.workers = a.workers.unwrap_or(cfg.workers);
     cfg.patch_size = a.patch_size;
+    cfg.run_on = true; // as training: streams that reach an epoch's end hand on their workers
     let loader = Loader::new(ds, cfg).map_err(|e| e.for_batch_option("--batch"))?;
     let per_epoch = loader.batches_per_epoch();
     let start = Instant::now();
