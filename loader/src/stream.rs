@@ -266,9 +266,11 @@ fn worker(
         p.stats.add_queue(t.elapsed());
         let k = claims.fetch_add(1, Ordering::Relaxed);
         let Some((epoch, b)) = shared.item(k) else { return };
-        let order = shared.order(epoch);
-        let built =
-            catch_unwind(AssertUnwindSafe(|| build_batch(p, epoch, &order, b, &mut scratch)));
+        // Everything that may panic runs inside: a worker that died silently would leave its
+        // item missing and the consumer waiting for it.
+        let built = catch_unwind(AssertUnwindSafe(|| {
+            build_batch(p, epoch, &shared.order(epoch), b, &mut scratch)
+        }));
         let msg = built.unwrap_or_else(|panic| {
             let message = panic
                 .downcast_ref::<String>()
