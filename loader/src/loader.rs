@@ -322,7 +322,9 @@ impl Loader {
         self.faults.panic_at_batch = Some(batch);
     }
 
-    /// Images replaced because their shard rows were corrupt (with [`CorruptPolicy::Skip`]).
+    /// Images replaced because their shard rows were corrupt (with [`CorruptPolicy::Skip`]),
+    /// counted when a batch is built (also batches built ahead and never taken, or built again
+    /// after a restart).
     pub fn skipped(&self) -> usize {
         self.skipped.load(Ordering::Relaxed)
     }

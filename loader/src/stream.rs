@@ -168,7 +168,7 @@ impl Drop for Workers {
 pub(crate) type Parking = Mutex<Option<Workers>>;
 
 /// The batches of one epoch, in order. Dropping it before its end stops and joins the workers;
-/// at its end, a loader that runs on keeps them for the next epoch.
+/// once its last batch is handed out, a loader that runs on keeps them for the next epoch.
 pub struct EpochStream {
     workers: Option<Workers>,
     epoch: u64,
@@ -187,7 +187,7 @@ impl EpochStream {
 
     /// The stream of `epoch` from its first batch on, from workers that ran on into it.
     pub(crate) fn resume(workers: Workers, epoch: u64, parking: Weak<Parking>) -> Self {
-        debug_assert_eq!(workers.next_item(), Some((epoch, 0)));
+        assert_eq!(workers.next_item(), Some((epoch, 0)), "parked workers for another epoch");
         let end = workers.shared.parts.end;
         EpochStream { workers: Some(workers), epoch, next: 0, end, failed: false, parking }
     }
@@ -205,7 +205,8 @@ impl EpochStream {
         self.len() == 0
     }
 
-    /// At the epoch's end: workers that run on wait in the loader for the next epoch.
+    /// When the epoch's last batch is handed out: workers that run on wait in the loader for the
+    /// next epoch; others are stopped and joined.
     fn park(&mut self) {
         let Some(workers) = self.workers.take() else { return };
         if !workers.shared.parts.config.run_on {
@@ -231,8 +232,11 @@ impl Iterator for EpochStream {
         let workers = self.workers.as_mut()?;
         match workers.receive() {
             Some(Ok(batch)) => {
-                debug_assert_eq!((batch.epoch, batch.index), (self.epoch, self.next));
+                assert_eq!((batch.epoch, batch.index), (self.epoch, self.next), "batch order");
                 self.next += 1;
+                if self.next == self.end {
+                    self.park(); // the epoch's last batch: hand the workers on now
+                }
                 Some(Ok(batch))
             }
             Some(Err(e)) => {

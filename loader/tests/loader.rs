@@ -127,6 +127,11 @@ fn running_on_between_epochs_gives_the_same_stream() {
         assert_eq!(collect(&loader, 0, 4), epochs[0][4..], "{workers} workers");
         assert_eq!(collect(&loader, 1, 0), epochs[1], "{workers} workers");
         assert_eq!(collect(&loader, 2, 0), epochs[2], "{workers} workers");
+        // A consumer that takes exactly an epoch's batches (no call past the end) hands on too.
+        let n = loader.batches_per_epoch();
+        let taken: Vec<Batch> = loader.epoch(1, 0).take(n).map(|b| b.expect("batch")).collect();
+        assert_eq!(taken, epochs[1], "{workers} workers");
+        assert_eq!(collect(&loader, 2, 0), epochs[2], "{workers} workers");
         // Workers that ran on into epoch 3 are replaced for any other request.
         assert_eq!(collect(&loader, 2, 1), epochs[2][1..], "{workers} workers");
         assert_eq!(collect(&loader, 0, 0), epochs[0], "{workers} workers");
@@ -177,7 +182,7 @@ fn dropping_the_stream_early_stops_the_workers() {
     let t = Instant::now();
     let mut stream = loader.epoch(0, 0);
     assert!(stream.next().expect("one").is_ok());
-    drop(stream); // workers are blocked on full channels: must be released and joined
+    drop(stream); // workers wait for tickets: they must be released and joined
     assert!(t.elapsed() < Duration::from_secs(20));
 }
 

@@ -297,8 +297,8 @@ fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
             break;
         }
     }
-    drop(epochs);
     let secs = start.elapsed().as_secs_f64();
+    drop(epochs); // stops and joins the workers, untimed
     let (decode, build, queue) =
         (st.decode() - before.0, st.build() - before.1, st.queue_wait() - before.2);
     let worker_secs = (decode + build + queue).as_secs_f64().max(1e-9);
@@ -337,7 +337,7 @@ fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
         build.as_secs_f64() * 1e3 / per
     );
     println!(
-        "workers blocked on a full queue {:.0}% of their time; consumer waited {:.0}% of the run (after {warmup} untimed batches)",
+        "workers waited for the consumer {:.0}% of their time; consumer waited {:.0}% of the run (after {warmup} untimed batches)",
         100.0 * queue.as_secs_f64() / worker_secs,
         100.0 * wait.as_secs_f64() / secs
     );
