@@ -22,7 +22,7 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: setup venv build demo test test-data pg lint tune-smoke ingest eval reproduce reproduce-small reproduce-cpu small-data bench-ingest bench-loader bench-reference gpu-pack fuzz soak soak-train clean
+.PHONY: setup venv build demo test test-data pg lint tune-smoke ingest eval reproduce reproduce-small reproduce-cpu small-data bench-ingest bench-loader bench-scaling bench-reference gpu-pack fuzz soak soak-train clean
 
 setup: build
 
@@ -242,6 +242,14 @@ bench-loader: build test-data
 	$(SIPL) ingest folder $(WORK)/data/imagenet-sample-images/imagenet-sample-images --out $(BENCH_SAMPLES) -q
 	for s in opl siplv1 siplv2 siplv3; do \
 	  $(SIPL) bench loader $(BENCH_SAMPLES) --scheme $$s --workers $(WORKERS) --seconds $(BENCH_SECONDS) --batch 64; done
+
+# One worker against two, and two 1-worker processes as this machine's ceiling, in alternating
+# rounds (bench/loader_scaling.py); SCHEME and DTYPE pick the stream.
+SCHEME ?= siplv1
+DTYPE ?= f32
+bench-scaling: build test-data
+	$(SIPL) ingest folder $(WORK)/data/imagenet-sample-images/imagenet-sample-images --out $(BENCH_SAMPLES) -q
+	python3 bench/loader_scaling.py $(SIPL) $(BENCH_SAMPLES) --scheme $(SCHEME) --batch-dtype $(DTYPE)
 
 # The authors' Python loader on the same JPEGs, for side-by-side figures. REF is an extracted
 # checkout of brunnedu/DeepLearning2022 (never committed here); needs pandas.

@@ -111,6 +111,7 @@ bench loader | --batch=0 | --batch = 0: must be in [1, 65536] | [1, 65536]
 bench loader | --prefetch=0 | --prefetch = 0: must be in [1, 64] | [1, 64]
 bench loader | --patch-size=7 | --patch-size = 7: must be in [8, 1024] | [8, 1024]
 bench loader | --batch=65536 --patch-size=1024 | --batch = 65536: must be small enough |
+bench loader | --warmup-batches=2000000 | --warmup-batches = 2000000: must be in [0, 1000000] | [0, 1000000]
 bench loader | --batch-dtype=f64 | unknown batch dtype \"f64\": expected f32, bf16 or f16 | f32, bf16 or f16
 tune | --trials=0 | --trials = 0: must be in [1, 100000] | [1, 100000]
 tune | --trials=100001 | --trials = 100001: must be in [1, 100000] |

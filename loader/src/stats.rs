@@ -32,7 +32,8 @@ impl StageStats {
         Duration::from_nanos(self.build_ns.load(Ordering::Relaxed))
     }
 
-    /// Worker time blocked on a full channel (the consumer was slower).
+    /// Worker time waiting for a ticket: the workers were `workers × (prefetch + 1)` batches
+    /// ahead of the consumer (or parked between epochs).
     pub fn queue_wait(&self) -> Duration {
         Duration::from_nanos(self.queue_ns.load(Ordering::Relaxed))
     }

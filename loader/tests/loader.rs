@@ -114,6 +114,43 @@ fn the_stream_is_identical_for_any_worker_count_and_restarts_exactly() {
 }
 
 #[test]
+fn running_on_between_epochs_gives_the_same_stream() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ds = dataset(tmp.path(), 20, 32);
+    // Reference: each epoch from fresh workers that stop at its end.
+    let fresh = Loader::new(ds.clone(), config(Scheme::SiplV1, 3, 2)).expect("l");
+    let epochs: Vec<Vec<Batch>> = (0..4).map(|e| collect(&fresh, e, 0)).collect();
+    for workers in [1, 2, 3, 8] {
+        let run_on = LoaderConfig { run_on: true, ..config(Scheme::SiplV1, 3, workers) };
+        let loader = Loader::new(ds.clone(), run_on).expect("l");
+        // Mid-epoch start, then the next epochs taken over from the running workers.
+        assert_eq!(collect(&loader, 0, 4), epochs[0][4..], "{workers} workers");
+        assert_eq!(collect(&loader, 1, 0), epochs[1], "{workers} workers");
+        assert_eq!(collect(&loader, 2, 0), epochs[2], "{workers} workers");
+        // A consumer that takes exactly an epoch's batches (no call past the end) hands on too.
+        let n = loader.batches_per_epoch();
+        let taken: Vec<Batch> = loader.epoch(1, 0).take(n).map(|b| b.expect("batch")).collect();
+        assert_eq!(taken, epochs[1], "{workers} workers");
+        assert_eq!(collect(&loader, 2, 0), epochs[2], "{workers} workers");
+        // Workers that ran on into epoch 3 are replaced for any other request.
+        assert_eq!(collect(&loader, 2, 1), epochs[2][1..], "{workers} workers");
+        assert_eq!(collect(&loader, 0, 0), epochs[0], "{workers} workers");
+        // A stream dropped before its end stops its workers; the next one starts afresh.
+        let mut stream = loader.epoch(1, 0);
+        assert_eq!(stream.next().expect("one").expect("batch"), epochs[1][0]);
+        drop(stream);
+        assert_eq!(collect(&loader, 3, 0), epochs[3], "{workers} workers");
+    }
+    // Epochs of one batch, with more workers than batches: each works on its own epoch.
+    let tiny = LoaderConfig { run_on: true, ..config(Scheme::Opl, 16, 4) };
+    let loader = Loader::new(ds.clone(), tiny).expect("l");
+    let fresh = Loader::new(ds, config(Scheme::Opl, 16, 1)).expect("l");
+    for e in 0..6 {
+        assert_eq!(collect(&loader, e, 0), collect(&fresh, e, 0), "epoch {e}");
+    }
+}
+
+#[test]
 fn ranks_see_disjoint_complete_shares_with_the_same_samples() {
     let tmp = tempfile::tempdir().expect("tmp");
     let ds = dataset(tmp.path(), 16, 32);
@@ -145,7 +182,7 @@ fn dropping_the_stream_early_stops_the_workers() {
     let t = Instant::now();
     let mut stream = loader.epoch(0, 0);
     assert!(stream.next().expect("one").is_ok());
-    drop(stream); // workers are blocked on full channels: must be released and joined
+    drop(stream); // workers wait for tickets: they must be released and joined
     assert!(t.elapsed() < Duration::from_secs(20));
 }
 

@@ -97,6 +97,10 @@ pub struct LoaderBenchArgs {
     /// Element type of the batch pixels: f32, bf16 or f16 (training's `data.batch_dtype`).
     #[arg(long, default_value = "f32")]
     batch_dtype: BatchDtype,
+    /// Batches taken before the timing starts, in [0, 1000000] (default: one per batch buffer
+    /// of the pool, workers × (prefetch + 1) + 2, so that first-touching them is not timed).
+    #[arg(long)]
+    warmup_batches: Option<usize>,
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -263,37 +267,44 @@ fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
     sipl_limits::BATCH.check("--batch", a.batch)?;
     sipl_limits::PREFETCH.check("--prefetch", a.prefetch)?;
     sipl_limits::PATCH_SIZE.check_opt("--patch-size", a.patch_size)?;
+    Ints::new(0, BENCH_STEPS.max).check_opt("--warmup-batches", a.warmup_batches)?;
     let ds = Arc::new(Dataset::open(&a.data)?);
     let mut cfg = LoaderConfig::new(a.scheme, a.batch);
     cfg.workers = a.workers.unwrap_or(cfg.workers);
     cfg.prefetch = a.prefetch;
     cfg.patch_size = a.patch_size;
     cfg.batch_dtype = a.batch_dtype;
+    cfg.run_on = true; // epoch after epoch, as training reads them
     let loader = Loader::new(ds, cfg).map_err(|e| e.for_batch_option("--batch"))?;
+    let warmup = a.warmup_batches.unwrap_or(cfg.pool_buffers());
+    let mut epochs = (0u64..).flat_map(|e| loader.epoch(e, 0));
+    for batch in epochs.by_ref().take(warmup) {
+        batch?;
+    }
+    // Worker time from here on: the figures below are the steady state's.
+    let st = loader.stats();
+    let before = (st.decode(), st.build(), st.queue_wait(), st.samples());
     let start = Instant::now();
-    let (mut samples, mut batches, mut epoch) = (0usize, 0usize, 0u64);
+    let (mut samples, mut batches) = (0usize, 0usize);
     let mut wait = std::time::Duration::ZERO;
-    'outer: loop {
-        let mut stream = loader.epoch(epoch, 0);
-        loop {
-            let t = Instant::now();
-            let Some(batch) = stream.next() else { break };
-            wait += t.elapsed();
-            let batch = batch?;
-            samples += batch.batch_size;
-            batches += 1;
-            if start.elapsed().as_secs_f64() >= a.seconds {
-                break 'outer;
-            }
+    loop {
+        let t = Instant::now();
+        let Some(batch) = epochs.next() else { break };
+        wait += t.elapsed();
+        samples += batch?.batch_size;
+        batches += 1;
+        if start.elapsed().as_secs_f64() >= a.seconds {
+            break;
         }
-        epoch += 1;
     }
     let secs = start.elapsed().as_secs_f64();
-    let st = loader.stats();
-    let worker_secs = (st.decode() + st.build() + st.queue_wait()).as_secs_f64().max(1e-9);
+    drop(epochs); // stops and joins the workers, untimed
+    let (decode, build, queue) =
+        (st.decode() - before.0, st.build() - before.1, st.queue_wait() - before.2);
+    let worker_secs = (decode + build + queue).as_secs_f64().max(1e-9);
     let rss = peak_rss_mib();
     let sps = samples as f64 / secs;
-    let per = st.samples().max(1) as f64;
+    let per = (st.samples() - before.3).max(1) as f64;
     if a.json {
         println!(
             "{}",
@@ -302,9 +313,10 @@ fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
                 "batch_dtype": a.batch_dtype.name(),
                 "patch_size": loader.spec().geometry.out, "samples": samples, "batches": batches,
                 "seconds": secs, "samples_per_s": sps,
-                "decode_ms_per_sample": st.decode().as_secs_f64() * 1e3 / per,
-                "build_ms_per_sample": st.build().as_secs_f64() * 1e3 / per,
-                "worker_queue_wait_fraction": st.queue_wait().as_secs_f64() / worker_secs,
+                "warmup_batches": warmup,
+                "decode_ms_per_sample": decode.as_secs_f64() * 1e3 / per,
+                "build_ms_per_sample": build.as_secs_f64() * 1e3 / per,
+                "worker_queue_wait_fraction": queue.as_secs_f64() / worker_secs,
                 "consumer_wait_fraction": wait.as_secs_f64() / secs,
                 "peak_rss_mib": rss,
             })
@@ -321,12 +333,12 @@ fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
     );
     println!(
         "per sample (worker time): decode {:.3} ms, build (patches, style, projection) {:.3} ms",
-        st.decode().as_secs_f64() * 1e3 / per,
-        st.build().as_secs_f64() * 1e3 / per
+        decode.as_secs_f64() * 1e3 / per,
+        build.as_secs_f64() * 1e3 / per
     );
     println!(
-        "workers blocked on a full queue {:.0}% of their time; consumer waited {:.0}% of the run",
-        100.0 * st.queue_wait().as_secs_f64() / worker_secs,
+        "workers waited for the consumer {:.0}% of their time; consumer waited {:.0}% of the run (after {warmup} untimed batches)",
+        100.0 * queue.as_secs_f64() / worker_secs,
         100.0 * wait.as_secs_f64() / secs
     );
     if let Some(r) = rss {

@@ -1,5 +1,5 @@
 //! `sipl bench soak DATA --minutes 10`: the loader for a long time under a misbehaving
-//! consumer. The consumer stalls now and then (the workers block on full queues), drops
+//! consumer. The consumer stalls now and then (the workers wait for tickets), drops
 //! streams mid-epoch and restarts at another (epoch, batch). Resident memory is reported over
 //! time. A watchdog ends the process when no batch arrives for `--hang-seconds` (a deadlock),
 //! and the run fails when memory grows beyond `--max-growth-mib` after warm-up (the second
@@ -74,6 +74,9 @@ pub fn run(a: SoakArgs) -> anyhow::Result<()> {
     let mut cfg = LoaderConfig::new(a.scheme, a.batch);
     cfg.workers = a.workers.unwrap_or(cfg.workers);
     cfg.patch_size = a.patch_size;
+    // As training: a stream read to its epoch's end parks its workers, which a next stream from
+    // batch 0 of the next epoch takes over and any other stops.
+    cfg.run_on = true;
     let loader = Loader::new(ds, cfg).map_err(|e| e.for_batch_option("--batch"))?;
     let per_epoch = loader.batches_per_epoch();
     let start = Instant::now();

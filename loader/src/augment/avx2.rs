@@ -14,13 +14,15 @@
 //! the scalar pass loads them one by one. The arithmetic is the scalar pass's, lane by lane
 //! (`w0·a` then `+ w1·b`, two roundings, no FMA), so every value is the same bit for bit.
 
+#[cfg(test)]
+use std::arch::x86_64::{__m128i, _mm256_castsi256_si128};
 use std::arch::x86_64::{
-    __m128i, __m256, __m256i, _CMP_UNORD_Q, _mm_sfence, _mm_stream_si128, _mm256_add_epi32,
-    _mm256_add_ps, _mm256_and_si256, _mm256_blendv_epi8, _mm256_castps_si256,
-    _mm256_castsi256_si128, _mm256_cmp_ps, _mm256_cvtps_ph, _mm256_div_ps, _mm256_loadu_ps,
-    _mm256_loadu_si256, _mm256_mul_ps, _mm256_or_si256, _mm256_packus_epi32,
-    _mm256_permute4x64_epi64, _mm256_permutevar8x32_ps, _mm256_set1_epi32, _mm256_set1_ps,
-    _mm256_srli_epi32, _mm256_storeu_ps, _mm256_stream_ps, _mm256_sub_ps,
+    __m256, __m256i, _CMP_UNORD_Q, _mm_sfence, _mm256_add_epi32, _mm256_add_ps, _mm256_and_si256,
+    _mm256_blendv_epi8, _mm256_castps_si256, _mm256_cmp_ps, _mm256_cvtps_ph, _mm256_div_ps,
+    _mm256_loadu_ps, _mm256_loadu_si256, _mm256_mul_ps, _mm256_or_si256, _mm256_permute4x64_epi64,
+    _mm256_permutevar8x32_ps, _mm256_set_m128i, _mm256_set1_epi32, _mm256_set1_ps,
+    _mm256_setr_epi8, _mm256_shuffle_epi8, _mm256_srli_epi32, _mm256_storeu_ps, _mm256_stream_ps,
+    _mm256_stream_si256, _mm256_sub_ps, _mm256_unpacklo_epi64,
 };
 
 use crate::dtype::BatchDtype;
@@ -140,11 +142,12 @@ unsafe fn projected8((r, g, b): Planes, k: [f32; 3], (mean, std): (f32, f32), i:
 }
 
 /// Where the aligned body of a plane of `n` values starts and ends: values before `head` and
-/// from `body` on go one by one, so that every streaming store of eight is `align`-byte aligned.
-fn aligned_body<T>(dst: &[T], align: usize) -> (usize, usize) {
+/// from `body` on go one by one, so that every streaming store of `lanes` values is
+/// `align`-byte aligned.
+fn aligned_body<T>(dst: &[T], align: usize, lanes: usize) -> (usize, usize) {
     let n = dst.len();
     let head = dst.as_ptr().align_offset(align).min(n);
-    (head, head + (n - head) / LANES * LANES)
+    (head, head + (n - head) / lanes * lanes)
 }
 
 /// Orders every streaming store made so far before any later store (`sfence`).
@@ -171,7 +174,7 @@ pub(super) fn project_normalize_plane(
 ) {
     let n = dst.len();
     assert!(planes.0.len() == n && planes.1.len() == n && planes.2.len() == n, "plane sizes");
-    let (head, body) = aligned_body(dst, 32);
+    let (head, body) = aligned_body(dst, 32, LANES);
     for (i, d) in dst.iter_mut().enumerate().take(head) {
         *d = projected(planes, k, norm, i);
     }
@@ -192,7 +195,8 @@ pub(super) fn project_normalize_plane(
 }
 
 /// [`project_normalize_plane`] rounded to `dtype` (bf16 or f16; nearest, ties to even, as
-/// `half::bf16::from_f32`/`half::f16::from_f32`), stored as bits with streaming stores.
+/// `half::bf16::from_f32`/`half::f16::from_f32`), stored as bits with streaming stores of
+/// sixteen values (32 bytes).
 pub(super) fn project_normalize_plane_half(
     planes: Planes,
     k: [f32; 3],
@@ -204,21 +208,28 @@ pub(super) fn project_normalize_plane_half(
     let n = dst.len();
     assert!(planes.0.len() == n && planes.1.len() == n && planes.2.len() == n, "plane sizes");
     assert!(dtype != BatchDtype::F32, "a half type");
-    let (head, body) = aligned_body(dst, 16);
+    let (head, body) = aligned_body(dst, 32, 2 * LANES);
     for (i, d) in dst.iter_mut().enumerate().take(head) {
         *d = dtype.half_bits(projected(planes, k, norm, i));
     }
-    // SAFETY: as in `project_normalize_plane`; each store writes eight u16 (16 bytes) at `i`
-    // inside `dst`, 16-byte aligned from `head` on; `_mm256_cvtps_ph` needs F16C, which this
+    // SAFETY: as in `project_normalize_plane`; each store writes sixteen u16 (32 bytes) at `i`
+    // inside `dst`, 32-byte aligned from `head` on; `_mm256_cvtps_ph` needs F16C, which this
     // module is built with.
     unsafe {
-        for i in (head..body).step_by(LANES) {
-            let v = projected8(planes, k, norm, i);
-            let bits = match dtype {
-                BatchDtype::Bf16 => bf16_bits(v),
-                _ => _mm256_cvtps_ph::<0>(v), // F16C, round to nearest even
-            };
-            _mm_stream_si128(dst.as_mut_ptr().add(i).cast(), bits);
+        let out = dst.as_mut_ptr();
+        let store = |i: usize, bits: __m256i| _mm256_stream_si256(out.add(i).cast(), bits);
+        if dtype == BatchDtype::Bf16 {
+            for i in (head..body).step_by(2 * LANES) {
+                let (a, b) =
+                    (projected8(planes, k, norm, i), projected8(planes, k, norm, i + LANES));
+                store(i, high_halves(bf16_words(a), bf16_words(b)));
+            }
+        } else {
+            for i in (head..body).step_by(2 * LANES) {
+                let (a, b) =
+                    (projected8(planes, k, norm, i), projected8(planes, k, norm, i + LANES));
+                store(i, _mm256_set_m128i(_mm256_cvtps_ph::<0>(b), _mm256_cvtps_ph::<0>(a)));
+            }
         }
         if fence == Fence::Now {
             _mm_sfence();
@@ -229,23 +240,41 @@ pub(super) fn project_normalize_plane_half(
     }
 }
 
-/// Eight f32 rounded to bf16 bits: `(x + 0x7fff + lsb) >> 16` (nearest, ties to even; infinities
-/// stay infinite), and a NaN quietened as `(x >> 16) | 0x40`, as `half::bf16::from_f32` does.
+/// Eight f32 as 32-bit words whose upper halves are their bf16 bits: `x + 0x7fff + lsb`
+/// (nearest, ties to even; infinities stay infinite), and a NaN quietened as `x | 0x40 << 16`,
+/// as `half::bf16::from_f32` does.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn bf16_bits(v: __m256) -> __m128i {
+fn bf16_words(v: __m256) -> __m256i {
     let x = _mm256_castps_si256(v);
     let lsb = _mm256_and_si256(_mm256_srli_epi32::<16>(x), _mm256_set1_epi32(1));
-    let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(
-        _mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)),
-        lsb,
-    ));
-    let quiet = _mm256_or_si256(_mm256_srli_epi32::<16>(x), _mm256_set1_epi32(0x40));
+    let rounded = _mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), lsb);
+    let quiet = _mm256_or_si256(x, _mm256_set1_epi32(0x40 << 16));
     let nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
-    let words = _mm256_blendv_epi8(rounded, quiet, nan);
-    // Eight u32 below 2^16 to eight u16: the pack works per 128-bit half, so gather the halves.
-    let packed = _mm256_packus_epi32(words, words);
-    _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b1000>(packed))
+    _mm256_blendv_epi8(rounded, quiet, nan)
+}
+
+/// The upper halves of the eight words of `a`, then of `b`, as sixteen u16 in order: one byte
+/// shuffle each gathers a 128-bit lane's four halves, and one unpack and one permutation put
+/// the four groups in order.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn high_halves(a: __m256i, b: __m256i) -> __m256i {
+    let pick = _mm256_setr_epi8(
+        2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, //
+        2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1,
+    );
+    let (a, b) = (_mm256_shuffle_epi8(a, pick), _mm256_shuffle_epi8(b, pick));
+    // 64-bit groups: [a0-3, b0-3 | a4-7, b4-7] -> [a0-3, a4-7, b0-3, b4-7].
+    _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_unpacklo_epi64(a, b))
+}
+
+/// Eight f32 rounded to bf16 bits (as [`bf16_words`]), for the lanes test.
+#[cfg(test)]
+#[target_feature(enable = "avx2,f16c")]
+fn bf16_bits(v: __m256) -> __m128i {
+    let words = bf16_words(v);
+    _mm256_castsi256_si128(high_halves(words, words))
 }
 
 #[cfg(test)]

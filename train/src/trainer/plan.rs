@@ -74,9 +74,11 @@ impl RunPlan {
             (Some((0, n_train)), rank, world);
         let amp = cfg.run.amp.unwrap_or(cuda);
         train_loader.batch_dtype = batch_dtype(cfg, amp);
+        train_loader.run_on = true; // epoch after epoch without draining the workers
         let val_loader = LoaderConfig {
             shuffle: false,
             drop_last: false,
+            run_on: false, // rereads its one epoch
             subset: Some((n_train, images)),
             ..train_loader
         };
