@@ -26,6 +26,7 @@
 pub mod augment;
 mod batch;
 pub mod buffer;
+mod build;
 pub mod dtype;
 pub mod geometry;
 mod loader;
