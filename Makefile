@@ -22,7 +22,7 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 
-.PHONY: setup venv build demo test test-data pg lint tune-smoke ingest eval reproduce reproduce-small reproduce-cpu small-data bench-ingest bench-loader bench-scaling bench-reference gpu-pack fuzz soak soak-train clean
+.PHONY: setup venv build demo test test-data pg lint tune-smoke ingest eval reproduce reproduce-small reproduce-cpu small-data bench-ingest bench-samples bench-loader bench-scaling bench-reference gpu-pack fuzz soak soak-train clean
 
 setup: build
 
@@ -238,8 +238,12 @@ bench-ingest: build test-data
 BENCH_SAMPLES := $(WORK)/bench/imagenet-sample
 WORKERS ?= 2
 BENCH_SECONDS ?= 30
-bench-loader: build test-data
+# The 1,000 photos at 224² that the loader benchmarks read (ingest does nothing when they are
+# already there).
+bench-samples: build test-data
 	$(SIPL) ingest folder $(WORK)/data/imagenet-sample-images/imagenet-sample-images --out $(BENCH_SAMPLES) -q
+
+bench-loader: bench-samples
 	for s in opl siplv1 siplv2 siplv3; do \
 	  $(SIPL) bench loader $(BENCH_SAMPLES) --scheme $$s --workers $(WORKERS) --seconds $(BENCH_SECONDS) --batch 64; done
 
@@ -247,8 +251,7 @@ bench-loader: build test-data
 # rounds (bench/loader_scaling.py); SCHEME and DTYPE pick the stream.
 SCHEME ?= siplv1
 DTYPE ?= f32
-bench-scaling: build test-data
-	$(SIPL) ingest folder $(WORK)/data/imagenet-sample-images/imagenet-sample-images --out $(BENCH_SAMPLES) -q
+bench-scaling: bench-samples
 	python3 bench/loader_scaling.py $(SIPL) $(BENCH_SAMPLES) --scheme $(SCHEME) --batch-dtype $(DTYPE)
 
 # The authors' Python loader on the same JPEGs, for side-by-side figures. REF is an extracted

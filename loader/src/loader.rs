@@ -5,8 +5,9 @@
 //!
 //! Workers claim batches in order as they come free (a slowed worker holds up no other), and
 //! the consumer receives them in order; every sample's randomness is a function of (seed,
-//! epoch, image index), so the stream is identical for any worker count and can restart at any (epoch, batch). Dropping the stream stops and
-//! joins the workers; a worker's error or panic reaches the consumer as an error. With
+//! epoch, image index), so the stream is identical for any worker count and can restart at any
+//! (epoch, batch). Dropping the stream stops and joins the workers; a worker's error or panic
+//! reaches the consumer as an error. With
 //! [`LoaderConfig::run_on`] the workers go on from the last batches of an epoch into the next
 //! one, and the next epoch's stream takes them over, so the pipeline never drains between
 //! epochs (an epoch of a thousand photos lasts a tenth of a second on two cores).

@@ -283,7 +283,8 @@ fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
     }
     // Worker time from here on: the figures below are the steady state's.
     let st = loader.stats();
-    let before = (st.decode(), st.build(), st.queue_wait(), st.samples());
+    let (decode0, build0, queue0, samples0) =
+        (st.decode(), st.build(), st.queue_wait(), st.samples());
     let start = Instant::now();
     let (mut samples, mut batches) = (0usize, 0usize);
     let mut wait = std::time::Duration::ZERO;
@@ -300,11 +301,11 @@ fn loader(a: LoaderBenchArgs) -> anyhow::Result<()> {
     let secs = start.elapsed().as_secs_f64();
     drop(epochs); // stops and joins the workers, untimed
     let (decode, build, queue) =
-        (st.decode() - before.0, st.build() - before.1, st.queue_wait() - before.2);
+        (st.decode() - decode0, st.build() - build0, st.queue_wait() - queue0);
     let worker_secs = (decode + build + queue).as_secs_f64().max(1e-9);
     let rss = peak_rss_mib();
     let sps = samples as f64 / secs;
-    let per = (st.samples() - before.3).max(1) as f64;
+    let per = (st.samples() - samples0).max(1) as f64;
     if a.json {
         println!(
             "{}",

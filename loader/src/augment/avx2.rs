@@ -216,20 +216,15 @@ pub(super) fn project_normalize_plane_half(
     // inside `dst`, 32-byte aligned from `head` on; `_mm256_cvtps_ph` needs F16C, which this
     // module is built with.
     unsafe {
-        let out = dst.as_mut_ptr();
-        let store = |i: usize, bits: __m256i| _mm256_stream_si256(out.add(i).cast(), bits);
+        let (out, body) = (dst.as_mut_ptr(), head..body);
         if dtype == BatchDtype::Bf16 {
-            for i in (head..body).step_by(2 * LANES) {
-                let (a, b) =
-                    (projected8(planes, k, norm, i), projected8(planes, k, norm, i + LANES));
-                store(i, high_halves(bf16_words(a), bf16_words(b)));
-            }
+            stream_halves(planes, k, norm, out, body, |a, b| {
+                high_halves(bf16_words(a), bf16_words(b))
+            });
         } else {
-            for i in (head..body).step_by(2 * LANES) {
-                let (a, b) =
-                    (projected8(planes, k, norm, i), projected8(planes, k, norm, i + LANES));
-                store(i, _mm256_set_m128i(_mm256_cvtps_ph::<0>(b), _mm256_cvtps_ph::<0>(a)));
-            }
+            stream_halves(planes, k, norm, out, body, |a, b| {
+                _mm256_set_m128i(_mm256_cvtps_ph::<0>(b), _mm256_cvtps_ph::<0>(a))
+            });
         }
         if fence == Fence::Now {
             _mm_sfence();
@@ -237,6 +232,30 @@ pub(super) fn project_normalize_plane_half(
     }
     for (i, d) in dst.iter_mut().enumerate().skip(body) {
         *d = dtype.half_bits(projected(planes, k, norm, i));
+    }
+}
+
+/// The aligned body of [`project_normalize_plane_half`]: sixteen values per step, `round`ed to
+/// sixteen u16 and streamed to `out` (one loop per rounding, inlined: no per-step branch).
+///
+/// # Safety
+/// `body` steps by sixteen inside the planes and `out`'s `dst`, with `out + body.start`
+/// 32-byte aligned.
+#[inline(always)]
+unsafe fn stream_halves(
+    planes: Planes,
+    k: [f32; 3],
+    norm: (f32, f32),
+    out: *mut u16,
+    body: std::ops::Range<usize>,
+    round: impl Fn(__m256, __m256) -> __m256i,
+) {
+    for i in body.step_by(2 * LANES) {
+        // SAFETY: the caller keeps `i + 16` inside the planes and `dst`, 32-byte aligned.
+        unsafe {
+            let (a, b) = (projected8(planes, k, norm, i), projected8(planes, k, norm, i + LANES));
+            _mm256_stream_si256(out.add(i).cast(), round(a, b));
+        }
     }
 }
 
