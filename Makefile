@@ -95,7 +95,7 @@ test-data:
 	    echo "unpacking $$t"; mkdir -p $(WORK)/data/$$t && tar -xf $(DATA)/$$t.tar -C $(WORK)/data/$$t && touch $(WORK)/data/$$t.done; \
 	  fi; done
 
-lint: venv
+lint: venv $(NASM)
 	cargo fmt --all --check
 	cargo clippy --release --locked --workspace --all-targets -- -D warnings
 
@@ -240,9 +240,18 @@ reproduce-cpu: small-data
 	@sed -n '/^## Table 4/,/^## Figure 3/p' $(CPU_RUNS)/results/report.md | sed '$$d'
 
 # Ingest throughput on the real images in ../shared/data (figures for the notes).
+# Ingest speed on one thread and two, beside Pillow + torchvision doing the same pixel work
+# (bench/pillow_ingest.py) in one and two processes, on the 1,000 full-resolution photos (to
+# 224²) and on Tiny val (stored as decoded).
+SAMPLES_ROOT := $(WORK)/data/imagenet-sample-images/imagenet-sample-images
+TINY_ROOT := $(WORK)/data/tiny-imagenet-200-val/tiny-imagenet-200
 bench-ingest: build test-data
-	$(SIPL) ingest folder $(WORK)/data/imagenet-sample-images/imagenet-sample-images --out $(WORK)/bench/imagenet-sample --force
-	$(SIPL) ingest tiny-imagenet $(WORK)/data/tiny-imagenet-200-val/tiny-imagenet-200 --split val --out $(WORK)/bench/tiny-val --force
+	@for t in 1 2; do \
+	  $(SIPL) ingest folder $(SAMPLES_ROOT) --out $(WORK)/bench/imagenet-sample --force --threads $$t -q | grep speed; \
+	  $(VENV)/bin/python bench/pillow_ingest.py $(SAMPLES_ROOT) --resize 256 --crop 224 --workers $$t; \
+	  $(SIPL) ingest tiny-imagenet $(TINY_ROOT) --split val --out $(WORK)/bench/tiny-val --force --threads $$t -q | grep speed; \
+	  $(VENV)/bin/python bench/pillow_ingest.py $(TINY_ROOT)/val --workers $$t; \
+	done
 
 # Loader throughput per scheme on the full-resolution samples (ingested at 224²).
 BENCH_SAMPLES := $(WORK)/bench/imagenet-sample
