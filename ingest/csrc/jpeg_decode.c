@@ -2,11 +2,14 @@
  * JPEG decoding through libjpeg-turbo's libjpeg API, as Pillow's JPEG decoder drives it, so
  * that sipl keeps the images Pillow keeps with the pixels Pillow gives.
  *
- * - The whole file is the input, through a suspending data source (libjpeg.txt, "I/O
- *   suspension"): running out of data suspends the decoder instead of padding it, and a
- *   suspension before every row is out means the file is truncated. Once every row is out, a
- *   file that ends while libjpeg reads on to its end-of-image marker is complete (Pillow's
- *   decoder makes the same exception).
+ * - The file is the input through a suspending data source (libjpeg.txt, "I/O suspension"),
+ *   shown to libjpeg in blocks of 64 KiB as Pillow reads it (ImageFile.MAXBLOCK): running
+ *   out of data suspends the decoder, which resumes when the next block is shown; with no
+ *   block left before every row is out, the file is truncated. Once every row is out, a
+ *   suspension while libjpeg reads on to its end-of-image marker ends the decode as a
+ *   success, as in Pillow: nothing past that block is read.
+ * - Tables-only datastreams before the image (SOI, tables, EOI) are read and passed over, as
+ *   Pillow's decoder does.
  * - libjpeg's defaults otherwise: integer-accurate IDCT (JDCT_ISLOW), fancy upsampling, the
  *   colour space libjpeg reads from the JFIF and Adobe markers and the component ids,
  *   converted to RGB.
@@ -43,12 +46,21 @@ typedef struct {
   int32_t arithmetic;
 } sipl_jpeg_header;
 
+/* Pillow reads an image file in blocks of this many bytes. */
+#define SIPL_JPEG_BLOCK 65536
+
 typedef struct {
   struct jpeg_decompress_struct cinfo;
   struct jpeg_error_mgr err;
   struct jpeg_source_mgr src;
   jmp_buf jump;
   int created;
+  /* The whole file, and how much of it libjpeg has been shown. */
+  const uint8_t *data;
+  size_t len;
+  size_t shown;
+  /* Bytes libjpeg asked to skip past the end of what it was shown. */
+  size_t skip;
   /* Rows handed out so far. */
   uint32_t rows;
   /* The last fatal error: libjpeg's message code (J_MESSAGE_CODE), its first integer
@@ -77,11 +89,13 @@ static boolean fill_input_buffer(j_decompress_ptr cinfo) {
   return FALSE;
 }
 
-/* A skip past the end leaves nothing to read, so the next read suspends. */
+/* A skip past the end of what libjpeg was shown is finished when the next block is shown. */
 static void skip_input_data(j_decompress_ptr cinfo, long count) {
   struct jpeg_source_mgr *src = cinfo->src;
+  sipl_jpeg *j = (sipl_jpeg *)cinfo->client_data;
   if (count <= 0) return;
   if ((size_t)count > src->bytes_in_buffer) {
+    j->skip += (size_t)count - src->bytes_in_buffer;
     src->next_input_byte += src->bytes_in_buffer;
     src->bytes_in_buffer = 0;
   } else {
@@ -91,6 +105,20 @@ static void skip_input_data(j_decompress_ptr cinfo, long count) {
 }
 
 static void term_source(j_decompress_ptr cinfo) { (void)cinfo; }
+
+/* Shows libjpeg the next block of the file after a suspension; 0 when none is left. What
+ * libjpeg had not consumed stays in front of it, as in Pillow's decoder. */
+static int show_next_block(sipl_jpeg *j) {
+  if (j->shown >= j->len) return 0;
+  j->shown = j->len - j->shown > SIPL_JPEG_BLOCK ? j->shown + SIPL_JPEG_BLOCK : j->len;
+  size_t at = (size_t)(j->src.next_input_byte - j->data);
+  size_t skip = j->skip < j->shown - at ? j->skip : j->shown - at;
+  j->skip -= skip;
+  at += skip;
+  j->src.next_input_byte = j->data + at;
+  j->src.bytes_in_buffer = j->shown - at;
+  return 1;
+}
 
 sipl_jpeg *sipl_jpeg_new(void) { return (sipl_jpeg *)calloc(1, sizeof(sipl_jpeg)); }
 
@@ -136,17 +164,26 @@ int32_t sipl_jpeg_read_header(sipl_jpeg *j, const uint8_t *data, size_t len,
   j->err.error_exit = error_exit;
   j->err.output_message = output_message;
   j->cinfo.client_data = j;
-  jpeg_create_decompress(&j->cinfo);
+  /* Destroying a half-created decompressor is safe (its memory manager may still be null). */
   j->created = 1;
+  jpeg_create_decompress(&j->cinfo);
   j->src.init_source = init_source;
   j->src.fill_input_buffer = fill_input_buffer;
   j->src.skip_input_data = skip_input_data;
   j->src.resync_to_restart = jpeg_resync_to_restart;
   j->src.term_source = term_source;
+  j->data = data;
+  j->len = len;
+  j->shown = len < SIPL_JPEG_BLOCK ? len : SIPL_JPEG_BLOCK;
   j->src.next_input_byte = data;
-  j->src.bytes_in_buffer = len;
+  j->src.bytes_in_buffer = j->shown;
   j->cinfo.src = &j->src;
-  if (jpeg_read_header(&j->cinfo, TRUE) == JPEG_SUSPENDED) return SIPL_JPEG_SUSPENDED;
+  for (;;) {
+    int status = jpeg_read_header(&j->cinfo, FALSE);
+    if (status == JPEG_HEADER_OK) break;
+    if (status == JPEG_SUSPENDED && !show_next_block(j)) return SIPL_JPEG_SUSPENDED;
+    /* JPEG_HEADER_TABLES_ONLY: the next call reads the next datastream. */
+  }
   out->width = j->cinfo.image_width;
   out->height = j->cinfo.image_height;
   out->components = j->cinfo.num_components;
@@ -164,7 +201,8 @@ int32_t sipl_jpeg_decode_rgb(sipl_jpeg *j, uint8_t *rgb, size_t len) {
   j->cinfo.out_color_space = JCS_RGB;
   j->cinfo.dct_method = JDCT_ISLOW;
   j->cinfo.do_fancy_upsampling = TRUE;
-  if (!jpeg_start_decompress(&j->cinfo)) return SIPL_JPEG_SUSPENDED;
+  while (!jpeg_start_decompress(&j->cinfo))
+    if (!show_next_block(j)) return SIPL_JPEG_SUSPENDED;
   size_t stride = (size_t)j->cinfo.output_width * 3;
   if (j->cinfo.output_components != 3 || stride * j->cinfo.output_height != len) {
     snprintf(j->message, sizeof j->message, "decoder output %ux%u with %d components",
@@ -180,10 +218,10 @@ int32_t sipl_jpeg_decode_rgb(sipl_jpeg *j, uint8_t *rgb, size_t len) {
       rows[r] = rgb + (size_t)(j->cinfo.output_scanline + r) * stride;
     JDIMENSION got = jpeg_read_scanlines(&j->cinfo, rows, want);
     j->rows = j->cinfo.output_scanline;
-    if (got == 0) return SIPL_JPEG_SUSPENDED;
+    if (got == 0 && !show_next_block(j)) return SIPL_JPEG_SUSPENDED;
   }
-  /* Every row is out: reading on to the end-of-image marker may still fail on damage (a
-   * second scan in a one-scan image), but running out of data there is not truncation. */
+  /* Every row is out: reading on to the end-of-image marker within the block shown may still
+   * fail on damage (a second scan in a one-scan image), but a suspension there ends it. */
   (void)jpeg_finish_decompress(&j->cinfo);
   return SIPL_JPEG_OK;
 }

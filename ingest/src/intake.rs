@@ -193,6 +193,11 @@ fn decode_with_libjpeg(
         return Err(Rejection::new(code::NOT_RGB, detail, dims));
     }
     let (width, height) = (header.width, header.height);
+    if dims != Some((width, height)) {
+        // The walk read another frame header than libjpeg (one datastream after another).
+        let detail = format!("libjpeg reads {width}x{height}, the frame header says otherwise");
+        return Err(Rejection::new(code::CORRUPT, detail, dims));
+    }
     let pixels = decoder.decode_rgb().map_err(failed)?;
     Ok(RgbImage { width, height, pixels })
 }

@@ -5,8 +5,13 @@
 //! Everything after the first scan header (the entropy-coded data, later scans, the
 //! end-of-image marker, whatever trails the image) is libjpeg's to judge
 //! ([`crate::libjpeg`]). The walk reads as Pillow's parser does: stray bytes between markers
-//! are skipped, `FF` fill bytes before a marker are allowed, `FF 00` is skipped, and a marker
-//! code outside `C0..=FE` stops it ("no marker found" in Pillow).
+//! are skipped, `FF` fill bytes before a marker are allowed, `FF 00`, restart, start- and
+//! end-of-image markers are passed over (libjpeg judges how datastreams nest), a segment
+//! whose length is under 2 is read as empty, the last frame header counts, and a marker code
+//! outside `C0..=FE` stops it ("no marker found" in Pillow). It refuses what Pillow's segment
+//! handlers refuse at open: a `JFIF` or `Adobe` segment too short for its version field, a
+//! quantization table segment shorter than its tables, a Photoshop resource block cut inside a
+//! resource name, and an ICC profile segment before the frame too short for its count.
 
 /// One frame component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +56,8 @@ pub fn read(bytes: &[u8]) -> Result<JpegInfo, String> {
         return Err("no start-of-image marker".into());
     }
     let mut info = JpegInfo::default();
+    // The smallest (in byte order) ICC profile segment since the last frame header.
+    let mut icc: Option<&[u8]> = None;
     let mut pos = 2;
     loop {
         // The next marker: stray bytes, then fill bytes, then the code.
@@ -59,30 +66,31 @@ pub fn read(bytes: &[u8]) -> Result<JpegInfo, String> {
         let Some(&code) = bytes.get(pos) else { return Ok(info) };
         pos += 1;
         match code {
-            // `FF 00` outside a scan is stray data.
-            0x00 => continue,
+            // `FF 00` outside a scan is stray data; JPG (C8) has no length for Pillow.
+            0x00 | 0xC8 | 0xD0..=0xD9 => continue,
             0x01..=0xBF => {
                 return Err(format!(
                     "marker FF{code:02X} before the first scan (not a JPEG marker)"
                 ));
             }
-            0xD0..=0xD7 => continue,
-            0xD8 => return Err("a second start-of-image marker before the first scan".into()),
-            0xD9 => return Err("end-of-image marker before the first scan".into()),
             _ => {}
         }
         let Some(len) = bytes.get(pos..pos + 2).map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
         else {
             return Ok(info);
         };
-        if len < 2 {
-            return Err(format!("segment FF{code:02X} has length {len}"));
-        }
+        // Pillow reads a length under 2 as an empty segment and goes on after it.
+        let len = len.max(2);
         let Some(seg) = bytes.get(pos + 2..pos + len) else { return Ok(info) };
         match code {
-            0xC0..=0xCF if !matches!(code, 0xC4 | 0xC8 | 0xCC) => {
-                if info.frame.is_some() {
-                    return Err("a second frame header".into());
+            0xC0..=0xCF if !matches!(code, 0xC4 | 0xCC) => {
+                if let Some(first) = icc.take()
+                    && first.len() < 14
+                {
+                    return Err(format!(
+                        "ICC profile segment of {} bytes (its count is byte 13)",
+                        first.len()
+                    ));
                 }
                 info.frame = Some(frame(code, seg)?);
             }
@@ -97,13 +105,74 @@ pub fn read(bytes: &[u8]) -> Result<JpegInfo, String> {
                 info.scan = true;
                 return Ok(info);
             }
+            0xDB => quantization_tables(seg)?,
+            0xE0 if seg.starts_with(b"JFIF") && seg.len() < 7 => {
+                return Err(format!(
+                    "JFIF segment of {} bytes (its version is bytes 5-6)",
+                    seg.len()
+                ));
+            }
             0xE1 if seg.starts_with(b"Exif\0\0") && info.orientation.is_none() => {
                 info.orientation = crate::exif::orientation(&seg[6..]);
+            }
+            0xE2 if seg.starts_with(b"ICC_PROFILE\0") => {
+                icc = Some(icc.map_or(seg, |i| i.min(seg)));
+            }
+            0xED if seg.starts_with(b"Photoshop 3.0\0") => photoshop_resources(seg)?,
+            0xEE if seg.starts_with(b"Adobe") && seg.len() < 7 => {
+                return Err(format!(
+                    "Adobe segment of {} bytes (its version is bytes 5-6)",
+                    seg.len()
+                ));
             }
             _ => {}
         }
         pos += len;
     }
+}
+
+/// Pillow's reading of a quantization table segment: each table is its id byte and 64
+/// one-byte (id's high nibble 0) or two-byte entries.
+fn quantization_tables(mut seg: &[u8]) -> Result<(), String> {
+    while let Some(&id) = seg.first() {
+        let need = 1 + 64 * if id >> 4 == 0 { 1 } else { 2 };
+        if seg.len() < need {
+            return Err(format!(
+                "quantization table segment cut short ({} of {need} bytes)",
+                seg.len()
+            ));
+        }
+        seg = &seg[need..];
+    }
+    Ok(())
+}
+
+/// Pillow's walk over a Photoshop segment's resource blocks (`8BIM`, code, name, size, data):
+/// a block cut before its name length is refused; one cut later is not.
+fn photoshop_resources(seg: &[u8]) -> Result<(), String> {
+    let mut at = 14;
+    while seg.get(at..at + 4) == Some(b"8BIM") {
+        at += 4;
+        let Some(code) = seg.get(at..at + 2) else { return Ok(()) };
+        let resolution_info = code == [0x03, 0xED];
+        at += 2;
+        let Some(&name) = seg.get(at) else {
+            return Err("Photoshop segment cut inside a resource block".into());
+        };
+        at += 1 + name as usize;
+        at += at & 1;
+        let Some(size) = seg.get(at..at + 4) else { return Ok(()) };
+        let size = u32::from_be_bytes([size[0], size[1], size[2], size[3]]) as usize;
+        at += 4;
+        let data = &seg[at.min(seg.len())..at.saturating_add(size).min(seg.len())];
+        if resolution_info && data.len() < 14 {
+            // Pillow stops reading the resources there, without error.
+            return Ok(());
+        }
+        at = at.saturating_add(size);
+        at += at & 1;
+    }
+    Ok(())
 }
 
 fn frame(sof: u8, seg: &[u8]) -> Result<Frame, String> {
@@ -179,7 +248,6 @@ mod tests {
     #[test]
     fn garbage_is_an_error() {
         assert!(read(&[0x12, 0x34]).is_err());
-        assert!(read(&[0xFF, 0xD8, 0xFF, 0xD9]).is_err());
         assert!(read(&[0xFF, 0xD8, 0xFF, 0x01]).is_err());
         assert!(read(&[0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 1, 1, 0, 0, 0x3F, 0]).is_err());
     }

@@ -13,7 +13,8 @@
 //!   `zTXt` of an unknown compression method, an `iCCP` without its method byte, and more than
 //!   64 MiB of text in all;
 //! - after the image data, a chunk whose header is whole but whose data the file cuts short
-//!   (a cut header, like a missing `IEND`, ends the file quietly).
+//!   (a cut header, like a missing `IEND`, ends the file quietly; so does the first `fcTL` of
+//!   an animated PNG, where the next frame begins).
 
 use std::io::Read;
 
@@ -56,6 +57,9 @@ pub fn read(bytes: &[u8]) -> Result<PngHeader, PngProblem> {
     let mut colour_type = 0u8;
     let mut text = 0usize;
     let mut after_image = false;
+    // An `acTL` before the image data announcing several frames: Pillow then stops reading at
+    // the first `fcTL` after the default image's data (the next frame begins there).
+    let mut animated = false;
     loop {
         let dims = header.as_ref().map(|h| (h.width, h.height));
         let Some(head) = bytes.get(pos..pos + 8) else {
@@ -74,7 +78,7 @@ pub fn read(bytes: &[u8]) -> Result<PngHeader, PngProblem> {
             let why = format!("chunk name \"{name}\" is not a PNG chunk type");
             return Err(PngProblem::Corrupt(why, dims));
         }
-        if &kind == b"IEND" && after_image {
+        if after_image && (&kind == b"IEND" || (animated && &kind == b"fcTL")) {
             return header.ok_or_else(|| unreachable_header(dims));
         }
         if &kind == b"IDAT" {
@@ -118,6 +122,10 @@ pub fn read(bytes: &[u8]) -> Result<PngHeader, PngProblem> {
                     |p: usize| u32::from_be_bytes([data[p], data[p + 1], data[p + 2], data[p + 3]]);
                 header = Some(PngHeader { width: be(0), height: be(4), orientation: None });
                 colour_type = data[9];
+            }
+            b"acTL" if !after_image => {
+                let frames = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+                animated = frames > 1 && frames <= 0x8000_0000;
             }
             b"eXIf" => {
                 if let Some(h) = header.as_mut() {

@@ -56,6 +56,12 @@ def main():
         "itxt-method-3": sig + ihdr + chunk(b"iTXt", b"k\0\1\3en\0\0" + bomb) + idat + iend,
         "ihdr-short": sig + chunk(b"IHDR", struct.pack(">IIBBBB", w, h, 8, 2, 0, 0)) + idat + iend,
     }
+    actl = chunk(b"acTL", struct.pack(">II", 2, 0))
+    fctl = lambda seq: chunk(b"fcTL", struct.pack(">IIIIIHHBB", seq, w, h, 0, 0, 1, 10, 0, 0))
+    frame2 = chunk(b"fdAT", struct.pack(">I", 2) + zlib.compress(rows))
+    files["apng"] = sig + ihdr + actl + fctl(0) + idat + fctl(1) + frame2 + iend
+    files["apng-second-frame-cut"] = sig + ihdr + actl + fctl(0) + idat + fctl(1) + frame2[:30]
+    files["apng-empty-gama-after-frame"] = sig + ihdr + actl + fctl(0) + idat + fctl(1) + chunk(b"gAMA", b"") + iend
     for kind, need in [(b"gAMA", 4), (b"cHRM", 32), (b"sRGB", 1), (b"pHYs", 9)]:
         name = kind.decode()
         files[f"{name}-empty"] = sig + ihdr + chunk(kind, b"") + idat + iend
