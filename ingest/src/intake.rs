@@ -231,7 +231,7 @@ fn decode_png(bytes: &[u8], limits: IntakeLimits) -> Result<Decoded, Rejection> 
     // chunks: an IDAT the file cuts short after that point is a cut chunk, and refused.
     if cut
         && let Some(earlier) = png_header::without_cut_idat(bytes)
-        && png_pixels(&earlier, false, png_limits, &reject).is_ok()
+        && png_pixels(&png_header::decoder_bytes(earlier).0, false, png_limits, &reject).is_ok()
     {
         let why = "the file ends inside an IDAT chunk that follows the complete image data";
         return Err(reject(code::TRUNCATED, why.into()));

@@ -54,7 +54,8 @@ pub fn chunk_name(kind: &[u8]) -> String {
 pub fn read(bytes: &[u8]) -> Result<PngHeader, PngProblem> {
     let mut pos = SIGNATURE.len();
     let mut header: Option<PngHeader> = None;
-    let mut colour_type = 0u8;
+    // `None` until an IHDR is read: Pillow then checks no tRNS length.
+    let mut colour_type: Option<u8> = None;
     let mut text = 0usize;
     let mut after_image = false;
     // An `acTL` before the image data announcing several frames: Pillow then stops reading at
@@ -82,8 +83,8 @@ pub fn read(bytes: &[u8]) -> Result<PngHeader, PngProblem> {
             return header.ok_or_else(|| unreachable_header(dims));
         }
         if &kind == b"IDAT" {
-            if header.is_none() {
-                return Err(PngProblem::Corrupt("image data before the IHDR chunk".into(), None));
+            if colour_type.is_none() {
+                return Err(PngProblem::Corrupt("image data before any IHDR chunk".into(), None));
             }
             if !after_image {
                 // The image data, to the decoder; what follows its last chunk is checked below.
@@ -117,20 +118,28 @@ pub fn read(bytes: &[u8]) -> Result<PngHeader, PngProblem> {
             return Err(PngProblem::Corrupt(why, dims));
         }
         match &kind {
-            b"IHDR" if header.is_none() => {
-                let be =
-                    |p: usize| u32::from_be_bytes([data[p], data[p + 1], data[p + 2], data[p + 3]]);
-                header = Some(PngHeader { width: be(0), height: be(4), orientation: None });
-                colour_type = data[9];
+            // Pillow reads every IHDR; the last before the image data sets its size and mode.
+            b"IHDR" => {
+                if data[11] != 0 {
+                    let why = format!("IHDR filter method {} (only 0 exists)", data[11]);
+                    return Err(PngProblem::Corrupt(why, dims));
+                }
+                if !after_image {
+                    let be = |p: usize| {
+                        u32::from_be_bytes([data[p], data[p + 1], data[p + 2], data[p + 3]])
+                    };
+                    let orientation = header.as_ref().and_then(|h| h.orientation);
+                    header = Some(PngHeader { width: be(0), height: be(4), orientation });
+                    colour_type = Some(data[9]);
+                }
             }
             b"acTL" if !after_image => {
                 let frames = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
                 animated = frames > 1 && frames <= 0x8000_0000;
             }
             b"eXIf" => {
-                if let Some(h) = header.as_mut() {
-                    h.orientation = h.orientation.or_else(|| crate::exif::orientation(data));
-                }
+                let h = header.get_or_insert_with(PngHeader::default);
+                h.orientation = h.orientation.or_else(|| crate::exif::orientation(data));
             }
             b"iCCP" | b"zTXt" | b"iTXt" | b"tEXt" => {
                 text += compressed_chunk(&kind, data).map_err(|p| p.with_dims(dims))?;
@@ -141,9 +150,6 @@ pub fn read(bytes: &[u8]) -> Result<PngHeader, PngProblem> {
             }
             b"IEND" => return Err(PngProblem::Corrupt("no image data (IDAT)".into(), dims)),
             _ => {}
-        }
-        if header.is_none() {
-            return Err(PngProblem::Corrupt("the first chunk is not a valid IHDR".into(), None));
         }
         pos = pos.saturating_add(12).saturating_add(len);
     }
@@ -177,8 +183,8 @@ fn skip_image_data(bytes: &[u8], mut pos: usize) -> usize {
 }
 
 /// The fewest data bytes Pillow's handler of `kind` reads its fields from (`colour_type` from
-/// `IHDR`: `tRNS` holds one grey or one RGB sample, or a palette's alphas).
-fn min_len(kind: &[u8; 4], colour_type: u8) -> Option<usize> {
+/// `IHDR`, when one was read: `tRNS` holds one grey or one RGB sample, or a palette's alphas).
+fn min_len(kind: &[u8; 4], colour_type: Option<u8>) -> Option<usize> {
     Some(match kind {
         b"IHDR" => 13,
         b"gAMA" => 4,
@@ -188,8 +194,8 @@ fn min_len(kind: &[u8; 4], colour_type: u8) -> Option<usize> {
         b"acTL" => 8,
         b"fcTL" => 26,
         b"fdAT" => 4,
-        b"tRNS" if colour_type == 0 => 2,
-        b"tRNS" if colour_type == 2 => 6,
+        b"tRNS" if colour_type == Some(0) => 2,
+        b"tRNS" if colour_type == Some(2) => 6,
         _ => return None,
     })
 }
@@ -272,43 +278,85 @@ const IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x
 
 /// The bytes to hand the png decoder, and whether the image data was cut short.
 ///
-/// Pillow loads a PNG whose pixels are all there even when the file ends early (no `IEND`,
-/// or the last `IDAT` cut inside its checksums); the png decoder wants the chunk structure
-/// complete. So: up to and including `IEND` (trailing bytes dropped); a file that ends after a
-/// whole chunk gets an `IEND`; a last `IDAT` cut inside gets its length fixed to what is there
-/// (its checksum is not checked) and an `IEND`; a cut chunk of another kind is dropped.
-pub fn decoder_bytes(bytes: &[u8]) -> (std::borrow::Cow<'_, [u8]>, bool) {
-    let mut pos = SIGNATURE.len();
-    loop {
-        let Some(head) = bytes.get(pos..pos + 8) else {
-            return ([&bytes[..pos], &IEND[..]].concat().into(), false);
-        };
+/// Only what defines the pixels, as Pillow reads it: the last `IHDR` before the image data
+/// (13 bytes, compression method 0 and interlacing 0 or 1, as Pillow ignores the one and reads
+/// any other value of the other as Adam7), the last `PLTE` and `tRNS` (cut to what Pillow
+/// reads), the run of `IDAT` chunks, and an `IEND`; every other chunk, and the order Pillow
+/// does not care about, stays behind. Pillow also loads a PNG whose pixels are all there when
+/// the file ends early (no `IEND`, or the last `IDAT` cut inside its checksums): a cut last
+/// `IDAT` is handed over with what it holds. Checksums are written as zeros (the decoder does
+/// not check them, as Pillow does not check the image data's).
+pub fn decoder_bytes(bytes: &[u8]) -> (Vec<u8>, bool) {
+    let (mut ihdr, mut plte, mut trns) = (None, None, None);
+    let mut out = SIGNATURE.to_vec();
+    let (mut pos, mut in_image, mut cut) = (SIGNATURE.len(), false, false);
+    while let Some(head) = bytes.get(pos..pos + 8) {
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let end = pos.saturating_add(12).saturating_add(len);
-        if &head[4..8] == b"IEND" {
-            return (bytes[..end.min(bytes.len())].into(), false);
+        let data = &bytes[pos + 8..bytes.len().min(pos.saturating_add(8).saturating_add(len))];
+        let kind = &head[4..8];
+        if kind == b"IDAT" {
+            if !in_image {
+                in_image = true;
+                header_chunks(&mut out, ihdr, plte, trns);
+            }
+            cut = data.len() < len;
+            chunk(&mut out, b"IDAT", data);
+        } else if in_image || end > bytes.len() {
+            break;
+        } else {
+            match kind {
+                b"IHDR" if data.len() >= 13 => ihdr = Some(data),
+                b"PLTE" => plte = Some(data),
+                b"tRNS" => trns = Some(data),
+                _ => {}
+            }
         }
-        if end <= bytes.len() {
-            pos = end;
-            continue;
+        if end > bytes.len() {
+            break;
         }
-        if &head[4..8] != b"IDAT" {
-            return ([&bytes[..pos], &IEND[..]].concat().into(), false);
-        }
-        let data = &bytes[(pos + 8).min(bytes.len())..bytes.len().min(pos + 8 + len)];
-        let mut out = bytes[..pos].to_vec();
-        out.extend((data.len() as u32).to_be_bytes());
-        out.extend(b"IDAT");
-        out.extend_from_slice(data);
-        out.extend([0; 4]);
-        out.extend(IEND);
-        return (out.into(), data.len() < len);
+        pos = end;
+    }
+    if !in_image {
+        header_chunks(&mut out, ihdr, plte, trns);
+    }
+    out.extend(IEND);
+    (out, cut)
+}
+
+/// Writes the `IHDR`, `PLTE` and `tRNS` chunks [`decoder_bytes`] hands the decoder.
+fn header_chunks(out: &mut Vec<u8>, ihdr: Option<&[u8]>, plte: Option<&[u8]>, trns: Option<&[u8]>) {
+    let Some(ihdr) = ihdr else { return };
+    let mut head: [u8; 13] = ihdr[..13].try_into().expect("13 bytes");
+    head[10] = 0;
+    head[12] = head[12].min(1);
+    chunk(out, b"IHDR", &head);
+    let colour = head[9];
+    if let Some(p) = plte {
+        chunk(out, b"PLTE", p);
+    }
+    let keep = match colour {
+        0 => 2,
+        2 => 6,
+        3 => plte.map_or(0, |p| p.len() / 3),
+        _ => 0,
+    };
+    if let Some(t) = trns.filter(|_| keep > 0) {
+        chunk(out, b"tRNS", &t[..t.len().min(keep)]);
     }
 }
 
-/// The file up to the IDAT chunk it cuts short, with an `IEND` after it, when that chunk
-/// follows other image data (`None`: no IDAT is cut, or the cut one is the first).
-pub fn without_cut_idat(bytes: &[u8]) -> Option<Vec<u8>> {
+/// Appends one chunk to a stream for the decoder (checksum zero: it is not checked).
+fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+    out.extend((data.len() as u32).to_be_bytes());
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    out.extend([0; 4]);
+}
+
+/// The file up to the IDAT chunk it cuts short, when that chunk follows other image data
+/// (`None`: no IDAT is cut, or the cut one is the first).
+pub fn without_cut_idat(bytes: &[u8]) -> Option<&[u8]> {
     let mut pos = SIGNATURE.len();
     let mut idat_before = false;
     while let Some(head) = bytes.get(pos..pos + 8) {
@@ -316,7 +364,7 @@ pub fn without_cut_idat(bytes: &[u8]) -> Option<Vec<u8>> {
         let end = pos.saturating_add(12).saturating_add(len);
         let idat = &head[4..8] == b"IDAT";
         if end > bytes.len() {
-            return (idat && idat_before).then(|| [&bytes[..pos], &IEND[..]].concat());
+            return (idat && idat_before).then(|| &bytes[..pos]);
         }
         idat_before = idat;
         pos = end;

@@ -56,6 +56,15 @@ def main():
         "itxt-method-3": sig + ihdr + chunk(b"iTXt", b"k\0\1\3en\0\0" + bomb) + idat + iend,
         "ihdr-short": sig + chunk(b"IHDR", struct.pack(">IIBBBB", w, h, 8, 2, 0, 0)) + idat + iend,
     }
+    long_ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0) + b"\0")
+    files["chunk-before-ihdr"] = sig + chunk(b"tEXt", b"k\0v") + ihdr + idat + iend
+    files["two-ihdrs"] = sig + ihdr + ihdr + idat + iend
+    files["ihdr-of-14-bytes"] = sig + long_ihdr + idat + iend
+    files["ihdr-compression-1"] = sig + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 1, 0, 0)) + idat + iend
+    files["ihdr-filter-1"] = sig + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 1, 0)) + idat + iend
+    files["unknown-critical-chunk"] = sig + ihdr + chunk(b"ABCD", b"xyz") + idat + iend
+    files["exif-before-ihdr"] = sig + chunk(b"eXIf", b"MM\0*\0\0\0\x08\0\0") + ihdr + idat + iend
+    files["rgb-trns-long"] = sig + ihdr + chunk(b"tRNS", b"\0\1\0\2\0\3\0\4") + idat + iend
     actl = chunk(b"acTL", struct.pack(">II", 2, 0))
     fctl = lambda seq: chunk(b"fcTL", struct.pack(">IIIIIHHBB", seq, w, h, 0, 0, 1, 10, 0, 0))
     frame2 = chunk(b"fdAT", struct.pack(">I", 2) + zlib.compress(rows))
