@@ -16,10 +16,13 @@ WORK ?= $(CURDIR)/.work
 # Gloo's headers (CPU ranks of data-parallel training), from Debian's libgloo-dev; see
 # train/build.rs. Only the headers are used: Gloo's code is in libtorch.
 GLOO := $(CURDIR)/.work/gloo/usr/include/gloo/context.h
+# nasm, which the SIMD code of libjpeg-turbo (ingest's JPEG decoder, built from source by
+# turbojpeg-sys with the venv's cmake) needs: Debian's package, unpacked into .work/nasm.
+NASM := $(CURDIR)/.work/nasm/usr/bin/nasm
 
 # tch's build finds libtorch through the venv's torch (see ARCHITECTURE.md).
 export VIRTUAL_ENV := $(VENV)
-export PATH := $(VENV)/bin:$(PATH)
+export PATH := $(VENV)/bin:$(CURDIR)/.work/nasm/usr/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 
 .PHONY: setup venv build demo test test-data pg lint tune-smoke ingest eval reproduce reproduce-small reproduce-cpu small-data bench-ingest bench-samples bench-loader bench-scaling bench-reference gpu-pack fuzz soak soak-train clean
@@ -34,8 +37,15 @@ $(VENV_STAMP): python/requirements.txt
 	  { echo "error: installing python/requirements.txt into $(VENV) failed; PyTorch with its CUDA libraries takes about 6 GiB there and $$(df -h --output=avail $(VENV) | tail -1 | tr -d ' ') is free" >&2; exit 1; }
 	@rm -f $(VENV)/.sipl-* && touch $@
 
-build: venv $(GLOO)
+build: venv $(GLOO) $(NASM)
 	cargo build --release --locked --bin sipl
+
+$(NASM):
+	@command -v nasm >/dev/null && mkdir -p $(dir $@) && ln -sf "$$(command -v nasm)" $@ && exit 0; \
+	mkdir -p $(CURDIR)/.work/nasm-deb && cd $(CURDIR)/.work/nasm-deb && rm -f nasm_*.deb && \
+	  { apt-get download nasm >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get download nasm >/dev/null 2>&1; }; } && \
+	  dpkg -x nasm_*.deb $(CURDIR)/.work/nasm && test -x $@ && echo "nasm unpacked into .work/nasm" || \
+	  { echo "error: could not fetch Debian's nasm, which building libjpeg-turbo needs (apt-get install nasm)" >&2; exit 1; }
 
 $(GLOO):
 	@mkdir -p $(CURDIR)/.work/gloo-deb
@@ -85,7 +95,7 @@ test-data:
 	    echo "unpacking $$t"; mkdir -p $(WORK)/data/$$t && tar -xf $(DATA)/$$t.tar -C $(WORK)/data/$$t && touch $(WORK)/data/$$t.done; \
 	  fi; done
 
-lint: venv
+lint: venv $(NASM)
 	cargo fmt --all --check
 	cargo clippy --release --locked --workspace --all-targets -- -D warnings
 
@@ -230,9 +240,18 @@ reproduce-cpu: small-data
 	@sed -n '/^## Table 4/,/^## Figure 3/p' $(CPU_RUNS)/results/report.md | sed '$$d'
 
 # Ingest throughput on the real images in ../shared/data (figures for the notes).
+# Ingest speed on one thread and two, beside Pillow + torchvision doing the same pixel work
+# (bench/pillow_ingest.py) in one and two processes, on the 1,000 full-resolution photos (to
+# 224²) and on Tiny val (stored as decoded).
+SAMPLES_ROOT := $(WORK)/data/imagenet-sample-images/imagenet-sample-images
+TINY_ROOT := $(WORK)/data/tiny-imagenet-200-val/tiny-imagenet-200
 bench-ingest: build test-data
-	$(SIPL) ingest folder $(WORK)/data/imagenet-sample-images/imagenet-sample-images --out $(WORK)/bench/imagenet-sample --force
-	$(SIPL) ingest tiny-imagenet $(WORK)/data/tiny-imagenet-200-val/tiny-imagenet-200 --split val --out $(WORK)/bench/tiny-val --force
+	@for t in 1 2; do \
+	  $(SIPL) ingest folder $(SAMPLES_ROOT) --out $(WORK)/bench/imagenet-sample --force --threads $$t -q | grep speed; \
+	  $(VENV)/bin/python bench/pillow_ingest.py $(SAMPLES_ROOT) --resize 256 --crop 224 --workers $$t; \
+	  $(SIPL) ingest tiny-imagenet $(TINY_ROOT) --split val --out $(WORK)/bench/tiny-val --force --threads $$t -q | grep speed; \
+	  $(VENV)/bin/python bench/pillow_ingest.py $(TINY_ROOT)/val --workers $$t; \
+	done
 
 # Loader throughput per scheme on the full-resolution samples (ingested at 224²).
 BENCH_SAMPLES := $(WORK)/bench/imagenet-sample

@@ -1,17 +1,16 @@
 //! Decoding one source file into RGB8 pixels, or a recorded reason why not.
 //!
 //! The rule: an image that Pillow's default loader (`Image.open`) opens as an RGB image is kept
-//! with the pixels Pillow gives (up to the two JPEG decoders' rounding), or rejected with a
-//! reason that names the exact feature sipl lacks; the non-RGB filter (METHOD.md "Data") rejects
+//! with the pixels Pillow gives (JPEG through the same libjpeg-turbo, PNG exactly), or rejected
+//! with a reason that names the exact feature sipl lacks; the non-RGB filter (METHOD.md "Data") rejects
 //! the rest with `not-rgb`. ARCHITECTURE.md has the table of JPEG and PNG features and what
 //! becomes of each. Sizes are checked on the header before any pixel buffer is allocated.
 //! EXIF orientation is recorded, never applied (as `Image.open`).
 
 use std::io::Cursor;
 
-use image::{ColorType, ImageDecoder, ImageReader, Limits};
-
 use crate::jpeg_header::{self, JpegInfo};
+use crate::libjpeg;
 use crate::png_header::{self, PngProblem};
 
 /// Why a source file was not kept. `code` is stable and machine-readable; `detail` is for people.
@@ -125,12 +124,12 @@ fn decode_jpeg(bytes: &[u8], limits: IntakeLimits) -> Result<Decoded, Rejection>
     check_jpeg(&info, limits).map_err(with_orientation)?;
     let frame = info.frame.as_ref().expect("checked");
     let dims = Some((frame.width as u32, frame.height as u32));
-    let stream = info.decoder_bytes(bytes);
-    let image = decode_with_image(&stream, limits, dims).map_err(with_orientation)?;
+    let image = decode_with_libjpeg(bytes, frame, dims).map_err(with_orientation)?;
     Ok(Decoded { image, orientation })
 }
 
-/// JPEG checks the decoder does not make, in the order a reader would want them named.
+/// What Pillow decides from the headers before it decodes, in the order a reader would want
+/// them named; libjpeg judges the rest.
 fn check_jpeg(info: &JpegInfo, limits: IntakeLimits) -> Result<(), Rejection> {
     let Some(frame) = &info.frame else {
         let detail = "the file ends before the JPEG frame header";
@@ -144,9 +143,6 @@ fn check_jpeg(info: &JpegInfo, limits: IntakeLimits) -> Result<(), Rejection> {
         return Err(Rejection::unsupported("JPEG whose height is given by a DNL marker", dims));
     }
     check_size(frame.width as u32, frame.height as u32, limits)?;
-    if let Some(feature) = jpeg_header::unsupported_frame(frame.sof) {
-        return Err(Rejection::unsupported(feature, dims));
-    }
     match frame.components.len() {
         3 => {}
         1 => return Err(Rejection::new(code::NOT_RGB, "grayscale JPEG (1 component)", dims)),
@@ -157,49 +153,66 @@ fn check_jpeg(info: &JpegInfo, limits: IntakeLimits) -> Result<(), Rejection> {
         let detail = format!("{}-bit JPEG", frame.precision);
         return Err(Rejection::new(code::NOT_RGB, detail, dims));
     }
-    if let Some(c) = frame.components.iter().find(|c| c.h == 0 || c.v == 0) {
-        let detail = format!("sampling factor {}x{} in the frame header", c.h, c.v);
-        return Err(Rejection::new(code::CORRUPT, detail, dims));
-    }
-    if let Some(c) = frame.components.iter().find(|c| !c.h.is_power_of_two()) {
-        let feature = format!("JPEG with horizontal sampling factor {} (of {}x{})", c.h, c.h, c.v);
-        return Err(Rejection::unsupported(&feature, dims));
-    }
-    if info.end.is_none() {
-        let detail = "JPEG data ends before its end-of-image marker";
+    if !info.scan {
+        let detail = "the file ends before the JPEG image data (no scan header)";
         return Err(Rejection::new(code::TRUNCATED, detail, dims));
     }
     Ok(())
 }
 
-/// Decodes a checked JPEG stream through `image` (zune-jpeg); it must come out as RGB8.
-fn decode_with_image(
-    stream: &[u8],
-    limits: IntakeLimits,
+/// Decodes a checked JPEG through libjpeg-turbo (as Pillow does) into RGB8.
+fn decode_with_libjpeg(
+    bytes: &[u8],
+    frame: &jpeg_header::Frame,
     dims: Option<(u32, u32)>,
 ) -> Result<RgbImage, Rejection> {
-    let mut reader = ImageReader::with_format(Cursor::new(stream), image::ImageFormat::Jpeg);
-    // Our own limits were checked on the header, before the pixel buffer exists.
-    reader.no_limits();
-    let corrupt = |e: image::ImageError| Rejection::new(code::CORRUPT, e.to_string(), dims);
-    let mut decoder = reader.into_decoder().map_err(corrupt)?;
-    let (width, height) = decoder.dimensions();
-    let color = decoder.color_type();
-    if color != ColorType::Rgb8 {
-        return Err(Rejection::new(code::NOT_RGB, describe(color), dims));
+    let failed = |f: libjpeg::Failure| match f {
+        libjpeg::Failure::Truncated { rows } => {
+            let h = frame.height;
+            let detail = if rows == 0 {
+                "JPEG data ends before its end-of-image marker (no row complete)".to_string()
+            } else {
+                format!("JPEG data ends before its end-of-image marker ({rows} of {h} rows)")
+            };
+            Rejection::new(code::TRUNCATED, detail, dims)
+        }
+        libjpeg::Failure::UnsupportedFrame { sof } => {
+            Rejection::unsupported(jpeg_header::frame_name(sof), dims)
+        }
+        libjpeg::Failure::Unsupported(why) => {
+            let feature =
+                format!("{} with {}", jpeg_header::frame_name(frame.sof), sampling(frame));
+            Rejection::unsupported(&format!("{feature} (libjpeg: {why})"), dims)
+        }
+        libjpeg::Failure::Corrupt(why) => Rejection::new(code::CORRUPT, why, dims),
+    };
+    let decoder = libjpeg::Decoder::new(bytes).map_err(failed)?;
+    let header = decoder.header();
+    if header.components != 3 {
+        let detail = format!("JPEG with {} components", header.components);
+        return Err(Rejection::new(code::NOT_RGB, detail, dims));
     }
-    let mut caps = Limits::default();
-    caps.max_alloc = Some(limits.max_pixels.saturating_mul(4).max(1 << 20));
-    decoder.set_limits(caps).map_err(|e| Rejection::new(code::TOO_LARGE, e.to_string(), dims))?;
-    let mut pixels = vec![0u8; width as usize * height as usize * 3];
-    decoder.read_image(&mut pixels).map_err(corrupt)?;
+    let (width, height) = (header.width, header.height);
+    if dims != Some((width, height)) {
+        // The walk read another frame header than libjpeg (one datastream after another).
+        let detail = format!("libjpeg reads {width}x{height}, the frame header says otherwise");
+        return Err(Rejection::new(code::CORRUPT, detail, dims));
+    }
+    let pixels = decoder.decode_rgb().map_err(failed)?;
     Ok(RgbImage { width, height, pixels })
+}
+
+/// The sampling factors of a frame, `HxV` per component, as a reader names a layout.
+fn sampling(frame: &jpeg_header::Frame) -> String {
+    let f: Vec<String> = frame.components.iter().map(|c| format!("{}x{}", c.h, c.v)).collect();
+    format!("sampling factors {}", f.join(","))
 }
 
 fn decode_png(bytes: &[u8], limits: IntakeLimits) -> Result<Decoded, Rejection> {
     let header = png_header::read(bytes).map_err(|p| match p {
         PngProblem::Truncated(why, dims) => Rejection::new(code::TRUNCATED, why, dims),
         PngProblem::Corrupt(why, dims) => Rejection::new(code::CORRUPT, why, dims),
+        PngProblem::TooLarge(why, dims) => Rejection::new(code::TOO_LARGE, why, dims),
     })?;
     let (width, height, orientation) = (header.width, header.height, header.orientation);
     let dims = Some((width, height));
@@ -213,9 +226,36 @@ fn decode_png(bytes: &[u8], limits: IntakeLimits) -> Result<Decoded, Rejection> 
     let budget = limits.max_pixels.saturating_mul(8).max(1 << 20);
     let png_limits = png::Limits { bytes: usize::try_from(budget).unwrap_or(usize::MAX) };
     let (stream, cut) = png_header::decoder_bytes(bytes);
-    let mut decoder = png::Decoder::new_with_limits(Cursor::new(&stream[..]), png_limits);
-    // The chunks before the image data were checked above; the image data's checksums are not
-    // checked, as Pillow does not.
+    let pixels = png_pixels(&stream, cut, png_limits, &reject)?;
+    // Pillow stops reading image data once the pixels are complete and reads what follows as
+    // chunks: an IDAT the file cuts short after that point is a cut chunk, and refused.
+    if cut
+        && let Some(earlier) = png_header::without_cut_idat(bytes)
+        && png_pixels(&png_header::decoder_bytes(earlier).0, false, png_limits, &reject).is_ok()
+    {
+        let why = "the file ends inside an IDAT chunk that follows the complete image data";
+        return Err(reject(code::TRUNCATED, why.into()));
+    }
+    if pixels.len() != width as usize * height as usize * 3 {
+        return Err(reject(
+            code::CORRUPT,
+            format!("{} bytes of pixels for {width}x{height}", pixels.len()),
+        ));
+    }
+    Ok(Decoded { image: RgbImage { width, height, pixels }, orientation })
+}
+
+/// Decodes the pixels of a PNG stream prepared by [`png_header::decoder_bytes`] (`cut`: its
+/// image data was cut short) into RGB8.
+fn png_pixels(
+    stream: &[u8],
+    cut: bool,
+    png_limits: png::Limits,
+    reject: &dyn Fn(&'static str, String) -> Rejection,
+) -> Result<Vec<u8>, Rejection> {
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(stream), png_limits);
+    // The chunks before the image data were checked by the walk; the image data's checksums
+    // are not checked, as Pillow does not.
     decoder.ignore_checksums(true);
     decoder.set_ignore_text_chunk(true);
     let png_error = |e: png::DecodingError| match e {
@@ -245,19 +285,14 @@ fn decode_png(bytes: &[u8], limits: IntakeLimits) -> Result<Decoded, Rejection> 
     let mut buf = vec![0u8; size];
     let frame = reader.next_frame(&mut buf).map_err(png_error)?;
     buf.truncate(frame.buffer_size());
-    let pixels = match (frame.color_type, frame.bit_depth) {
-        (png::ColorType::Rgb, png::BitDepth::Eight) => buf,
+    match (frame.color_type, frame.bit_depth) {
+        (png::ColorType::Rgb, png::BitDepth::Eight) => Ok(buf),
         // 16-bit samples are big-endian: Pillow keeps the high byte of each.
-        (png::ColorType::Rgb, png::BitDepth::Sixteen) => buf.iter().step_by(2).copied().collect(),
-        (c, d) => return Err(reject(code::NOT_RGB, describe_png(c, d))),
-    };
-    if pixels.len() != width as usize * height as usize * 3 {
-        return Err(reject(
-            code::CORRUPT,
-            format!("{} bytes of pixels for {width}x{height}", pixels.len()),
-        ));
+        (png::ColorType::Rgb, png::BitDepth::Sixteen) => {
+            Ok(buf.iter().step_by(2).copied().collect())
+        }
+        (c, d) => Err(reject(code::NOT_RGB, describe_png(c, d))),
     }
-    Ok(Decoded { image: RgbImage { width, height, pixels }, orientation })
 }
 
 fn check_size(width: u32, height: u32, limits: IntakeLimits) -> Result<(), Rejection> {
@@ -272,15 +307,6 @@ fn check_size(width: u32, height: u32, limits: IntakeLimits) -> Result<(), Rejec
         return Err(Rejection::new(code::TOO_SMALL, detail, dims));
     }
     Ok(())
-}
-
-fn describe(color: ColorType) -> String {
-    match color {
-        ColorType::L8 => "grayscale (L8)".into(),
-        ColorType::La8 => "grayscale with alpha (LA8)".into(),
-        ColorType::Rgba8 => "RGB with alpha (RGBA8)".into(),
-        other => format!("unsupported colour type {other:?}"),
-    }
 }
 
 fn describe_png(colour: png::ColorType, depth: png::BitDepth) -> String {

@@ -22,6 +22,7 @@ pub mod exif;
 mod formats;
 pub mod intake;
 pub mod jpeg_header;
+pub mod libjpeg;
 mod output;
 pub mod png_header;
 pub mod preprocess;

@@ -33,6 +33,13 @@ pub struct IngestSettings {
     /// sets made before it existed keep their fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
+    /// The library that decoded the JPEGs, `libjpeg-turbo X.Y.Z` (the one Pillow decodes
+    /// with). Sets made before it existed were decoded by zune-jpeg, whose pixels can differ
+    /// from Pillow's; lacking this field, they count as made with other settings, so ingesting
+    /// into their directory asks for `--force`, and a run resumed on a re-ingested set sees a
+    /// new dataset identity.
+    #[serde(default)]
+    pub jpeg_decoder: String,
 }
 
 /// zstd levels the pixel blobs may use (`--zstd-level`).
@@ -71,6 +78,7 @@ impl IngestSettings {
             shard_max_images: 10_000,
             shard_target_mib: 64,
             classes: None,
+            jpeg_decoder: crate::libjpeg::LIBRARY.to_owned(),
         })
     }
 

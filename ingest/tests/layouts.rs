@@ -166,3 +166,30 @@ fn existing_output_is_protected() {
     assert!(err.to_string().contains("thesis.tex"), "{err}");
     assert!(foreign.join("thesis.tex").exists());
 }
+
+#[test]
+fn a_set_decoded_before_libjpeg_turbo_asks_for_force_naming_the_decoder() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("imgs");
+    write_jpeg(&root.join("a.jpg"), 40, 40, 1);
+    let out = tmp.path().join("out");
+    let mut j = job(SourceKind::Folder, &root, None, &out);
+    assert!(ingest(&j).expect("first").ran);
+    let meta = sipl_shards::DatasetMeta::load(&out).expect("meta");
+    let decoder = meta.settings["jpeg_decoder"].as_str().expect("recorded").to_owned();
+    assert!(decoder.starts_with("libjpeg-turbo 3."), "{decoder}");
+    // What a set made before the change holds: settings without the decoder.
+    let mut old = meta.clone();
+    old.settings.as_object_mut().expect("object").remove("jpeg_decoder");
+    old.settings_fingerprint = sipl_shards::fingerprint(&old.settings);
+    old.save(&out).expect("save");
+    let before = tree_bytes(&out);
+    let err = ingest(&j).expect_err("another decoder's pixels must not count as complete");
+    assert!(
+        err.to_string().contains("jpeg_decoder") && err.to_string().contains(&decoder),
+        "{err}"
+    );
+    assert_eq!(tree_bytes(&out), before, "nothing was touched");
+    j.force = true;
+    assert!(ingest(&j).expect("forced").ran);
+}

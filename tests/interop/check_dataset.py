@@ -2,7 +2,7 @@
 stored image with an independent decoder (Pillow, with torchvision's Resize/CenterCrop
 semantics when the set was pre-processed).
 
-Usage: check_dataset.py DIR [--root SRC_ROOT] [--max-mad 1.5] [--per-image]
+Usage: check_dataset.py DIR [--root SRC_ROOT] [--max-mad 1.5] [--max-diff N] [--per-image]
 Prints one JSON object; exits 1 when a check fails.
 """
 import argparse
@@ -50,13 +50,15 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--root", help="source root to compare pixels with Pillow")
     ap.add_argument("--max-mad", type=float, default=1.5)
+    ap.add_argument("--max-diff", type=int, default=None,
+                    help="fail when any sample differs from Pillow's by more than this")
     ap.add_argument("--per-image", action="store_true", help="report each image's MAD")
     args = ap.parse_args()
     meta = json.load(open(os.path.join(args.dir, "dataset.json")))
     codec = pa.Codec("zstd")
     settings = meta["settings"]
     problems, rows, abs_sum, n_px, worst = [], 0, np.zeros(3), 0, (0.0, None)
-    per_image = {}
+    per_image, differing, max_diff = {}, 0, 0
     for info in meta["shards"]:
         with pa.memory_map(os.path.join(args.dir, info["file"])) as source:
             table = ipc.open_file(source).read_all()
@@ -80,6 +82,9 @@ def main():
                 problems.append(f"{path}: shape {ours.shape} vs Pillow {ref.shape}")
                 continue
             diff = np.abs(ours - ref)
+            image_max = int(diff.max()) if diff.size else 0
+            differing += image_max > 0
+            max_diff = max(max_diff, image_max)
             abs_sum += diff.reshape(-1, 3).sum(axis=0)
             n_px += h * w
             mad = diff.mean()
@@ -97,9 +102,12 @@ def main():
     out = {"rows": rows, "manifest_rows": manifest.num_rows, "kept": kept, "problems": problems}
     if n_px:
         mad = (abs_sum / n_px).tolist()
-        out.update(mad_per_channel=mad, worst_image=worst)
+        out.update(mad_per_channel=mad, worst_image=worst, images_differing=differing,
+                   max_abs_diff=max_diff)
         if args.per_image:
             out.update(per_image_mad=per_image)
+        if args.max_diff is not None and max_diff > args.max_diff:
+            problems.append(f"{differing} images differ from Pillow's, by up to {max_diff}")
         if max(mad) >= args.max_mad:
             problems.append(f"mean absolute difference per channel {mad} >= {args.max_mad}")
     print(json.dumps(out))
