@@ -180,9 +180,13 @@ fn decode_with_libjpeg(
             Rejection::unsupported(jpeg_header::frame_name(sof), dims)
         }
         libjpeg::Failure::Unsupported(why) => {
-            let feature =
-                format!("{} with {}", jpeg_header::frame_name(frame.sof), sampling(frame));
-            Rejection::unsupported(&format!("{feature} (libjpeg: {why})"), dims)
+            // The sampling factors are named only when libjpeg's reason is about them.
+            let name = jpeg_header::frame_name(frame.sof);
+            let feature = match why.contains("sampling") {
+                true => format!("{name} with {} (libjpeg: {why})", sampling(frame)),
+                false => format!("{name} (libjpeg: {why})"),
+            };
+            Rejection::unsupported(&feature, dims)
         }
         libjpeg::Failure::Corrupt(why) => Rejection::new(code::CORRUPT, why, dims),
     };
