@@ -39,11 +39,6 @@ typedef struct {
   uint32_t width;
   uint32_t height;
   int32_t components;
-  int32_t precision;
-  /* J_COLOR_SPACE of the data: 1 grayscale, 2 RGB, 3 YCbCr, 4 CMYK, 5 YCCK. */
-  int32_t colour_space;
-  int32_t progressive;
-  int32_t arithmetic;
 } sipl_jpeg_header;
 
 /* Pillow reads an image file in blocks of this many bytes. */
@@ -187,10 +182,6 @@ int32_t sipl_jpeg_read_header(sipl_jpeg *j, const uint8_t *data, size_t len,
   out->width = j->cinfo.image_width;
   out->height = j->cinfo.image_height;
   out->components = j->cinfo.num_components;
-  out->precision = j->cinfo.data_precision;
-  out->colour_space = (int32_t)j->cinfo.jpeg_color_space;
-  out->progressive = j->cinfo.progressive_mode;
-  out->arithmetic = j->cinfo.arith_code;
   return SIPL_JPEG_OK;
 }
 

@@ -16,7 +16,6 @@
 /// One frame component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Component {
-    pub id: u8,
     /// Sampling factors.
     pub h: u8,
     pub v: u8,
@@ -186,7 +185,7 @@ fn frame(sof: u8, seg: &[u8]) -> Result<Frame, String> {
     let components = (0..n)
         .map(|i| {
             let c = &seg[6 + 3 * i..9 + 3 * i];
-            Component { id: c[0], h: c[1] >> 4, v: c[1] & 15 }
+            Component { h: c[1] >> 4, v: c[1] & 15 }
         })
         .collect();
     Ok(Frame {

@@ -32,11 +32,6 @@ pub struct Header {
     pub width: u32,
     pub height: u32,
     pub components: i32,
-    pub precision: i32,
-    /// libjpeg's `J_COLOR_SPACE`: 1 grayscale, 2 RGB, 3 YCbCr, 4 CMYK, 5 YCCK.
-    pub colour_space: i32,
-    pub progressive: i32,
-    pub arithmetic: i32,
 }
 
 const OK: i32 = 0;
