@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::TrainError;
 use super::metrics::{self, METRICS, MetricsLine};
 use crate::config::TrainConfig;
+use crate::tensorboard::{EventWriter, TB_DIR};
 
 pub const CONFIG: &str = "config.toml";
 /// The dataset a run trains on: its path and identity (the hash of its `dataset.json`).
@@ -66,6 +67,9 @@ pub struct Claim {
     pub lock: RunLock,
     /// The run was made on another dataset and `--force` continues it on this one.
     pub dataset_replaced: bool,
+    /// What changed since the saved config that a resume allows silently but says (a
+    /// `[monitor]` added, removed or changed; `run.best_by`).
+    pub notes: Vec<String>,
 }
 
 /// Locks the run directory, then saves `config` as `RUN/config.toml` and `data` as
@@ -81,6 +85,7 @@ pub fn claim(
     std::fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
     let held = lock(run)?;
     let path = run.join(CONFIG);
+    let mut notes = Vec::new();
     if let Ok(text) = std::fs::read_to_string(&path) {
         let old = TrainConfig::parse(&text, &[]).map_err(|e| TrainError::RunDir {
             path: path.clone(),
@@ -95,6 +100,7 @@ pub fn claim(
                 ),
             });
         }
+        notes = untracked_changes(&old, config);
     }
     let dataset_replaced = check_dataset(run, data, force)?;
     sipl_shards::write_atomic(&path, config.to_toml().as_bytes())
@@ -103,7 +109,33 @@ pub fn claim(
     let text = serde_json::to_string_pretty(data).expect("record serialises") + "\n";
     sipl_shards::write_atomic(&record, text.as_bytes())
         .map_err(|e| TrainError::RunDir { path: record, reason: e.to_string() })?;
-    Ok(Claim { lock: held, dataset_replaced })
+    Ok(Claim { lock: held, dataset_replaced, notes })
+}
+
+/// The changes from `old` to `new` that leave the trajectory alone, as sentences.
+fn untracked_changes(old: &TrainConfig, new: &TrainConfig) -> Vec<String> {
+    let mut notes = Vec::new();
+    let same = "it does not change the trajectory";
+    match (&old.monitor, &new.monitor) {
+        (None, Some(m)) => notes.push(format!(
+            "note: [monitor] added since the run started ({}; {same}): measured from here on",
+            m.data.display()
+        )),
+        (Some(_), None) => notes.push(format!(
+            "note: [monitor] removed since the run started ({same}): no more monitor lines"
+        )),
+        (Some(a), Some(b)) if a != b => notes.push(format!(
+            "note: [monitor] changed since the run started ({same}): lines from here on are not comparable with earlier ones"
+        )),
+        _ => {}
+    }
+    if old.run.best_by != new.run.best_by {
+        notes.push(format!(
+            "note: run.best_by is now {:?} (was {:?}): best.safetensors is replaced at the next better figure of that kind",
+            new.run.best_by, old.run.best_by
+        ));
+    }
+    notes
 }
 
 /// Compares `data` with the dataset the run recorded; true when it differs and `force` lets
@@ -141,18 +173,27 @@ fn check_dataset(run: &Path, data: &DatasetRecord, force: bool) -> Result<bool, 
 /// The settings of `b` that differ from `a`'s, `optim.lr: 5e-5 -> 0.001`.
 fn differences(a: &TrainConfig, b: &TrainConfig) -> String {
     use sipl_limits::changes::{changes, describe, settings_of_text};
-    let (a, b) = (settings_of_text(&a.to_toml()), settings_of_text(&b.to_toml()));
+    // Only what the trajectory depends on: the refusal is about those.
+    let (a, b) = (settings_of_text(&a.trajectory_toml()), settings_of_text(&b.trajectory_toml()));
     describe(&changes(&a, &b), "settings differ")
 }
 
-/// Appends metric lines; on open, drops lines past `keep_through_step`.
+/// Appends metric lines to `metrics.jsonl` and their scalars to TensorBoard event files in
+/// `RUN/tb/`; on open, drops lines past `keep_through_step` (and a resumed run's new event
+/// file tells TensorBoard to drop the events past it too).
 pub struct Metrics {
     file: std::fs::File,
     path: PathBuf,
+    events: EventWriter,
 }
 
 impl Metrics {
-    pub fn open(run: &Path, keep_through_step: u64) -> Result<Self, TrainError> {
+    /// `resumed_from`: the checkpoint's step when the run resumes.
+    pub fn open(
+        run: &Path,
+        keep_through_step: u64,
+        resumed_from: Option<u64>,
+    ) -> Result<Self, TrainError> {
         let path = run.join(METRICS);
         let kept: String = metrics::read(run)
             .iter()
@@ -165,10 +206,15 @@ impl Metrics {
             .append(true)
             .open(&path)
             .map_err(|e| TrainError::io(&path, e))?;
-        Ok(Metrics { file, path })
+        let tb = run.join(TB_DIR);
+        let events = EventWriter::create(&tb, resumed_from).map_err(|e| TrainError::io(&tb, e))?;
+        Ok(Metrics { file, path, events })
     }
 
     pub fn write(&mut self, line: &MetricsLine) -> Result<(), TrainError> {
-        writeln!(self.file, "{}", line.to_json()).map_err(|e| TrainError::io(&self.path, e))
+        writeln!(self.file, "{}", line.to_json()).map_err(|e| TrainError::io(&self.path, e))?;
+        let scalars = line.scalars();
+        let values: Vec<(&str, f64)> = scalars.iter().map(|(t, v)| (t.as_str(), *v)).collect();
+        self.events.scalars(line.step(), &values).map_err(|e| TrainError::io(self.events.path(), e))
     }
 }
