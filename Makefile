@@ -118,7 +118,7 @@ demo: build
 	@# The monitor watches kNN accuracy on the downstream images while each run trains.
 	@for m in opl siplv1; do for s in $(DEMO_SEEDS); do echo "== pretext $$m, seed $$s"; \
 	  $(SIPL) train --config configs/demo-$$m.toml --set data.path=$(WORK)/demo/shards --set run.seed=$$s \
-	    --set monitor.data=$(WORK)/demo/downstream --set monitor.input_size=64 \
+	    --set monitor.data=$(WORK)/demo/downstream --set monitor.input_size=64 --set monitor.every=12 \
 	    --run-dir $(WORK)/demo/runs/$$m-seed$$s || exit 1; done; done
 	$(MAKE) --no-print-directory eval RUNS="$(foreach m,opl siplv1,$(foreach s,$(DEMO_SEEDS),$(WORK)/demo/runs/$(m)-seed$(s)))" \
 	  TINY=$(WORK)/demo/downstream SEEDS="$(DEMO_SEEDS)" EVAL_OUT=$(WORK)/demo/results \

@@ -118,8 +118,9 @@ fn the_monitor_changes_nothing_resumes_exactly_and_equals_eval_knn() {
     // The last figure is `sipl eval knn`'s on the final weights, image for image.
     let knn = tmp.path().join("knn-final");
     assert_eq!(eval_knn(&reference.join("final.safetensors"), &data, &knn), (last.knn_correct, 8));
-    // best_by = "monitor": best.safetensors is the encoder of the first best figure.
-    let best = lines.iter().map(|l| l.knn_correct).max().expect("best");
+    // best_by = "monitor": best.safetensors is the encoder of the first best figure after the
+    // first step (the step-0 figure is the random encoder's, a baseline).
+    let best = lines.iter().filter(|l| l.step > 0).map(|l| l.knn_correct).max().expect("best");
     let knn = tmp.path().join("knn-best");
     assert_eq!(eval_knn(&reference.join("best.safetensors"), &data, &knn).0, best);
 
@@ -142,21 +143,47 @@ fn the_monitor_changes_nothing_resumes_exactly_and_equals_eval_knn() {
     assert!(err.contains("[monitor] added since the run started"), "{err}");
     assert!(std::fs::read(added.join("final.safetensors")).expect("final") == want);
 
-    // Monitor on, killed after its first measurement, resumed: every line and every
-    // TensorBoard scalar once, equal to the uninterrupted run's.
-    let killed = tmp.path().join("killed");
-    let mut child =
-        sipl().args(&args).args(["--run-dir", s(&killed)]).args(&sets).spawn().expect("spawn");
-    wait_for_checkpoint(&mut child, &killed, 8);
-    std::thread::sleep(Duration::from_millis(50));
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap");
-    let (ok, stdout, err) = train_in(&args, &killed, &sets);
+    // Run again once finished: the last validation and monitor lines are measured again,
+    // not added (the final checkpoint was taken before them).
+    let (ok, stdout, err) = train_in(&args, &reference, &sets);
     assert!(ok, "{stdout}{err}");
-    assert!(std::fs::read(killed.join("final.safetensors")).expect("final") == want);
-    assert_eq!(monitor_lines(&killed), lines_without_time(&lines, &monitor_lines(&killed)));
-    let events = read_events(&killed.join("tb"));
-    let all = metrics::read(&killed);
+    check_once(&reference, &lines);
+
+    // Monitor on, killed inside its first checkpoint (so it starts over from step 0) or after
+    // a later one, resumed: the same weights, every line and every TensorBoard scalar once.
+    for (k, kill) in ["first checkpoint", "after step 8"].into_iter().enumerate() {
+        let killed = tmp.path().join(format!("killed{k}"));
+        let mut child = match k {
+            0 => common::sipl_with_faults(&[("SIPL_FAULT_KILL_IN_CHECKPOINT", "2")]),
+            _ => sipl(),
+        };
+        let mut child = child.args(&args).args(["--run-dir", s(&killed)]).args(&sets);
+        let mut child = child.spawn().expect("spawn");
+        if k == 1 {
+            wait_for_checkpoint(&mut child, &killed, 8);
+            std::thread::sleep(Duration::from_millis(50));
+            child.kill().expect("SIGKILL");
+        }
+        child.wait().expect("reap");
+        assert!(!killed.join("final.safetensors").exists(), "{kill}: the run finished");
+        let (ok, stdout, err) = train_in(&args, &killed, &sets);
+        assert!(ok, "{kill}: {stdout}{err}");
+        assert!(std::fs::read(killed.join("final.safetensors")).expect("final") == want, "{kill}");
+        check_once(&killed, &lines);
+    }
+}
+
+/// `run_dir` holds `lines` (the uninterrupted run's monitor lines) once each, and TensorBoard
+/// reads each scalar of its `metrics.jsonl` exactly once, at its step, with its value.
+fn check_once(run_dir: &Path, lines: &[metrics::MonitorLine]) {
+    assert_eq!(monitor_lines(run_dir), lines_without_time(lines, &monitor_lines(run_dir)));
+    let all = metrics::read(run_dir);
+    let mut keys: Vec<(u64, String)> = all.iter().map(|l| (l.step(), kind(l))).collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "a metrics line repeated in {}", run_dir.display());
+    let events = read_events(&run_dir.join("tb"));
     let mut expected: BTreeMap<String, Vec<(u64, f64)>> = BTreeMap::new();
     for line in &all {
         for (tag, v) in line.scalars() {
@@ -173,7 +200,15 @@ fn the_monitor_changes_nothing_resumes_exactly_and_equals_eval_knn() {
             assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0), "{tag} at {step}: {g} vs {w}");
         }
     }
-    assert!(all.iter().any(|l| matches!(l, MetricsLine::Monitor(_))));
+}
+
+fn kind(l: &MetricsLine) -> String {
+    match l {
+        MetricsLine::Train(_) => "train",
+        MetricsLine::Validation(_) => "validation",
+        MetricsLine::Monitor(_) => "monitor",
+    }
+    .into()
 }
 
 /// `want` with the measurement times of `got` (the only field that differs between runs).

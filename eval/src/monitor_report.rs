@@ -53,7 +53,13 @@ pub fn section(runs: &[PathBuf], out: &Path) -> Result<Option<(String, PathBuf)>
     let mut lasts: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
     let mut max_x: f64 = 1.0;
     for (name, series) in &models {
-        let n = series.iter().map(|s| s.lines.len()).min().unwrap_or(0);
+        // The steps every seed measured (a monitor added on resume, or another `every`,
+        // leaves gaps in some).
+        let mut common: Vec<u64> = series[0].lines.iter().map(|m| m.step).collect();
+        for s in &series[1..] {
+            common.retain(|st| s.lines.iter().any(|m| m.step == *st));
+        }
+        let per_epoch = steps_per_epoch(series.iter().flat_map(|s| &s.lines));
         let cell = |pick: &dyn Fn(&[MonitorLine]) -> Option<MonitorLine>| -> String {
             let got: Vec<MonitorLine> = series.iter().filter_map(|s| pick(&s.lines)).collect();
             figure(&got)
@@ -61,8 +67,12 @@ pub fn section(runs: &[PathBuf], out: &Path) -> Result<Option<(String, PathBuf)>
         let first = |l: &[MonitorLine]| l.first().filter(|m| m.step == 0).cloned();
         let after_one = |l: &[MonitorLine]| l.iter().find(|m| m.step > 0).cloned();
         let last = |l: &[MonitorLine]| l.last().cloned();
+        // The random encoder's figure is a baseline, not a candidate.
         let best = |l: &[MonitorLine]| {
-            l.iter().max_by(|a, b| a.knn_accuracy.total_cmp(&b.knn_accuracy)).cloned()
+            l.iter()
+                .filter(|m| m.step > 0)
+                .max_by(|a, b| a.knn_accuracy.total_cmp(&b.knn_accuracy))
+                .cloned()
         };
         let step = series[0].lines.last().map_or(0, |m| m.step);
         md += &format!(
@@ -82,14 +92,16 @@ pub fn section(runs: &[PathBuf], out: &Path) -> Result<Option<(String, PathBuf)>
             }
         }
         let (mut points, mut band) = (Vec::new(), Vec::new());
-        for i in 0..n {
-            let x = epochs(&series[0].lines, i);
-            let values: Vec<f64> = series.iter().map(|s| s.lines[i].knn_accuracy).collect();
+        for &step in &common {
+            let at = |s: &Series| s.lines.iter().find(|m| m.step == step).cloned();
+            let here: Vec<MonitorLine> = series.iter().filter_map(at).collect();
+            let x = per_epoch.map_or(here[0].epoch as f64, |p| step as f64 / p);
+            let values: Vec<f64> = here.iter().map(|m| m.knn_accuracy).collect();
             let s = stats::over_seeds(&values, LEVEL);
             points.push((x, s.mean));
             match (series.len(), s.interval) {
                 (1, _) => {
-                    let l = &series[0].lines[i];
+                    let l = &here[0];
                     band.push((x, l.knn_low, l.knn_high));
                 }
                 (_, Some(iv)) => band.push((x, iv.low, iv.high)),
@@ -178,15 +190,12 @@ fn compare_row(a: &str, b: &str, xa: &BTreeMap<String, f64>, xb: &BTreeMap<Strin
     format!("| {a} − {b} | {} | {:+.1} | {shown} |\n", d.len(), 100.0 * mean)
 }
 
-/// The x of line `i`: its step in epochs, from the run's steps per epoch (read off a line
-/// at an epoch end), else its epoch count.
-fn epochs(lines: &[MonitorLine], i: usize) -> f64 {
-    let per_epoch = lines
-        .iter()
-        .find(|m| m.epoch > 0 && m.step.is_multiple_of(m.epoch))
-        .map(|m| m.step as f64 / m.epoch as f64);
-    match per_epoch {
-        Some(p) if p > 0.0 => lines[i].step as f64 / p,
-        _ => lines[i].epoch as f64,
-    }
+/// Steps per epoch, read off the lines (the smallest step / epochs completed of a line after
+/// the first epoch); `None` before any epoch completed.
+fn steps_per_epoch<'a>(lines: impl Iterator<Item = &'a MonitorLine>) -> Option<f64> {
+    lines
+        .filter(|m| m.epoch > 0)
+        .map(|m| m.step as f64 / m.epoch as f64)
+        .min_by(f64::total_cmp)
+        .filter(|p| *p > 0.0)
 }

@@ -97,12 +97,13 @@ pub fn write_curve(path: &Path, curve: &[EpochResult]) -> Result<(), EvalError> 
     std::fs::File::create(path).and_then(|mut f| f.write_all(text.as_bytes())).map_err(file)
 }
 
-/// Writes the curve as TensorBoard scalars in `dir/tb/` (`downstream/held_out_accuracy`,
-/// `downstream/train_loss`, step = head epoch), replacing the event files of an earlier
-/// evaluation into `dir`, so that `tensorboard --logdir runs` shows it beside the run.
+/// Writes the curve as TensorBoard scalars in `dir/tb/downstream/`
+/// (`downstream/held_out_accuracy`, `downstream/train_loss`, step = head epoch), replacing the
+/// event files of an earlier evaluation into `dir` (and only those: a folder of its own), so
+/// that `tensorboard --logdir runs` shows it beside the run.
 pub fn write_curve_events(dir: &Path, curve: &[EpochResult]) -> Result<(), EvalError> {
     use sipl_train::tensorboard::{EventWriter, TB_DIR};
-    let tb = dir.join(TB_DIR);
+    let tb = dir.join(TB_DIR).join("downstream");
     let file = |path: &Path| {
         let path = path.to_owned();
         move |source| EvalError::File { path, source }

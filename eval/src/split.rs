@@ -125,7 +125,7 @@ pub fn prepare(data: &Path, spec: &SplitSpec, head: Option<i64>) -> Result<Prepa
             Ints::new(1, n.saturating_sub(1) as u64)
                 .check(k.train_images, spec.train_images)
                 .map_err(|e| {
-                    e.note(format!("the set has {n} images to split; the rest are held out"))
+                    e.note(format!("the dataset has {n} images; the rest are held out"))
                 })?;
             (first(n, spec.train_images), format!("first {}{of}", spec.train_images))
         }

@@ -102,6 +102,14 @@ impl BestBy {
     fn is_pretext(&self) -> bool {
         *self == BestBy::Pretext
     }
+
+    /// The config's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            BestBy::Pretext => "pretext",
+            BestBy::Monitor => "monitor",
+        }
+    }
 }
 
 impl std::str::FromStr for BestBy {

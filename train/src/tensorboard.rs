@@ -145,11 +145,11 @@ impl EventWriter {
     /// `events.out.tfevents.{unix_secs:010}.{host}.{seq:04}`, `seq` one more than the number of
     /// event files already there (never an existing name: the file is created exclusively).
     ///
-    /// Writes the `file_version` event first. With `resumed_at: Some(step)` (a run resumed from
-    /// the checkpoint at `step`) it then writes a SessionLog START at `step + 1`, so that
-    /// TensorBoard discards what earlier files hold after that checkpoint and keeps the
-    /// checkpoint's own step.
-    pub fn create(dir: &Path, resumed_at: Option<u64>) -> io::Result<Self> {
+    /// Writes the `file_version` event first. With `purge_from: Some(step)` it then writes a
+    /// SessionLog START at `step`, so that TensorBoard discards what earlier files hold at
+    /// `step` and after (a run resumed from the checkpoint of step S passes S + 1, keeping the
+    /// checkpoint's own step; a run that starts over passes 0).
+    pub fn create(dir: &Path, purge_from: Option<u64>) -> io::Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| at(dir, e))?;
         let existing = std::fs::read_dir(dir)
             .map_err(|e| at(dir, e))?
@@ -169,9 +169,9 @@ impl EventWriter {
         };
         let mut writer = Self { file, path };
         writer.write(0, What::FileVersion(FILE_VERSION.to_owned()))?;
-        if let Some(step) = resumed_at {
+        if let Some(step) = purge_from {
             let start = SessionLog { status: SessionStatus::Start as i32, ..Default::default() };
-            writer.write(step.saturating_add(1), What::SessionLog(start))?;
+            writer.write(step, What::SessionLog(start))?;
         }
         Ok(writer)
     }

@@ -56,7 +56,7 @@ fn resumed_run_replaces_the_steps_after_its_checkpoint() {
     let dir = tmp.path().join("run").join(TB_DIR);
     let mut first = EventWriter::create(&dir, None).expect("first file");
     write(&mut first, 0, 1..=10);
-    let mut second = EventWriter::create(&dir, Some(6)).expect("second file");
+    let mut second = EventWriter::create(&dir, Some(7)).expect("second file");
     write(&mut second, 1, 7..=12);
     assert_ne!(first.path(), second.path());
     assert!(first.path() < second.path(), "names sort in start order");

@@ -489,13 +489,15 @@ class Tuner:
             except (ValueError, KeyError, TypeError, AttributeError):
                 last = line
                 continue
-            # With the monitor objective, epochs the monitor did not measure report nothing.
-            if epoch not in reported and isinstance(acc, (int, float)) and math.isfinite(acc):
+            # With the monitor objective, epochs the monitor did not measure report nothing,
+            # and the pruner is asked only after an epoch that reported.
+            fresh = isinstance(acc, (int, float)) and math.isfinite(acc)
+            if epoch not in reported and fresh:
                 trial.report(float(acc), epoch)
                 reported.add(epoch)
             go = not self.stop.is_set()
             # The last epoch is never pruned: the trial has finished by then.
-            if go and epoch < last_epoch and trial.should_prune():
+            if go and fresh and epoch < last_epoch and trial.should_prune():
                 pruned_at, go = epoch, False
             with contextlib.suppress(BrokenPipeError):
                 p.stdin.write("continue\n" if go else "stop\n")
@@ -569,9 +571,10 @@ def metrics(run):
 
 
 def best_of(run, key):
-    """The largest `key` of the run's metrics lines (`val_accuracy`: pretext validation;
-    `knn_accuracy`: the monitor), or None."""
-    accs = [m[key] for m in metrics(run) if key in m]
+    """The largest `key` of the run's metrics lines after its first step (`val_accuracy`:
+    pretext validation; `knn_accuracy`: the monitor, whose step-0 figure is the untrained
+    encoder's), or None."""
+    accs = [m[key] for m in metrics(run) if key in m and m.get("step", 1) > 0]
     return max(accs) if accs else None
 
 

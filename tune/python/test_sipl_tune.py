@@ -75,7 +75,7 @@ class Runs(unittest.TestCase):
             (run / "metrics.jsonl").write_text(
                 '{"epoch":1,"step":5,"val_accuracy":0.25}\n{"loss":1,"step":6}\n'
                 '{"epoch":2,"step":10,"val_accuracy":0.5}\n{"epoch":2,"step":12,"val_accuracy":0.375}\n'
-                '{"epoch":2,"step":12,"knn_accuracy":0.125}\n{"cut'
+                '{"epoch":0,"step":0,"knn_accuracy":0.75}\n{"epoch":2,"step":12,"knn_accuracy":0.125}\n{"cut'
             )
             self.assertEqual(t.best_of(run, "val_accuracy"), 0.5)
             self.assertEqual(t.best_of(run, "knn_accuracy"), 0.125)

@@ -78,7 +78,7 @@ pub enum TrainError {
     #[error("monitor: {0}")]
     Monitor(String),
     #[error(
-        "another rank's monitor failed at step {step}: stopping; the last good checkpoint is kept"
+        "the monitor failed on another rank at step {step} (its error is above): stopping; the last good checkpoint is kept"
     )]
     PeerMonitorFailed { step: u64 },
     #[error(transparent)]
@@ -240,6 +240,7 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
     };
     let dataset_replaced = claim.as_ref().is_some_and(|c| c.dataset_replaced);
     let notes = claim.as_ref().map(|c| c.notes.clone()).unwrap_or_default();
+    let monitor_changed = claim.as_ref().is_some_and(|c| c.monitor_changed);
     let _lock = claim.map(|c| c.lock);
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, job.stop.clone())
@@ -258,8 +259,14 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
     for note in notes.iter().filter(|_| resumed_from.is_some()) {
         eprintln!("{note}");
     }
+    if monitor_changed {
+        // Figures of another monitor set are not comparable with the new ones.
+        s.state.best_knn_accuracy = None;
+    }
+    let resume =
+        resumed_from.map(|step| run_dir::Resume { step, at_epoch_start: s.state.batch == 0 });
     let metrics = match s.is_main() {
-        true => Some(run_dir::Metrics::open(&job.run_dir, s.state.step, resumed_from)?),
+        true => Some(run_dir::Metrics::open(&job.run_dir, resume)?),
         false => None,
     };
     s.run_loop(&train_loader, &val_loader, metrics, job, resumed_from)
@@ -401,7 +408,7 @@ impl Session {
         // its seed, the baseline its later figures are read against.
         if self.state.step == 0 && monitor.hook.is_some() {
             self.ranks.average_buffers(&self.vs)?;
-            self.measure(&mut monitor, &mut metrics, &bar)?;
+            self.measure(&mut monitor, 0, &mut metrics, &bar)?;
         }
         'epochs: while cadence.goes_on(self.state.epoch, self.state.step) {
             for batch in train.epoch(self.state.epoch, self.state.batch) {
@@ -441,7 +448,7 @@ impl Session {
             let line = self.record_validation((acc, predictions), &mut metrics, &bar)?;
             let last = !cadence.goes_on(self.state.epoch, self.state.step);
             let measured = match monitor.due(self.state.epoch, last) {
-                true => Some(self.measure(&mut monitor, &mut metrics, &bar)?),
+                true => Some(self.measure(&mut monitor, self.state.epoch, &mut metrics, &bar)?),
                 false => None,
             };
             let checkpointed = cadence.checkpoints_after_epoch(self.state.epoch, self.state.step);
@@ -465,7 +472,10 @@ impl Session {
             last_val = Some(acc);
             self.record_validation((acc, predictions), &mut metrics, &bar)?;
             if monitor.hook.is_some() && monitor.at != Some(self.state.step) {
-                self.measure(&mut monitor, &mut metrics, &bar)?;
+                // A run that ends on an epoch's last batch has completed that epoch.
+                let whole = self.state.batch >= train.batches_per_epoch();
+                let epochs = self.state.epoch + u64::from(whole);
+                self.measure(&mut monitor, epochs, &mut metrics, &bar)?;
             }
             self.save_checkpoint()?;
         }
@@ -477,11 +487,14 @@ impl Session {
     }
 
     /// Runs the monitor on the current encoder (BatchNorm statistics were averaged over the
-    /// ranks by the validation just before), logs its line, and with `run.best_by = "monitor"`
-    /// a new best writes `best.safetensors`. Every rank measures; all stop if any fails.
+    /// ranks just before), logs its line with `epochs` completed, and with `run.best_by =
+    /// "monitor"` a new best after the first step writes `best.safetensors` (the step-0 figure
+    /// is the random encoder's: a baseline, never a best). Every rank measures; all stop if
+    /// any fails, or if rank 0 cannot record.
     fn measure(
         &mut self,
         monitor: &mut Monitoring,
+        epochs: u64,
         metrics: &mut Option<run_dir::Metrics>,
         bar: &Display,
     ) -> Result<MonitorLine, TrainError> {
@@ -495,19 +508,27 @@ impl Session {
             return Err(TrainError::PeerMonitorFailed { step: self.state.step });
         }
         let figure = figure?;
-        let s = &self.state;
-        let line = monitor::line(figure, s.epoch, s.step, started.elapsed().as_secs_f64());
-        if let Some(m) = metrics {
-            m.write(&MetricsLine::Monitor(line.clone()))?;
-        }
-        bar.monitor(&line);
-        if is_new_best(self.state.best_knn_accuracy, line.knn_accuracy) {
-            self.state.best_knn_accuracy = Some(line.knn_accuracy);
-            if self.cfg.run.best_by == BestBy::Monitor && self.is_main() {
+        let step = self.state.step;
+        let line = monitor::line(figure, epochs, step, started.elapsed().as_secs_f64());
+        let best = step > 0 && is_new_best(self.state.best_knn_accuracy, line.knn_accuracy);
+        let recorded = (|| {
+            if let Some(m) = metrics {
+                m.write(&MetricsLine::Monitor(line.clone()))?;
+            }
+            if best && self.cfg.run.best_by == BestBy::Monitor && self.is_main() {
                 write_weights(&self.run, BEST, &self.vs)?;
             }
+            Ok::<(), TrainError>(())
+        })();
+        if self.ranks.any(recorded.is_err())? {
+            recorded?;
+            return Err(TrainError::PeerMonitorFailed { step });
         }
-        (monitor.at, monitor.last) = (Some(self.state.step), Some(line.clone()));
+        bar.monitor(&line);
+        if best {
+            self.state.best_knn_accuracy = Some(line.knn_accuracy);
+        }
+        (monitor.at, monitor.last) = (Some(step), Some(line.clone()));
         Ok(line)
     }
 
