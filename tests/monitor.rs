@@ -157,7 +157,7 @@ fn the_monitor_changes_nothing_resumes_exactly_and_equals_eval_knn() {
             0 => common::sipl_with_faults(&[("SIPL_FAULT_KILL_IN_CHECKPOINT", "2")]),
             _ => sipl(),
         };
-        let mut child = child.args(&args).args(["--run-dir", s(&killed)]).args(&sets);
+        let child = child.args(&args).args(["--run-dir", s(&killed)]).args(&sets);
         let mut child = child.spawn().expect("spawn");
         if k == 1 {
             wait_for_checkpoint(&mut child, &killed, 8);
