@@ -247,3 +247,59 @@ fn a_failing_rank_is_reported_and_the_others_stopped() {
     assert!(!ok);
     assert!(err.contains("/nonexistent/shards") && err.contains("failed"), "{err}");
 }
+
+#[test]
+fn two_ranks_measure_the_monitor_once_and_record_it_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    // The training set itself as the monitor set: every rank embeds all of it after each
+    // epoch (the same encoder once BatchNorm statistics are averaged), rank 0 records.
+    let ds = tmp.path().join("ds");
+    let run_dir = tmp.path().join("run");
+    let data = format!("monitor.data={}", s(&ds));
+    let sets = [
+        "--devices",
+        "cpu,cpu",
+        "--set",
+        &data,
+        "--set",
+        "monitor.input_size=32",
+        "--set",
+        "monitor.k=3",
+        "--set",
+        "monitor.stratified=0.25",
+        "--set",
+        "monitor.batch=16",
+    ];
+    let (ok, out, err) = train_in(&args, &run_dir, &sets);
+    assert!(ok, "{out}{err}");
+    let lines = sipl_train::trainer::metrics::read(&run_dir);
+    let monitors: Vec<_> = sipl_train::trainer::metrics::monitors(&lines).cloned().collect();
+    assert_eq!(monitors.iter().map(|m| m.step).collect::<Vec<_>>(), [0, 2, 4, 6], "{monitors:?}");
+    let last = monitors.last().expect("a line");
+    let knn = tmp.path().join("knn");
+    let (ok, stdout, err) = common::run(&[
+        "eval",
+        "knn",
+        "--weights",
+        s(&run_dir.join("final.safetensors")),
+        "--data",
+        s(&ds),
+        "--stratified",
+        "0.25",
+        "--k",
+        "3,200",
+        "--input-size",
+        "32",
+        "--batch",
+        "16",
+        "--device",
+        "cpu",
+        "--out",
+        s(&knn),
+        "-q",
+    ]);
+    assert!(ok, "{stdout}{err}");
+    let want = format!("{:.1}%", 100.0 * last.knn_accuracy);
+    assert!(stdout.lines().next().is_some_and(|l| l.contains(&want)), "{want} vs {stdout}");
+}

@@ -62,6 +62,15 @@ fn downstream_head_on_a_random_encoder_writes_the_curve() {
         let acc: f64 = r.split(',').nth(2).expect("acc").parse().expect("number");
         assert!((0.0..=1.0).contains(&acc), "{r}");
     }
+    // stderr is not a terminal here: one plain line per head epoch.
+    assert_eq!(err.lines().filter(|l| l.starts_with("epoch ")).count(), 4, "{err}");
+    // The curve as TensorBoard scalars beside the outputs; a rerun replaces them.
+    let events = |dir: &std::path::Path| {
+        std::fs::read_dir(dir.join("tb/downstream")).map_or(0, |d| {
+            d.flatten().filter(|e| e.file_name().to_string_lossy().contains("tfevents")).count()
+        })
+    };
+    assert_eq!(events(&out), 1);
 }
 
 #[test]
@@ -265,7 +274,7 @@ fn labels_that_do_not_fit_the_head_are_refused() {
         "--device",
         "cpu",
     ]);
-    assert!(!ok && err.contains("does not fit a head over 2 classes"), "{err}");
+    assert!(!ok && err.contains("does not fit 2 classes"), "{err}");
 }
 
 /// `sipl eval knn`, the authors' BatchNorm variant of faithful mode, the predictions file as

@@ -72,6 +72,8 @@ eval downstream | --stratified=1 | --stratified = 1: must be |
 eval downstream | --stratified=nan | --stratified = NaN: must be |
 eval downstream | !--stratified --train-images=0 | --train-images = 0: must be |
 eval downstream | !--stratified --train-images=48 | --train-images = 48: must be in [1, 47] (the dataset has 48 images |
+eval downstream | --images=1 | --images = 1: must be >= 2 |
+eval downstream | --images=49 | --images = 49: must be in [2, 48] ({data} holds 48 images |
 eval downstream | --out={file} | --out = {file}: must be a folder |
 eval tsne | --per-class=1 | --per-class = 1: must be in [2, 500] | [2, 500]
 eval tsne | --per-class=501 | --per-class = 501: must be in [2, 500] |

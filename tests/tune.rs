@@ -434,3 +434,39 @@ fn a_downstream_search_on_two_cpu_slots_with_a_journal_storage() {
     }
     assert!(out.contains("downstream objective"), "{out}");
 }
+
+#[test]
+fn a_monitor_search_prunes_and_scores_on_the_monitors_knn_accuracy() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let base = setup(dir.path());
+    let sp = space(dir.path(), LR);
+    // Without [monitor] in the base config the objective is refused before any trial.
+    let refused = dir.path().join("refused");
+    let (ok, _, err) = text_of(tune(&base, &sp, &refused, &["--objective", "monitor"]));
+    assert!(!ok && err.contains("[monitor]"), "{err}");
+    assert!(!refused.join("trials").exists());
+    // The training set itself, labelled, as the monitor set.
+    let ds = dir.path().join("ds");
+    let monitored = std::fs::read_to_string(&base).expect("base")
+        + &format!(
+            "[monitor]\ndata = {:?}\ninput_size = 32\nk = 3\nstratified = 0.25\nbatch = 16\n",
+            s(&ds)
+        );
+    std::fs::write(&base, monitored).expect("base");
+    let study = dir.path().join("study");
+    let args = ["--trials", "2", "--objective", "monitor", "--pruner", "median"];
+    let (ok, out, err) = text_of(tune(&base, &sp, &study, &args));
+    assert!(ok, "{out}\n{err}");
+    for (n, r) in rows(&study).iter().enumerate() {
+        assert_eq!(r["state"], "COMPLETE", "{r:?}");
+        let lines = sipl_train::trainer::metrics::read(&study.join(format!("trials/{n:04}")));
+        // The step-0 figure (the untrained encoder's) is a baseline, not a candidate.
+        let best = sipl_train::trainer::metrics::monitors(&lines)
+            .filter(|m| m.step > 0)
+            .map(|m| m.knn_accuracy)
+            .fold(f64::NAN, f64::max);
+        let value: f64 = r["value"].parse().expect("a value");
+        assert_eq!(value, best, "the trial's value is its monitor's best: {r:?}");
+    }
+    assert!(out.contains("monitor objective"), "{out}");
+}

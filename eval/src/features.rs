@@ -109,26 +109,58 @@ impl Encoder {
         pre: Preprocess,
         train: bool,
     ) -> Result<Tensor, EvalError> {
-        check_batch(batch, input_size, self.device)?;
-        let mut out = Vec::with_capacity(indices.len().div_ceil(batch));
-        let n = 3 * input_size * input_size;
-        let mut pixels = Vec::new();
-        for chunk in indices.chunks(batch) {
-            pixels.resize(chunk.len() * n, 0.0);
-            pixels
-                .par_chunks_mut(n)
-                .zip(chunk.par_iter())
-                .try_for_each(|(dst, &i)| prepare(ds, i, input_size, pre, dst))?;
-            let x = Tensor::from_slice(&pixels)
-                .view([chunk.len() as i64, 3, input_size as i64, input_size as i64])
-                .to_device(self.device);
-            out.push(tch::no_grad(|| self.model.embed(&x, train)));
-        }
-        if out.is_empty() {
-            return Ok(Tensor::zeros([0, EMBEDDING], (Kind::Float, self.device)));
-        }
-        Ok(Tensor::cat(&out, 0))
+        let images = Images { ds, indices, input_size, batch, pre };
+        embed_model(&self.model, self.device, &images, train)
     }
+}
+
+/// Which images an encoder embeds, and how they are prepared.
+#[derive(Clone, Copy)]
+pub struct Images<'a> {
+    pub ds: &'a Dataset,
+    pub indices: &'a [usize],
+    /// Side the images are resized to, in [32, 1024].
+    pub input_size: usize,
+    /// Images per encoder pass.
+    pub batch: usize,
+    pub pre: Preprocess<'a>,
+}
+
+/// Embeddings [N, 1000] of `images` by `model`'s encoder on `device`, without gradients:
+/// BatchNorm in eval mode (running statistics, left as they are), or with `train` in training
+/// mode (batch statistics, running statistics updated). The one embedding path of the frozen
+/// [`Encoder`] and of the training monitor ([`crate::monitor`]), which reads the encoder
+/// being trained.
+///
+/// # Errors
+/// `input_size` or `batch` out of range, or a batch that would not fit in memory
+/// ([`check_batch`]); an image that does not decode.
+pub fn embed_model(
+    model: &PretextModel,
+    device: Device,
+    images: &Images,
+    train: bool,
+) -> Result<Tensor, EvalError> {
+    let Images { ds, indices, input_size, batch, pre } = *images;
+    check_batch(batch, input_size, device)?;
+    let mut out = Vec::with_capacity(indices.len().div_ceil(batch));
+    let n = 3 * input_size * input_size;
+    let mut pixels = Vec::new();
+    for chunk in indices.chunks(batch) {
+        pixels.resize(chunk.len() * n, 0.0);
+        pixels
+            .par_chunks_mut(n)
+            .zip(chunk.par_iter())
+            .try_for_each(|(dst, &i)| prepare(ds, i, input_size, pre, dst))?;
+        let x = Tensor::from_slice(&pixels)
+            .view([chunk.len() as i64, 3, input_size as i64, input_size as i64])
+            .to_device(device);
+        out.push(tch::no_grad(|| model.embed(&x, train)));
+    }
+    if out.is_empty() {
+        return Ok(Tensor::zeros([0, EMBEDDING], (Kind::Float, device)));
+    }
+    Ok(Tensor::cat(&out, 0))
 }
 
 /// Bytes per input pixel of one image in a frozen ResNet-18 pass on the CPU, activations and

@@ -9,6 +9,9 @@
 
 use tch::{Kind, Tensor};
 
+use crate::EvalError;
+use crate::split::Prepared;
+
 /// Settings of [`knn_predict`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct KnnConfig {
@@ -75,6 +78,44 @@ pub fn knn_predict(
             })
             .collect()
     })
+}
+
+/// What the kNN vote found on a split's held-out images, for every k.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnnOutcome {
+    /// Predicted classes of the held-out images, per k (in `cfg.k`'s order).
+    pub predicted: Vec<Vec<i64>>,
+    /// Their true classes.
+    pub truth: Vec<i64>,
+    /// Held-out images classified right, per k.
+    pub correct: Vec<u64>,
+}
+
+/// Embeds both parts of split `p` with `embed` (held-out images after the training ones) and
+/// classifies the held-out images by [`knn_predict`]. The one path of `sipl eval knn` and of
+/// the training monitor.
+///
+/// # Errors
+/// Whatever `embed` returns; a prediction tensor that cannot be read back.
+pub fn knn_split(
+    p: &Prepared,
+    embed: impl Fn(&[usize]) -> Result<Tensor, EvalError>,
+    cfg: &KnnConfig,
+) -> Result<KnnOutcome, EvalError> {
+    let tx = embed(&p.train)?;
+    let vx = embed(&p.held)?;
+    let pick = |idx: &[usize]| idx.iter().map(|&i| p.labels[i]).collect::<Vec<i64>>();
+    let ty = Tensor::from_slice(&pick(&p.train)).to_device(tx.device());
+    let predicted = knn_predict((&tx, &ty), &vx, p.classes, cfg)
+        .iter()
+        .map(|t| Vec::<i64>::try_from(t).map_err(EvalError::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    let truth = pick(&p.held);
+    let correct = predicted
+        .iter()
+        .map(|c| c.iter().zip(&truth).filter(|(a, b)| a == b).count() as u64)
+        .collect();
+    Ok(KnnOutcome { predicted, truth, correct })
 }
 
 #[cfg(test)]

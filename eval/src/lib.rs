@@ -19,6 +19,8 @@ pub mod embed;
 pub mod export;
 pub mod features;
 pub mod knn;
+pub mod monitor;
+pub mod monitor_report;
 pub mod outputs;
 pub mod plot;
 pub mod predictions;

@@ -97,6 +97,35 @@ pub fn write_curve(path: &Path, curve: &[EpochResult]) -> Result<(), EvalError> 
     std::fs::File::create(path).and_then(|mut f| f.write_all(text.as_bytes())).map_err(file)
 }
 
+/// Writes the curve as TensorBoard scalars in `dir/tb/downstream/`
+/// (`downstream/held_out_accuracy`, `downstream/train_loss`, step = head epoch), replacing the
+/// event files of an earlier evaluation into `dir` (and only those: a folder of its own), so
+/// that `tensorboard --logdir runs` shows it beside the run.
+pub fn write_curve_events(dir: &Path, curve: &[EpochResult]) -> Result<(), EvalError> {
+    use sipl_train::tensorboard::{EventWriter, TB_DIR};
+    let tb = dir.join(TB_DIR).join("downstream");
+    let file = |path: &Path| {
+        let path = path.to_owned();
+        move |source| EvalError::File { path, source }
+    };
+    if let Ok(entries) = std::fs::read_dir(&tb) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().contains("tfevents") {
+                std::fs::remove_file(e.path()).map_err(file(&e.path()))?;
+            }
+        }
+    }
+    let mut w = EventWriter::create(&tb, None).map_err(file(&tb))?;
+    for r in curve {
+        let values = [
+            ("downstream/held_out_accuracy", r.val_accuracy),
+            ("downstream/train_loss", r.train_loss),
+        ];
+        w.scalars(r.epoch as u64, &values).map_err(file(w.path()))?;
+    }
+    Ok(())
+}
+
 /// The (epoch, held-out accuracy) pairs of a `curve.csv`, by its header's column names.
 pub fn read_curve(path: &Path) -> Result<Vec<(f64, f64)>, EvalError> {
     let bad = |reason: String| EvalError::Format { path: path.to_owned(), reason };

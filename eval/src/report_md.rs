@@ -480,6 +480,9 @@ pub fn report(
         md += "\n## Figure 3: downstream accuracy per epoch (several seeds: mean, 95% band)\n\n![Figure 3](figure3.png)\n";
         Some(p)
     };
+    if let Some((section, _)) = crate::monitor_report::section(runs, out)? {
+        md += &section;
+    }
     let figure4 = match tsne {
         None => None,
         Some(t) => {

@@ -53,5 +53,11 @@ pub const PATCH_SIZE: Ints = Ints::new(8, 1024);
 /// Side the images are resized to before a frozen encoder (`--input-size`, `sipl bench step
 /// --size`): ResNet-18 downsamples 32×, so below 32 its last stage sees less than a pixel.
 pub const INPUT_SIZE: Ints = Ints::new(32, 1024);
+/// Neighbourhood sizes of the weighted kNN vote (`sipl eval knn --k`, `monitor.k`; larger
+/// ones are clamped to the training images).
+pub const KNN_K: Ints = Ints::new(1, 1_000_000);
+/// Temperature of the kNN vote weights exp(similarity / T) (`--temperature`,
+/// `monitor.temperature`; the protocol's 0.07).
+pub const KNN_TEMPERATURE: Reals = Reals::open_closed(0.0, 100.0);
 /// Side of a stored image (`sipl ingest --resize/--crop`).
 pub const IMAGE_SIDE: Ints = Ints::new(1, 4096);

@@ -178,13 +178,14 @@ fn train(a: TrainBenchArgs) -> anyhow::Result<()> {
         config: config.clone(),
         run_dir: tmp.clone(),
         force: true,
-        progress: false,
+        progress: sipl_train::trainer::Progress::Off,
         stop: Default::default(),
         // RANK/WORLD_SIZE set: the timed run is one rank of a distributed run (the GPU check
         // times world size 1 through NCCL this way).
         launch,
         faults: sipl_train::faults::FaultPlan::none(),
         after_epoch: None,
+        monitor: None,
     };
     let result = sipl_train::trainer::train(job);
     let metrics = sipl_train::trainer::metrics::read(&tmp);
@@ -245,7 +246,7 @@ fn timed_windows(metrics: &[MetricsLine]) -> Vec<TimedWindow> {
     let mut validated = false;
     for line in metrics {
         match line {
-            MetricsLine::Validation(_) => validated = true,
+            MetricsLine::Validation(_) | MetricsLine::Monitor(_) => validated = true,
             MetricsLine::Train(t) => {
                 out.push(TimedWindow {
                     last_step: t.step,

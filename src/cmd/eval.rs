@@ -2,6 +2,7 @@
 //! as CSV, PNG and a summary, held-out predictions as Parquet), `sipl eval knn` (weighted kNN on
 //! frozen embeddings) and `sipl eval tsne` (the embedding study, in `tsne.rs`).
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,9 +15,9 @@ use sipl_eval::export::{Which, run_weights};
 use sipl_eval::features::Encoder;
 use sipl_eval::outputs::{EvalKind, default_dir};
 use sipl_eval::plot::{Curve, curves_png};
-use sipl_eval::predictions::{self, PREDICTIONS, held_out_fingerprint};
+use sipl_eval::predictions::{self, PREDICTIONS};
 use sipl_eval::report::{DownstreamSummary, run_name};
-use sipl_shards::Dataset;
+use sipl_eval::split::{Prepared, SplitSpec};
 use tch::Tensor;
 
 use super::tsne::TsneArgs;
@@ -93,63 +94,38 @@ pub struct SplitArgs {
     /// compared on the same held-out images.
     #[arg(long, default_value_t = 0)]
     pub split_seed: u64,
-}
-
-/// A labelled dataset split for an evaluation, with what the outputs record about it.
-pub struct Prepared {
-    pub ds: Dataset,
-    pub labels: Vec<i64>,
-    pub classes: i64,
-    pub train: Vec<usize>,
-    pub held: Vec<usize>,
-    /// "first 9000" or "stratified 0.25, seed 0".
-    pub split: String,
-    pub held_out: String,
+    /// Only the first N images of --data (N >= 2), before the split [default: all].
+    #[arg(long)]
+    pub images: Option<usize>,
 }
 
 impl SplitArgs {
     /// The flags against their own ranges, before anything is opened (the data-dependent
-    /// range of `--train-images` is checked in [`SplitArgs::prepare`]).
+    /// ranges are checked by [`sipl_eval::split::prepare`]).
     pub fn check(&self) -> anyhow::Result<()> {
         sipl_limits::Ints::new(1, u64::MAX).check("--train-images", self.train_images)?;
+        sipl_limits::Ints::new(2, u64::MAX).check_opt("--images", self.images)?;
         if let Some(f) = self.stratified {
             sipl_limits::HELD_OUT_FRACTION.check("--stratified", f)?;
         }
         Ok(())
     }
 
+    pub fn spec(&self) -> SplitSpec {
+        SplitSpec {
+            images: self.images,
+            train_images: self.train_images,
+            stratified: self.stratified,
+            split_seed: self.split_seed,
+            keys: sipl_eval::split::FLAGS,
+        }
+    }
+
     /// Opens `data`, checks its labels against a head of `head` classes, and splits it; both
     /// parts hold images.
     pub fn prepare(&self, data: &Path, head: Option<i64>) -> anyhow::Result<Prepared> {
         self.check()?;
-        let ds = Dataset::open(data)?;
-        let (labels, classes) = labels(&ds, data, head)?;
-        let n = labels.len();
-        let ((train, held), split) = match self.stratified {
-            Some(f) => (
-                sipl_eval::split::stratified(&labels, f, self.split_seed),
-                format!("stratified {f}, seed {}", self.split_seed),
-            ),
-            None => {
-                sipl_limits::Ints::new(1, n.saturating_sub(1) as u64)
-                    .check("--train-images", self.train_images)
-                    .map_err(|e| {
-                        e.note(format!("the dataset has {n} images; the rest are held out"))
-                    })?;
-                (
-                    sipl_eval::split::first(n, self.train_images),
-                    format!("first {}", self.train_images),
-                )
-            }
-        };
-        if let (Some(f), true) = (self.stratified, held.is_empty() || train.is_empty()) {
-            let e =
-                sipl_limits::RangeError::new("--stratified", f, "a share that holds out images")
-                    .note("no class of the dataset has two images to split");
-            return Err(e.into());
-        }
-        let held_out = held_out_fingerprint(&ds, &held)?;
-        Ok(Prepared { ds, labels, classes, train, held, split, held_out })
+        Ok(sipl_eval::split::prepare(data, &self.spec(), head)?)
     }
 }
 
@@ -247,37 +223,15 @@ impl DownstreamArgs {
     }
 }
 
-/// The dataset's labels, each checked against the head's class count (`head`, at most the
-/// dataset's own, else the dataset's own).
-pub fn labels(ds: &Dataset, data: &Path, head: Option<i64>) -> anyhow::Result<(Vec<i64>, i64)> {
-    let own = ds.meta().classes.len() as i64;
-    if own == 0 {
-        bail!("{}: the dataset has no class labels; the head needs a labelled set", data.display());
-    }
-    let classes = match head {
-        Some(c) => {
-            sipl_limits::Ints::new(2, own.max(2) as u64).check("--classes", c).map_err(|e| {
-                e.note(format!(
-                    "the dataset has {own} classes; outputs beyond them would never see a label"
-                ))
-            })?
-        }
-        None => own,
-    };
-    if classes < 2 {
-        bail!("{}: the dataset has {classes} class; a head needs at least 2", data.display());
-    }
-    let mut labels = Vec::with_capacity(ds.len());
-    for i in 0..ds.len() {
-        let r = ds.record(i)?;
-        match r.label {
-            Some(l) if (0..classes).contains(&(l as i64)) => labels.push(l as i64),
-            other => {
-                bail!("{}: label {other:?} does not fit a head over {classes} classes", r.path)
-            }
-        }
-    }
-    Ok((labels, classes))
+/// One head epoch as a plain line on stderr.
+fn epoch_line(r: &EpochResult) {
+    eprintln!(
+        "epoch {:>3}: held-out {:.1}%, loss {:.3} ({:.1} s)",
+        r.epoch,
+        100.0 * r.val_accuracy,
+        r.train_loss,
+        r.seconds
+    );
 }
 
 fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
@@ -325,6 +279,10 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
             let vx = encoder.embed(ds, held, a.input_size, a.batch)?;
             let feature_s = t.elapsed().as_secs_f64();
             let r = train_head((&tx, &pick_y(train)), (&vx, &pick_y(held)), p.classes, cfg)?;
+            // Seconds an epoch: shown as plain lines in a log file, not on a terminal.
+            if !a.quiet && !std::io::stderr().is_terminal() {
+                r.curve.iter().for_each(epoch_line);
+            }
             (r, feature_s)
         }
         Mode::Faithful => {
@@ -334,13 +292,7 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
             let quiet = a.quiet;
             let progress = |r: &EpochResult| {
                 if !quiet {
-                    eprintln!(
-                        "epoch {:>3}: held-out {:.1}%, loss {:.3} ({:.1} s)",
-                        r.epoch,
-                        100.0 * r.val_accuracy,
-                        r.train_loss,
-                        r.seconds
-                    );
+                    epoch_line(r);
                 }
             };
             let r = train_head_faithful(
@@ -406,6 +358,7 @@ fn write_outputs(
     summary: &DownstreamSummary,
 ) -> anyhow::Result<()> {
     sipl_eval::outputs::write_curve(&out.join(sipl_eval::outputs::CURVE), curve)?;
+    sipl_eval::outputs::write_curve_events(out, curve)?;
     summary.write(out)?;
     let points = curve.iter().map(|r| (r.epoch as f64, r.val_accuracy)).collect();
     let title = format!("Downstream accuracy ({} mode)", summary.mode);

@@ -7,18 +7,14 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use sipl_eval::features::Encoder;
-use sipl_eval::knn::{KnnConfig, knn_predict};
+use sipl_eval::knn::{KnnConfig, KnnOutcome, knn_split};
 use sipl_eval::predictions::{self, PREDICTIONS};
 use sipl_eval::results::KnnSummary;
 use sipl_eval::stats::{LEVEL, wilson};
-use tch::Tensor;
 
 use super::eval::{EncoderArgs, SplitArgs, eval_seed};
 
-/// Neighbourhood sizes (`--k`); larger ones are clamped to the training images.
-const NEIGHBOURS: sipl_limits::Ints = sipl_limits::Ints::new(1, 1_000_000);
-/// Temperature of the vote weights (`--temperature`; the protocol's 0.07).
-const TEMPERATURE: sipl_limits::Reals = sipl_limits::Reals::open_closed(0.0, 100.0);
+use sipl_limits::{KNN_K as NEIGHBOURS, KNN_TEMPERATURE as TEMPERATURE};
 
 #[derive(Args)]
 pub struct KnnArgs {
@@ -84,23 +80,11 @@ pub fn run(a: KnnArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let started = Instant::now();
     let encoder = Encoder::load(weights.as_deref(), device, seed)?;
-    let tx = encoder.embed(&p.ds, &p.train, a.input_size, a.batch)?;
-    let vx = encoder.embed(&p.ds, &p.held, a.input_size, a.batch)?;
-    let feature_s = started.elapsed().as_secs_f64();
-    let pick = |idx: &[usize]| idx.iter().map(|&i| p.labels[i]).collect::<Vec<i64>>();
-    let ty = Tensor::from_slice(&pick(&p.train)).to_device(device);
     let cfg = KnnConfig { k: a.k.clone(), temperature: a.temperature, ..KnnConfig::default() };
-    let predicted = knn_predict((&tx, &ty), &vx, p.classes, &cfg);
-    let classes: Vec<Vec<i64>> = predicted
-        .iter()
-        .map(|t| Vec::<i64>::try_from(t).context("kNN predictions"))
-        .collect::<anyhow::Result<_>>()?;
-    let truth = pick(&p.held);
+    let embed = |idx: &[usize]| encoder.embed(&p.ds, idx, a.input_size, a.batch);
+    let KnnOutcome { predicted: classes, truth, correct } = knn_split(&p, embed, &cfg)?;
+    let feature_s = started.elapsed().as_secs_f64();
     let n = truth.len();
-    let correct: Vec<u64> = classes
-        .iter()
-        .map(|c| c.iter().zip(&truth).filter(|(a, b)| a == b).count() as u64)
-        .collect();
     let accuracy = [correct[0] as f64 / n.max(1) as f64, correct[1] as f64 / n.max(1) as f64];
     let k = [a.k[0], a.k[1]];
     let summary = KnnSummary {

@@ -1,6 +1,5 @@
 //! `sipl train --config FILE [--set key=value]… --run-dir DIR [--devices LIST]`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -9,7 +8,9 @@ use clap::Args;
 use sipl_train::config::TrainConfig;
 use sipl_train::dist::Launch;
 use sipl_train::faults::FaultPlan;
-use sipl_train::trainer::{EpochGate, TrainError, TrainJob, ValidationLine, train};
+use sipl_train::trainer::{
+    EpochEnd, EpochGate, MonitorHook, Progress, TrainError, TrainJob, train,
+};
 
 #[derive(Args)]
 #[command(after_help = config_keys_help())]
@@ -57,6 +58,25 @@ pub fn run(a: TrainArgs, faults: FaultPlan) -> anyhow::Result<()> {
     let config = TrainConfig::load(&a.config, &a.sets)?;
     super::output_dir("--run-dir", &a.run_dir)?;
     let main = launch.as_ref().is_none_or(|l| l.rank == 0);
+    // The monitor set is opened, split and checked before the run directory is written.
+    let monitor = match &config.monitor {
+        Some(m) => {
+            // Which device kind bounds the memory of a batch (each rank measures on its own).
+            let device = config.run.device.resolve()?;
+            let knn = sipl_eval::monitor::KnnMonitor::new(m, device)?;
+            if main && !a.quiet {
+                let (train, held) = knn.sizes();
+                eprintln!(
+                    "monitor: kNN (k = {}) of {held} held-out images of {} against {train}, every {} epoch(s)",
+                    m.k,
+                    m.data.display(),
+                    m.every
+                );
+            }
+            Some(Box::new(knn) as MonitorHook)
+        }
+        None => None,
+    };
     anyhow::ensure!(
         !a.epoch_handshake || launch.is_none(),
         "--epoch-handshake drives one process; under torchrun or srun (RANK is set), leave it out"
@@ -65,11 +85,12 @@ pub fn run(a: TrainArgs, faults: FaultPlan) -> anyhow::Result<()> {
         config,
         run_dir: a.run_dir.clone(),
         force: a.force,
-        progress: !a.quiet && std::io::stderr().is_terminal(),
+        progress: Progress::for_stderr(a.quiet),
         stop: Arc::new(AtomicBool::new(false)),
         launch,
         faults,
         after_epoch: a.epoch_handshake.then(|| Box::new(epoch_handshake) as EpochGate),
+        monitor,
     };
     let r = train(job)?;
     if !main {
@@ -88,17 +109,28 @@ pub fn run(a: TrainArgs, faults: FaultPlan) -> anyhow::Result<()> {
         acc(r.last_val_accuracy),
         acc(r.best_val_accuracy),
     );
+    if let Some(m) = &r.last_monitor {
+        println!(
+            "{}: monitor kNN (k = {}) {:.1}% [{:.1}, {:.1}] of {} held-out images (best {})",
+            a.run_dir.display(),
+            m.knn_k,
+            100.0 * m.knn_accuracy,
+            100.0 * m.knn_low,
+            100.0 * m.knn_high,
+            m.knn_held_out,
+            acc(r.best_knn_accuracy),
+        );
+    }
     Ok(())
 }
 
-/// `--epoch-handshake`: the epoch's validation line out, the answer in.
-fn epoch_handshake(line: &ValidationLine) -> Result<bool, TrainError> {
+/// `--epoch-handshake`: the epoch's validation line (with the monitor's fields when it
+/// measured at that epoch) out, the answer in.
+fn epoch_handshake(end: &EpochEnd) -> Result<bool, TrainError> {
     use std::io::{BufRead, Write};
     let io = |e| TrainError::Io { path: "standard output/input".into(), source: e };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", serde_json::to_string(line).expect("a validation line serialises"))
-        .and_then(|()| out.flush())
-        .map_err(io)?;
+    writeln!(out, "{}", end.to_json()).and_then(|()| out.flush()).map_err(io)?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).map_err(io)?;
     match answer.trim() {
@@ -117,7 +149,7 @@ fn config_keys_help() -> String {
     use sipl_limits::*;
     let cores = machine::cores();
     let workers = machine::worker_threads();
-    let keys: [(&str, String, &str); 27] = [
+    let keys: [(&str, String, &str); 38] = [
         ("data.path", "a dataset made by `sipl ingest` (square images of one size)".into(), ""),
         ("data.train_images", "[1, images − 1]: the first N train, the rest validate".into(), ""),
         ("data.val_fraction", format!("{HELD_OUT_FRACTION}, used without train_images"), "0.0625"),
@@ -157,6 +189,17 @@ fn config_keys_help() -> String {
         ("run.overlap_uploads", "true or false".into(), "true"),
         ("run.bucket_mb", format!("{BUCKET_MB} MiB"), "25"),
         ("run.dist_timeout_s", format!("{TIMEOUT_S} s"), "300"),
+        ("run.best_by", "pretext or monitor: what picks best.safetensors".into(), "pretext"),
+        ("monitor.data", "a labelled dataset: kNN accuracy while training".into(), "no monitor"),
+        ("monitor.every", format!("{EPOCHS} epochs (and the run's start and end)"), "1"),
+        ("monitor.k", format!("{KNN_K}, at most the labelled neighbours"), "20"),
+        ("monitor.temperature", format!("{KNN_TEMPERATURE}"), "0.07"),
+        ("monitor.input_size", format!("{INPUT_SIZE}"), "224"),
+        ("monitor.images", "[2, images]: only the first N".into(), "all"),
+        ("monitor.train_images", "[1, images − 1]: the first N are neighbours".into(), ""),
+        ("monitor.stratified", format!("{HELD_OUT_FRACTION}: held out per class"), "0.2"),
+        ("monitor.split_seed", "an integer >= 0".into(), "0"),
+        ("monitor.batch", format!("{BATCH} images per encoder pass"), "64"),
     ];
     let mut s = String::from(
         "Config keys and their ranges, each checked before the run directory is touched:\n",

@@ -59,7 +59,9 @@ pub struct TuneArgs {
     #[arg(long, value_parser = parse_duration)]
     timeout: Option<f64>,
     /// pretext: the best pretext validation accuracy of the trial's run; downstream: the
-    /// best held-out accuracy of `sipl eval downstream --mode cached` on --eval-data.
+    /// best held-out accuracy of `sipl eval downstream --mode cached` on --eval-data; monitor:
+    /// the best kNN accuracy of the run's monitor (the base config's [monitor]), reported
+    /// after every epoch it measures so the pruner acts on it.
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Pretext)]
     objective: ObjectiveArg,
     /// The labelled dataset of the downstream objective.
@@ -68,7 +70,8 @@ pub struct TuneArgs {
     /// An extra flag for `sipl eval downstream` (repeat), e.g. --eval-arg=--epochs=30.
     #[arg(long = "eval-arg", value_name = "FLAG", allow_hyphen_values = true)]
     eval_args: Vec<String>,
-    /// Stops unpromising trials after an epoch, on their pretext validation accuracy.
+    /// Stops unpromising trials after an epoch, on their pretext validation accuracy (with
+    /// --objective monitor: on the monitor's kNN accuracy).
     #[arg(long, value_enum, default_value_t = PrunerArg::Median)]
     pruner: PrunerArg,
     #[arg(long, value_enum, default_value_t = SamplerArg::Tpe)]
@@ -95,6 +98,7 @@ pub struct TuneArgs {
 enum ObjectiveArg {
     Pretext,
     Downstream,
+    Monitor,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -192,6 +196,7 @@ pub fn run(a: TuneArgs) -> anyhow::Result<()> {
         objective: match a.objective {
             ObjectiveArg::Pretext => Objective::Pretext,
             ObjectiveArg::Downstream => Objective::Downstream,
+            ObjectiveArg::Monitor => Objective::Monitor,
         },
         eval_data: a.eval_data.as_ref().map(std::path::absolute).transpose()?,
         eval_args: a.eval_args.clone(),
@@ -314,13 +319,22 @@ fn check_before_trials(a: &TuneArgs, space: &Space, base: &TrainConfig) -> anyho
             .note("it has no dataset.json")
             .into());
         }
-        (ObjectiveArg::Pretext, Some(_)) => {
+        (ObjectiveArg::Pretext | ObjectiveArg::Monitor, Some(_)) => {
             anyhow::bail!("--eval-data is for --objective downstream")
         }
-        (ObjectiveArg::Pretext, None) if !a.eval_args.is_empty() => {
+        (ObjectiveArg::Pretext | ObjectiveArg::Monitor, None) if !a.eval_args.is_empty() => {
             anyhow::bail!("--eval-arg is for --objective downstream")
         }
         _ => {}
+    }
+    if a.objective == ObjectiveArg::Monitor {
+        // The monitor set is opened, split and checked as each trial would.
+        let Some(m) = &base.monitor else {
+            anyhow::bail!(
+                "--objective monitor needs a [monitor] section in the base config (monitor.data, a labelled dataset)"
+            )
+        };
+        sipl_eval::monitor::KnnMonitor::new(m, base.run.device.resolve()?)?;
     }
     if a.objective == ObjectiveArg::Downstream {
         // The flags as the trials will pass them, parsed by the real `sipl eval` parser.

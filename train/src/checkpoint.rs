@@ -46,6 +46,9 @@ pub struct TrainerState {
     pub epoch: u64,
     pub batch: usize,
     pub best_val_accuracy: Option<f64>,
+    /// The best kNN accuracy of the run's monitor (`run.best_by = "monitor"` picks by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_knn_accuracy: Option<f64>,
     pub adam_step: i64,
     /// `TrainConfig::trajectory_fingerprint` of the run that wrote it.
     pub config_fingerprint: String,

@@ -34,6 +34,94 @@ pub struct TrainConfig {
     pub model: ModelConfig,
     pub optim: OptimConfig,
     pub run: RunConfig,
+    /// The online downstream monitor (none: off). Never changes the trajectory: it may be
+    /// added to or removed from a run that resumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<MonitorConfig>,
+}
+
+/// `[monitor]`: after every `every` epochs and at the run's end, the current encoder (eval
+/// mode, no gradients) embeds a labelled set and its held-out part is classified by weighted
+/// kNN against the rest: `sipl eval knn`'s protocol and code (`sipl_eval::monitor`), so the
+/// last figure equals `sipl eval knn --weights RUN/final.safetensors` with the same settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// A labelled dataset made by `sipl ingest` (e.g. Tiny ImageNet val).
+    pub data: PathBuf,
+    /// Epochs between measurements, in [1, 1000000]; the run's end is always measured.
+    #[serde(default = "one")]
+    pub every: u64,
+    /// The neighbourhood size, in [1, 1000000] and at most the training images.
+    #[serde(default = "default_k")]
+    pub k: usize,
+    /// Temperature of the neighbours' vote weights exp(similarity / T), in (0, 100].
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+    /// Side the images are resized to before the encoder, in [32, 1024].
+    #[serde(default = "default_input_size")]
+    pub input_size: usize,
+    /// Only the first N images of `data` (bounds the cost; none: all), N >= 2.
+    pub images: Option<usize>,
+    /// The first N (of the images used) are the labelled neighbours, the rest held out ...
+    pub train_images: Option<usize>,
+    /// ... or a seeded stratified split holding out this share of every class (the default,
+    /// 0.2, without `train_images`).
+    pub stratified: Option<f64>,
+    /// Seed of the stratified split.
+    #[serde(default)]
+    pub split_seed: u64,
+    /// Images per encoder pass, in [1, 65536].
+    #[serde(default = "default_monitor_batch")]
+    pub batch: usize,
+}
+
+impl MonitorConfig {
+    /// The held-out share of the stratified split: `stratified`, else 0.2, unless
+    /// `train_images` asks for a first-N split (`None`).
+    pub fn stratified_share(&self) -> Option<f64> {
+        match (self.train_images, self.stratified) {
+            (Some(_), _) => None,
+            (None, s) => Some(s.unwrap_or(0.2)),
+        }
+    }
+}
+
+/// Which validation figure picks `best.safetensors` (`run.best_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BestBy {
+    /// Pretext validation accuracy (the paper's rule).
+    #[default]
+    Pretext,
+    /// The monitor's kNN accuracy (needs `[monitor]`).
+    Monitor,
+}
+
+impl BestBy {
+    fn is_pretext(&self) -> bool {
+        *self == BestBy::Pretext
+    }
+
+    /// The config's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            BestBy::Pretext => "pretext",
+            BestBy::Monitor => "monitor",
+        }
+    }
+}
+
+impl std::str::FromStr for BestBy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pretext" => Ok(BestBy::Pretext),
+            "monitor" => Ok(BestBy::Monitor),
+            _ => Err(format!("unknown run.best_by {s:?}: expected pretext or monitor")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +221,10 @@ pub struct RunConfig {
     /// failing, in seconds.
     #[serde(default = "default_dist_timeout")]
     pub dist_timeout_s: u64,
+    /// Which figure picks `best.safetensors`: pretext validation accuracy (default), or the
+    /// monitor's kNN accuracy. Never changes the trajectory.
+    #[serde(default, skip_serializing_if = "BestBy::is_pretext")]
+    pub best_by: BestBy,
 }
 
 fn default_val_fraction() -> f64 {
@@ -165,6 +257,21 @@ fn default_keep() -> usize {
 fn default_log_every() -> u64 {
     20
 }
+fn one() -> u64 {
+    1
+}
+fn default_k() -> usize {
+    20
+}
+fn default_temperature() -> f64 {
+    0.07
+}
+fn default_input_size() -> usize {
+    224
+}
+fn default_monitor_batch() -> usize {
+    64
+}
 
 impl TrainConfig {
     /// Reads `path`, applies `--set` overrides, validates against the ranges and against
@@ -192,6 +299,7 @@ impl TrainConfig {
         check_name::<Scheme>(&doc, "model.scheme", "opl, siplv1, siplv2 or siplv3")?;
         check_name::<DeviceSpec>(&doc, "run.device", "cpu, cuda, cuda:N or auto")?;
         check_name::<BatchDtype>(&doc, "data.batch_dtype", BatchDtype::NAMES)?;
+        check_name::<BestBy>(&doc, "run.best_by", "pretext or monitor")?;
         let cfg: TrainConfig = toml::Value::Table(doc)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
@@ -222,6 +330,28 @@ impl TrainConfig {
         if m.joint_views && m.batched_views == Some(true) {
             let e = RangeError::new("model.batched_views", true, "false with model.joint_views")
                 .note("joint views normalise all views together, batched views each apart");
+            return Err(e.into());
+        }
+        if let Some(mon) = &self.monitor {
+            EPOCHS.check("monitor.every", mon.every)?;
+            KNN_K.check("monitor.k", mon.k)?;
+            KNN_TEMPERATURE.check("monitor.temperature", mon.temperature)?;
+            INPUT_SIZE.check("monitor.input_size", mon.input_size)?;
+            Ints::new(2, u64::MAX).check_opt("monitor.images", mon.images)?;
+            Ints::new(1, u64::MAX).check_opt("monitor.train_images", mon.train_images)?;
+            if let Some(f) = mon.stratified {
+                HELD_OUT_FRACTION.check("monitor.stratified", f)?;
+            }
+            BATCH.check("monitor.batch", mon.batch)?;
+            if let (Some(_), Some(f)) = (mon.train_images, mon.stratified) {
+                let e =
+                    RangeError::new("monitor.stratified", f, "absent with monitor.train_images")
+                        .note("give one split: the first N images, or a stratified share");
+                return Err(e.into());
+            }
+        } else if r.best_by == BestBy::Monitor {
+            let e = RangeError::new("run.best_by", "monitor", "pretext without a [monitor]")
+                .note("add a [monitor] section (monitor.data, a labelled dataset)");
             return Err(e.into());
         }
         if r.amp == Some(true) && r.device == DeviceSpec::Cpu {
@@ -266,6 +396,8 @@ impl TrainConfig {
         c.data.workers = 0;
         c.run.overlap_uploads = None;
         (c.run.bucket_mb, c.run.dist_timeout_s) = (0.0, 0);
+        // The monitor reads the encoder and draws nothing; best_by picks a weight file.
+        (c.monitor, c.run.best_by) = (None, BestBy::Pretext);
         c.to_toml()
     }
 
@@ -345,6 +477,38 @@ mod tests {
         assert_eq!((c.optim.lr, c.model.alpha), (1e-3, 5.0));
         assert_eq!(c.data.path, PathBuf::from("/x y"));
         assert_eq!(TrainConfig::parse(&c.to_toml(), &[]).expect("round trip"), c);
+    }
+
+    #[test]
+    fn a_monitor_leaves_the_trajectory_and_is_checked_key_by_key() {
+        let plain = TrainConfig::parse(BASE, &[]).expect("plain");
+        let sets = ["monitor.data=tiny-val".to_owned(), "run.best_by=monitor".into()];
+        let watched = TrainConfig::parse(BASE, &sets).expect("monitored");
+        let m = watched.monitor.as_ref().expect("monitor");
+        assert_eq!((m.every, m.k, m.input_size, m.stratified_share()), (1, 20, 224, Some(0.2)));
+        assert_eq!(watched.trajectory_fingerprint(), plain.trajectory_fingerprint());
+        assert_ne!(watched.rank_agreement(), plain.rank_agreement());
+        // Saved and read back; a config without the keys saves none of them.
+        assert_eq!(TrainConfig::parse(&watched.to_toml(), &[]).expect("reread"), watched);
+        assert!(!plain.to_toml().contains("monitor") && !plain.to_toml().contains("best_by"));
+        for (set, key) in [
+            ("monitor.k=0", "monitor.k"),
+            ("monitor.every=0", "monitor.every"),
+            ("monitor.temperature=0", "monitor.temperature"),
+            ("monitor.input_size=8", "monitor.input_size"),
+            ("monitor.images=1", "monitor.images"),
+            ("monitor.stratified=1.5", "monitor.stratified"),
+            ("monitor.batch=0", "monitor.batch"),
+            ("monitor.colour=1", "colour"),
+        ] {
+            let e =
+                TrainConfig::parse(BASE, &["monitor.data=x".into(), set.into()]).expect_err(set);
+            assert!(e.to_string().contains(key), "{set}: {e}");
+        }
+        let e = TrainConfig::parse(BASE, &["run.best_by=monitor".into()]).expect_err("no monitor");
+        assert!(e.to_string().contains("run.best_by"), "{e}");
+        let e = TrainConfig::parse(BASE, &["run.best_by=loss".into()]).expect_err("name");
+        assert!(e.to_string().contains("run.best_by"), "{e}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod host_buffers;
 pub mod model;
 pub mod resnet;
 pub mod speed;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use device::{DeviceError, DeviceSpec};

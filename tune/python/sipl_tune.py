@@ -4,9 +4,11 @@ then runs this script with one JSON request as its only argument (see tune/src/d
 
 A trial's life:
   ask (or claim an orphaned RUNNING trial) -> `sipl train --epoch-handshake` in
-  STUDY/trials/NNNN -> after each epoch, report pretext validation accuracy; the pruner may
-  answer "stop" -> COMPLETE (value: best pretext accuracy, or `sipl eval downstream`'s best
-  held-out accuracy), PRUNED, or FAIL (the run's first error line).
+  STUDY/trials/NNNN -> after each epoch, report pretext validation accuracy (the monitor
+  objective: the monitor's kNN accuracy, after each epoch it measures); the pruner may answer
+  "stop" -> COMPLETE (value: best pretext accuracy, the monitor's best kNN accuracy, or
+  `sipl eval downstream`'s best held-out accuracy), PRUNED, or FAIL (the run's first error
+  line).
 
 A trial is owned by one tuner process (user attributes sipl_owner and sipl_heartbeat). An
 interrupted trial is put back as WAITING; so is a trial left RUNNING by a tuner that died (same
@@ -35,6 +37,8 @@ HEARTBEAT_S = 5.0
 GRACE_S = 30.0
 ASK_GRACE_S = 10.0
 LOCK_WAIT_S = 300.0
+# The field of the epoch handshake's line each objective reports to the pruner.
+REPORTED = {"pretext": "val_accuracy", "downstream": "val_accuracy", "monitor": "knn_accuracy"}
 
 
 class UsageError(Exception):
@@ -419,7 +423,8 @@ class Tuner:
         elif outcome == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
             acc = self.study._storage.get_trial(trial._trial_id).intermediate_values.get(detail)
-            shown = f", pretext accuracy {acc:.4f}" if acc is not None else ""
+            what = "monitor kNN accuracy" if req["objective"] == "monitor" else "pretext accuracy"
+            shown = f", {what} {acc:.4f}" if acc is not None else ""
             log(req, f"trial {number} pruned after epoch {detail}{shown} ({wall:.1f} s)")
         elif outcome == "interrupted":
             self.interrupted(trial, detail)
@@ -480,16 +485,19 @@ class Tuner:
                 continue
             try:
                 v = json.loads(line)
-                epoch, acc = int(v["epoch"]), v["val_accuracy"]
-            except (ValueError, KeyError, TypeError):
+                epoch, acc = int(v["epoch"]), v.get(REPORTED[req["objective"]])
+            except (ValueError, KeyError, TypeError, AttributeError):
                 last = line
                 continue
-            if epoch not in reported and isinstance(acc, (int, float)) and math.isfinite(acc):
+            # With the monitor objective, epochs the monitor did not measure report nothing,
+            # and the pruner is asked only after an epoch that reported.
+            fresh = isinstance(acc, (int, float)) and math.isfinite(acc)
+            if epoch not in reported and fresh:
                 trial.report(float(acc), epoch)
                 reported.add(epoch)
             go = not self.stop.is_set()
             # The last epoch is never pruned: the trial has finished by then.
-            if go and epoch < last_epoch and trial.should_prune():
+            if go and fresh and epoch < last_epoch and trial.should_prune():
                 pruned_at, go = epoch, False
             with contextlib.suppress(BrokenPipeError):
                 p.stdin.write("continue\n" if go else "stop\n")
@@ -503,7 +511,12 @@ class Tuner:
             return "interrupted", "stopped by signal"
         if rc != 0:
             return "fail", first_error(log_path) or f"sipl train exited with status {rc}"
-        best = best_pretext(run)
+        if req["objective"] == "monitor":
+            best = best_of(run, "knn_accuracy")
+            if best is None:
+                return "fail", "the run recorded no monitor figure (is [monitor] in its config?)"
+            return "complete", best
+        best = best_of(run, "val_accuracy")
         if best is None:
             return "fail", "the run recorded no validation accuracy"
         return "complete", best
@@ -557,8 +570,11 @@ def metrics(run):
     return out
 
 
-def best_pretext(run):
-    accs = [m["val_accuracy"] for m in metrics(run) if "val_accuracy" in m]
+def best_of(run, key):
+    """The largest `key` of the run's metrics lines after its first step (`val_accuracy`:
+    pretext validation; `knn_accuracy`: the monitor, whose step-0 figure is the untrained
+    encoder's), or None."""
+    accs = [m[key] for m in metrics(run) if key in m and m.get("step", 1) > 0]
     return max(accs) if accs else None
 
 

@@ -74,14 +74,16 @@ class Runs(unittest.TestCase):
             run = Path(d)
             (run / "metrics.jsonl").write_text(
                 '{"epoch":1,"step":5,"val_accuracy":0.25}\n{"loss":1,"step":6}\n'
-                '{"epoch":2,"step":10,"val_accuracy":0.5}\n{"epoch":2,"step":12,"val_accuracy":0.375}\n{"cut'
+                '{"epoch":2,"step":10,"val_accuracy":0.5}\n{"epoch":2,"step":12,"val_accuracy":0.375}\n'
+                '{"epoch":0,"step":0,"knn_accuracy":0.75}\n{"epoch":2,"step":12,"knn_accuracy":0.125}\n{"cut'
             )
-            self.assertEqual(t.best_pretext(run), 0.5)
+            self.assertEqual(t.best_of(run, "val_accuracy"), 0.5)
+            self.assertEqual(t.best_of(run, "knn_accuracy"), 0.125)
             self.assertEqual(t.epochs_run(run), 3)
             log = run / "0000.log"
             log.write_text("$ sipl train a\nerror: old\n\n$ sipl train b\nresuming\nerror: data.train_images = 100: must be in [1, 47]\n")
             self.assertEqual(t.first_error(log), "data.train_images = 100: must be in [1, 47]")
-            self.assertIsNone(t.best_pretext(run / "missing"))
+            self.assertIsNone(t.best_of(run / "missing", "val_accuracy"))
 
     def test_an_unlocked_or_absent_run_directory_is_free(self):
         with tempfile.TemporaryDirectory() as d:

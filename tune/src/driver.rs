@@ -27,9 +27,13 @@ pub enum Objective {
     Pretext,
     /// The best held-out accuracy of `sipl eval downstream --mode cached` on `--eval-data`.
     Downstream,
+    /// The best kNN accuracy of the run's monitor (`[monitor]` of the base config), reported
+    /// after every epoch it measures, so the pruner acts on a downstream figure.
+    Monitor,
 }
 
-/// Optuna's pruner, asked after every epoch with the pretext validation accuracy.
+/// Optuna's pruner, asked after every epoch with the pretext validation accuracy (with the
+/// monitor objective: after every epoch the monitor measures, with its kNN accuracy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pruner {

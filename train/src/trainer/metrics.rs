@@ -1,5 +1,6 @@
 //! `RUN/metrics.jsonl`, typed: one JSON object per line, a [`TrainLine`] every `run.log_every`
-//! steps and a [`ValidationLine`] after every validation. The trainer writes these types (via
+//! steps, a [`ValidationLine`] after every validation and, with a `[monitor]`, a
+//! [`MonitorLine`] after every `monitor.every` epochs and at the run's end. The trainer writes these types (via
 //! `run_dir::Metrics`) and everything that reads a run's metrics (progress, `sipl report`,
 //! `sipl bench train`, the tests) reads them back through [`read`], never by key.
 //!
@@ -46,10 +47,38 @@ pub struct ValidationLine {
     pub val_predictions: Option<u64>,
 }
 
-/// One line of `metrics.jsonl`.
+/// The online downstream monitor after an epoch (or at the run's end): weighted kNN accuracy
+/// of the current encoder on the monitor set's held-out images, by the code and protocol of
+/// `sipl eval knn` (`[monitor]`, `sipl_eval::monitor`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorLine {
+    /// Epochs completed.
+    pub epoch: u64,
+    /// `knn_correct / knn_held_out`, in [0, 1].
+    pub knn_accuracy: f64,
+    /// Held-out images the kNN vote classified right.
+    pub knn_correct: u64,
+    /// Held-out images classified.
+    pub knn_held_out: u64,
+    /// The upper end of the 95% Wilson score interval of `knn_accuracy`.
+    pub knn_high: f64,
+    /// The neighbourhood size.
+    pub knn_k: u64,
+    /// The lower end of the 95% Wilson score interval of `knn_accuracy`.
+    pub knn_low: f64,
+    /// Labelled images the held-out ones are compared with.
+    pub knn_train_images: u64,
+    /// Wall time of the measurement (embedding both parts and the vote), in seconds.
+    pub monitor_seconds: f64,
+    pub step: u64,
+}
+
+/// One line of `metrics.jsonl`. Untagged: a line is the first variant whose required fields
+/// it has (`knn_accuracy`, `val_accuracy`, else a training line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum MetricsLine {
+    Monitor(MonitorLine),
     Validation(ValidationLine),
     Train(TrainLine),
 }
@@ -57,8 +86,34 @@ pub enum MetricsLine {
 impl MetricsLine {
     pub fn step(&self) -> u64 {
         match self {
+            MetricsLine::Monitor(m) => m.step,
             MetricsLine::Validation(v) => v.step,
             MetricsLine::Train(t) => t.step,
+        }
+    }
+
+    /// The line's scalars under their TensorBoard tags: `train/…` (loss, its terms,
+    /// pretext accuracy, learning rate, samples/s), `val/accuracy`, `monitor/knn_accuracy`
+    /// (with its interval). Values as in the JSON line.
+    pub fn scalars(&self) -> Vec<(String, f64)> {
+        match self {
+            MetricsLine::Train(t) => {
+                let mut v = vec![
+                    ("train/loss".to_owned(), t.loss),
+                    ("train/accuracy".to_owned(), t.accuracy),
+                    ("train/sym_kl".to_owned(), t.sym_kl),
+                    ("train/lr".to_owned(), t.lr),
+                    ("train/samples_per_s".to_owned(), t.samples_per_s),
+                ];
+                v.extend(t.ce.iter().enumerate().map(|(i, c)| (format!("train/ce{i}"), *c)));
+                v
+            }
+            MetricsLine::Validation(l) => vec![("val/accuracy".to_owned(), l.val_accuracy)],
+            MetricsLine::Monitor(m) => vec![
+                ("monitor/knn_accuracy".to_owned(), m.knn_accuracy),
+                ("monitor/knn_low".to_owned(), m.knn_low),
+                ("monitor/knn_high".to_owned(), m.knn_high),
+            ],
         }
     }
 
@@ -83,7 +138,15 @@ pub fn read(run: &Path) -> Vec<MetricsLine> {
 pub fn validations(lines: &[MetricsLine]) -> impl Iterator<Item = &ValidationLine> {
     lines.iter().filter_map(|l| match l {
         MetricsLine::Validation(v) => Some(v),
-        MetricsLine::Train(_) => None,
+        _ => None,
+    })
+}
+
+/// The monitor lines of `lines`, in order.
+pub fn monitors(lines: &[MetricsLine]) -> impl Iterator<Item = &MonitorLine> {
+    lines.iter().filter_map(|l| match l {
+        MetricsLine::Monitor(m) => Some(m),
+        _ => None,
     })
 }
 
@@ -91,7 +154,7 @@ pub fn validations(lines: &[MetricsLine]) -> impl Iterator<Item = &ValidationLin
 pub fn train_lines(lines: &[MetricsLine]) -> impl Iterator<Item = &TrainLine> {
     lines.iter().filter_map(|l| match l {
         MetricsLine::Train(t) => Some(t),
-        MetricsLine::Validation(_) => None,
+        _ => None,
     })
 }
 
@@ -105,9 +168,12 @@ mod tests {
         let text = "{\"accuracy\":0.5,\"ce\":[2.0,2.5],\"epoch\":0,\"loss\":4.75,\"lr\":0.00005,\
                     \"samples_per_s\":12.5,\"step\":20,\"sym_kl\":0.05}\n\
                     {\"epoch\":1,\"step\":25,\"val_accuracy\":0.25,\"val_predictions\":128}\n\
-                    {\"epoch\":1,\"step\":25,\"val_accuracy\":0.25}\n{\"step\":3";
+                    {\"epoch\":1,\"step\":25,\"val_accuracy\":0.25}\n\
+                    {\"epoch\":1,\"knn_accuracy\":0.75,\"knn_correct\":3,\"knn_held_out\":4,\
+                    \"knn_high\":0.95,\"knn_k\":20,\"knn_low\":0.3,\"knn_train_images\":12,\
+                    \"monitor_seconds\":0.5,\"step\":25}\n{\"step\":3";
         let lines = parse(text);
-        assert_eq!(lines.len(), 3, "the cut line is skipped");
+        assert_eq!(lines.len(), 4, "the cut line is skipped");
         let text_lines: Vec<&str> = text.lines().collect();
         for (line, original) in lines.iter().zip(&text_lines) {
             assert_eq!(&line.to_json(), original);
@@ -115,6 +181,7 @@ mod tests {
         assert_eq!(train_lines(&lines).map(|t| t.ce.len()).collect::<Vec<_>>(), [2]);
         let v: Vec<_> = validations(&lines).map(|v| v.val_predictions).collect();
         assert_eq!(v, [Some(128), None]);
-        assert_eq!(lines.iter().map(MetricsLine::step).collect::<Vec<_>>(), [20, 25, 25]);
+        assert_eq!(lines.iter().map(MetricsLine::step).collect::<Vec<_>>(), [20, 25, 25, 25]);
+        assert_eq!(monitors(&lines).map(|m| m.knn_correct).collect::<Vec<_>>(), [3]);
     }
 }

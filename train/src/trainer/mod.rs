@@ -10,7 +10,9 @@
 
 mod cadence;
 pub mod metrics;
+mod monitor;
 mod plan;
+mod progress;
 mod ranks;
 mod run_dir;
 mod window;
@@ -20,14 +22,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sipl_loader::{Batch, Loader, LoaderConfig, LoaderError};
 use sipl_shards::Dataset;
 use tch::{Device, Tensor, nn};
 
 use crate::adam::Adam;
 use crate::checkpoint::{CheckpointError, Checkpointer, TrainerState, write_weights};
-use crate::config::{ConfigError, TrainConfig};
+use crate::config::{BestBy, ConfigError, TrainConfig};
 use crate::dist::{Dist, DistError, Launch};
 use crate::faults::FaultPlan;
 use crate::host_buffers::PixelTensor;
@@ -37,8 +38,11 @@ pub use cadence::Cadence;
 use cadence::is_new_best;
 pub use metrics::METRICS;
 use metrics::MetricsLine;
-pub use metrics::ValidationLine;
+pub use metrics::{MonitorLine, ValidationLine};
+pub use monitor::{KnnFigure, Monitor, MonitorHook};
 pub use plan::RunPlan;
+use progress::Display;
+pub use progress::Progress;
 use ranks::{Ranked, Ranks, Single};
 pub use run_dir::{CONFIG, DATASET, DatasetRecord};
 use window::Window;
@@ -71,6 +75,12 @@ pub enum TrainError {
     NonFinite { step: u64, value: f64 },
     #[error(transparent)]
     Torch(#[from] tch::TchError),
+    #[error("monitor: {0}")]
+    Monitor(String),
+    #[error(
+        "the monitor failed on another rank at step {step} (its error is above): stopping; the last good checkpoint is kept"
+    )]
+    PeerMonitorFailed { step: u64 },
     #[error(transparent)]
     Dist(#[from] DistError),
     #[error(
@@ -94,7 +104,7 @@ pub struct TrainJob {
     pub run_dir: PathBuf,
     /// Resume even though the saved config differs.
     pub force: bool,
-    pub progress: bool,
+    pub progress: Progress,
     /// Set to stop at the next step boundary (SIGINT/SIGTERM are wired to it by `train`).
     /// With several ranks the stop is agreed every `run.log_every` steps.
     pub stop: Arc<AtomicBool>,
@@ -106,10 +116,36 @@ pub struct TrainJob {
     /// stops the run there, checkpointed, as a stop request would. `None`: always go on.
     /// One process only (`sipl tune` drives its trials through it).
     pub after_epoch: Option<EpochGate>,
+    /// The online downstream monitor (`[monitor]`), filled in by the command that starts the
+    /// run; `None`: off.
+    pub monitor: Option<MonitorHook>,
 }
 
-/// Whether a run goes on after an epoch, given that epoch's validation line.
-pub type EpochGate = Box<dyn Fn(&ValidationLine) -> Result<bool, TrainError> + Send + Sync>;
+/// What an epoch's end recorded: its validation line and, when the monitor measured at it,
+/// the monitor's line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochEnd {
+    pub validation: ValidationLine,
+    pub monitor: Option<MonitorLine>,
+}
+
+impl EpochEnd {
+    /// One JSON object: the validation line's fields, and the monitor line's when there is
+    /// one (`knn_accuracy`, …).
+    pub fn to_json(&self) -> String {
+        let mut v = serde_json::to_value(&self.validation).expect("a validation line serialises");
+        if let (Some(m), Some(obj)) = (&self.monitor, v.as_object_mut()) {
+            let mv = serde_json::to_value(m).expect("a monitor line serialises");
+            for (k, x) in mv.as_object().into_iter().flatten() {
+                obj.entry(k.clone()).or_insert_with(|| x.clone());
+            }
+        }
+        v.to_string()
+    }
+}
+
+/// Whether a run goes on after an epoch, given what that epoch's end recorded.
+pub type EpochGate = Box<dyn Fn(&EpochEnd) -> Result<bool, TrainError> + Send + Sync>;
 
 #[derive(Debug, Clone)]
 pub struct TrainReport {
@@ -117,6 +153,9 @@ pub struct TrainReport {
     pub resumed_from: Option<u64>,
     pub best_val_accuracy: Option<f64>,
     pub last_val_accuracy: Option<f64>,
+    /// The monitor's last line and its best kNN accuracy (no monitor: `None`).
+    pub last_monitor: Option<MonitorLine>,
+    pub best_knn_accuracy: Option<f64>,
     /// Over all ranks.
     pub samples_per_s: f64,
     pub interrupted: bool,
@@ -200,6 +239,8 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
         }
     };
     let dataset_replaced = claim.as_ref().is_some_and(|c| c.dataset_replaced);
+    let notes = claim.as_ref().map(|c| c.notes.clone()).unwrap_or_default();
+    let monitor_changed = claim.as_ref().is_some_and(|c| c.monitor_changed);
     let _lock = claim.map(|c| c.lock);
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, job.stop.clone())
@@ -212,14 +253,23 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
             record.path.display(),
             record.identity
         );
-        s.state.best_val_accuracy = None;
+        (s.state.best_val_accuracy, s.state.best_knn_accuracy) = (None, None);
     }
     let resumed_from = (s.state.step > 0).then_some(s.state.step);
+    for note in notes.iter().filter(|_| resumed_from.is_some()) {
+        eprintln!("{note}");
+    }
+    if monitor_changed {
+        // Figures of another monitor set are not comparable with the new ones.
+        s.state.best_knn_accuracy = None;
+    }
+    let resume =
+        resumed_from.map(|step| run_dir::Resume { step, at_epoch_start: s.state.batch == 0 });
     let metrics = match s.is_main() {
-        true => Some(run_dir::Metrics::open(&job.run_dir, s.state.step)?),
+        true => Some(run_dir::Metrics::open(&job.run_dir, resume)?),
         false => None,
     };
-    s.run_loop(&train_loader, &val_loader, metrics, &job, resumed_from)
+    s.run_loop(&train_loader, &val_loader, metrics, job, resumed_from)
 }
 
 /// Refuses a batch whose training step would not fit in half of this machine's memory
@@ -299,6 +349,7 @@ impl Session {
                 epoch: 0,
                 batch: 0,
                 best_val_accuracy: None,
+                best_knn_accuracy: None,
                 adam_step: 0,
                 config_fingerprint: fingerprint,
                 seed: cfg.run.seed,
@@ -342,28 +393,33 @@ impl Session {
         train: &Loader,
         val: &Loader,
         mut metrics: Option<run_dir::Metrics>,
-        job: &TrainJob,
+        mut job: TrainJob,
         resumed_from: Option<u64>,
     ) -> Result<TrainReport, TrainError> {
         let cadence = Cadence::new(&self.cfg, train.batches_per_epoch() as u64);
-        let bar = progress(cadence.max_steps, self.state.step, job.progress && self.is_main());
+        let style = if self.is_main() { job.progress } else { Progress::Off };
+        let bar = Display::new(style, cadence.max_steps, self.state.step);
         let start = (Instant::now(), self.state.step);
         let mut window = Window::new(self.device);
         let mut last_val = None;
         let mut validated_at = None;
+        let mut monitor = Monitoring { hook: job.monitor.take(), at: None, last: None };
+        // A fresh run's first figure is its encoder before any step: the random encoder of
+        // its seed, the baseline its later figures are read against.
+        if self.state.step == 0 && monitor.hook.is_some() {
+            self.ranks.average_buffers(&self.vs)?;
+            self.measure(&mut monitor, 0, &mut metrics, &bar)?;
+        }
         'epochs: while cadence.goes_on(self.state.epoch, self.state.step) {
             for batch in train.epoch(self.state.epoch, self.state.batch) {
                 let batch = batch?;
                 self.step(&batch, &mut window)?;
                 let step = self.state.step;
-                bar.set_position(step);
+                bar.step(step);
                 if cadence.logs_at(step) {
                     self.check_finite(&window)?;
                     let line = window.flush(&self.state, self.cfg.optim.lr);
-                    bar.set_message(format!(
-                        "loss {:.4} acc {:.3} {:.0} samples/s",
-                        line.loss, line.accuracy, line.samples_per_s
-                    ));
+                    bar.train(&line);
                     if let Some(m) = &mut metrics {
                         m.write(&MetricsLine::Train(line))?;
                     }
@@ -377,8 +433,8 @@ impl Session {
                     self.save_checkpoint()?;
                 }
                 if next.interrupt {
-                    bar.abandon_with_message("stopped by signal; checkpoint written");
-                    return Ok(self.report(resumed_from, last_val, start, true));
+                    bar.abandon("stopped by signal; checkpoint written");
+                    return Ok(self.report(resumed_from, last_val, &monitor, start, true));
                 }
                 if next.finish {
                     break 'epochs;
@@ -389,33 +445,91 @@ impl Session {
             self.check_finite(&window)?;
             let (acc, predictions) = self.validate(val)?;
             (last_val, validated_at) = (Some(acc), Some(self.state.step));
-            let line = self.record_validation((acc, predictions), &mut metrics)?;
+            let line = self.record_validation((acc, predictions), &mut metrics, &bar)?;
+            let last = !cadence.goes_on(self.state.epoch, self.state.step);
+            let measured = match monitor.due(self.state.epoch, last) {
+                true => Some(self.measure(&mut monitor, self.state.epoch, &mut metrics, &bar)?),
+                false => None,
+            };
             let checkpointed = cadence.checkpoints_after_epoch(self.state.epoch, self.state.step);
             if checkpointed {
                 self.save_checkpoint()?;
             }
+            let end = EpochEnd { validation: line, monitor: measured };
             if let Some(gate) = &job.after_epoch
-                && !gate(&line)?
+                && !gate(&end)?
             {
                 if !checkpointed {
                     self.save_checkpoint()?;
                 }
-                bar.abandon_with_message("stopped after the epoch; checkpoint written");
-                return Ok(self.report(resumed_from, last_val, start, true));
+                bar.abandon("stopped after the epoch; checkpoint written");
+                return Ok(self.report(resumed_from, last_val, &monitor, start, true));
             }
         }
         self.check_finite(&window)?;
         if cadence.validates_at_end(self.state.step, validated_at) {
             let (acc, predictions) = self.validate(val)?;
             last_val = Some(acc);
-            self.record_validation((acc, predictions), &mut metrics)?;
+            self.record_validation((acc, predictions), &mut metrics, &bar)?;
+            if monitor.hook.is_some() && monitor.at != Some(self.state.step) {
+                // A run that ends on an epoch's last batch has completed that epoch.
+                let whole = self.state.batch >= train.batches_per_epoch();
+                let epochs = self.state.epoch + u64::from(whole);
+                self.measure(&mut monitor, epochs, &mut metrics, &bar)?;
+            }
             self.save_checkpoint()?;
         }
         if self.is_main() {
             write_weights(&self.run, FINAL, &self.vs)?;
         }
-        bar.finish_and_clear();
-        Ok(self.report(resumed_from, last_val, start, false))
+        bar.finish();
+        Ok(self.report(resumed_from, last_val, &monitor, start, false))
+    }
+
+    /// Runs the monitor on the current encoder (BatchNorm statistics were averaged over the
+    /// ranks just before), logs its line with `epochs` completed, and with `run.best_by =
+    /// "monitor"` a new best after the first step writes `best.safetensors` (the step-0 figure
+    /// is the random encoder's: a baseline, never a best). Every rank measures; all stop if
+    /// any fails, or if rank 0 cannot record.
+    fn measure(
+        &mut self,
+        monitor: &mut Monitoring,
+        epochs: u64,
+        metrics: &mut Option<run_dir::Metrics>,
+        bar: &Display,
+    ) -> Result<MonitorLine, TrainError> {
+        let Some(hook) = monitor.hook.as_mut() else {
+            return Err(TrainError::Monitor("no monitor".into()));
+        };
+        let started = Instant::now();
+        let figure = hook.measure(&self.model, self.device);
+        if self.ranks.any(figure.is_err())? {
+            figure?;
+            return Err(TrainError::PeerMonitorFailed { step: self.state.step });
+        }
+        let figure = figure?;
+        let step = self.state.step;
+        let line = monitor::line(figure, epochs, step, started.elapsed().as_secs_f64());
+        let best = step > 0 && is_new_best(self.state.best_knn_accuracy, line.knn_accuracy);
+        let recorded = (|| {
+            if let Some(m) = metrics {
+                m.write(&MetricsLine::Monitor(line.clone()))?;
+            }
+            if best && self.cfg.run.best_by == BestBy::Monitor && self.is_main() {
+                write_weights(&self.run, BEST, &self.vs)?;
+            }
+            Ok::<(), TrainError>(())
+        })();
+        if self.ranks.any(recorded.is_err())? {
+            recorded?;
+            return Err(TrainError::PeerMonitorFailed { step });
+        }
+        bar.monitor(&line);
+        if best {
+            self.state.best_knn_accuracy = Some(line.knn_accuracy);
+        }
+        (monitor.at, monitor.last) = (Some(step), Some(line.clone()));
+        Ok(line)
     }
 
     fn step(&mut self, batch: &Batch, window: &mut Window) -> Result<(), TrainError> {
@@ -485,6 +599,7 @@ impl Session {
         &mut self,
         (acc, predictions): (f64, i64),
         metrics: &mut Option<run_dir::Metrics>,
+        bar: &Display,
     ) -> Result<ValidationLine, TrainError> {
         let s = &self.state;
         let line = ValidationLine {
@@ -496,9 +611,10 @@ impl Session {
         if let Some(m) = metrics {
             m.write(&MetricsLine::Validation(line.clone()))?;
         }
+        bar.validation(&line);
         if is_new_best(s.best_val_accuracy, acc) {
             self.state.best_val_accuracy = Some(acc);
-            if self.is_main() {
+            if self.cfg.run.best_by == BestBy::Pretext && self.is_main() {
                 write_weights(&self.run, BEST, &self.vs)?;
             }
         }
@@ -535,6 +651,7 @@ impl Session {
         &self,
         resumed_from: Option<u64>,
         last_val: Option<f64>,
+        monitor: &Monitoring,
         start: (Instant, u64),
         interrupted: bool,
     ) -> TrainReport {
@@ -545,6 +662,8 @@ impl Session {
             resumed_from,
             best_val_accuracy: self.state.best_val_accuracy,
             last_val_accuracy: last_val,
+            last_monitor: monitor.last.clone(),
+            best_knn_accuracy: self.state.best_knn_accuracy,
             samples_per_s: samples / start.0.elapsed().as_secs_f64().max(1e-9),
             interrupted,
             world: self.world(),
@@ -552,15 +671,18 @@ impl Session {
     }
 }
 
-fn progress(total: u64, at: u64, visible: bool) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
+/// The monitor of a run and where it last measured.
+struct Monitoring {
+    hook: Option<MonitorHook>,
+    /// The step of the last measurement, and its line.
+    at: Option<u64>,
+    last: Option<MonitorLine>,
+}
+
+impl Monitoring {
+    /// Whether the end of epoch `epochs_done` is measured: every `every` epochs, and the
+    /// run's `last` epoch.
+    fn due(&self, epochs_done: u64, last: bool) -> bool {
+        self.hook.as_ref().is_some_and(|h| last || epochs_done.is_multiple_of(h.every().max(1)))
     }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("train {bar:30} {pos}/{len} steps  {msg}  eta {eta}")
-            .expect("static template"),
-    );
-    bar.set_position(at);
-    bar
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::TrainError;
 use super::metrics::{self, METRICS, MetricsLine};
 use crate::config::TrainConfig;
+use crate::tensorboard::{EventWriter, TB_DIR};
 
 pub const CONFIG: &str = "config.toml";
 /// The dataset a run trains on: its path and identity (the hash of its `dataset.json`).
@@ -66,6 +67,11 @@ pub struct Claim {
     pub lock: RunLock,
     /// The run was made on another dataset and `--force` continues it on this one.
     pub dataset_replaced: bool,
+    /// What changed since the saved config that a resume allows silently but says (a
+    /// `[monitor]` added, removed or changed; `run.best_by`).
+    pub notes: Vec<String>,
+    /// `[monitor]` measures another way than the saved config's (its best starts over).
+    pub monitor_changed: bool,
 }
 
 /// Locks the run directory, then saves `config` as `RUN/config.toml` and `data` as
@@ -81,6 +87,8 @@ pub fn claim(
     std::fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
     let held = lock(run)?;
     let path = run.join(CONFIG);
+    let mut notes = Vec::new();
+    let mut monitor_changed = false;
     if let Ok(text) = std::fs::read_to_string(&path) {
         let old = TrainConfig::parse(&text, &[]).map_err(|e| TrainError::RunDir {
             path: path.clone(),
@@ -95,6 +103,8 @@ pub fn claim(
                 ),
             });
         }
+        notes = untracked_changes(&old, config);
+        monitor_changed = old.monitor.is_some() && old.monitor != config.monitor;
     }
     let dataset_replaced = check_dataset(run, data, force)?;
     sipl_shards::write_atomic(&path, config.to_toml().as_bytes())
@@ -103,7 +113,33 @@ pub fn claim(
     let text = serde_json::to_string_pretty(data).expect("record serialises") + "\n";
     sipl_shards::write_atomic(&record, text.as_bytes())
         .map_err(|e| TrainError::RunDir { path: record, reason: e.to_string() })?;
-    Ok(Claim { lock: held, dataset_replaced })
+    Ok(Claim { lock: held, dataset_replaced, notes, monitor_changed })
+}
+
+/// The changes from `old` to `new` that leave the trajectory alone, as sentences.
+fn untracked_changes(old: &TrainConfig, new: &TrainConfig) -> Vec<String> {
+    let mut notes = Vec::new();
+    let same = "it does not change the trajectory";
+    match (&old.monitor, &new.monitor) {
+        (None, Some(m)) => notes.push(format!(
+            "note: [monitor] added since the run started ({}; {same}): measured from here on",
+            m.data.display()
+        )),
+        (Some(_), None) => notes.push(format!(
+            "note: [monitor] removed since the run started ({same}): no more monitor lines"
+        )),
+        (Some(a), Some(b)) if a != b => notes.push(format!(
+            "note: [monitor] changed since the run started ({same}): lines from here on are not comparable with earlier ones"
+        )),
+        _ => {}
+    }
+    if old.run.best_by != new.run.best_by {
+        notes.push(format!(
+            "note: run.best_by is now {} (was {}): best.safetensors is replaced at the next better figure of that kind",
+            new.run.best_by.name(), old.run.best_by.name()
+        ));
+    }
+    notes
 }
 
 /// Compares `data` with the dataset the run recorded; true when it differs and `force` lets
@@ -141,34 +177,79 @@ fn check_dataset(run: &Path, data: &DatasetRecord, force: bool) -> Result<bool, 
 /// The settings of `b` that differ from `a`'s, `optim.lr: 5e-5 -> 0.001`.
 fn differences(a: &TrainConfig, b: &TrainConfig) -> String {
     use sipl_limits::changes::{changes, describe, settings_of_text};
-    let (a, b) = (settings_of_text(&a.to_toml()), settings_of_text(&b.to_toml()));
+    // Only what the trajectory depends on: the refusal is about those.
+    let (a, b) = (settings_of_text(&a.trajectory_toml()), settings_of_text(&b.trajectory_toml()));
     describe(&changes(&a, &b), "settings differ")
 }
 
-/// Appends metric lines; on open, drops lines past `keep_through_step`.
+/// Appends metric lines to `metrics.jsonl` and their scalars to TensorBoard event files in
+/// `RUN/tb/`. On open, keeps what the checkpoint the run resumes from already accounts for,
+/// and starts a new event file that tells TensorBoard to drop the rest.
 pub struct Metrics {
     file: std::fs::File,
     path: PathBuf,
+    events: EventWriter,
+}
+
+/// Where a run (re)starts: the step of its checkpoint, and whether that checkpoint was taken
+/// after an epoch's end lines (its batch is 0) or before them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    pub step: u64,
+    pub at_epoch_start: bool,
 }
 
 impl Metrics {
-    pub fn open(run: &Path, keep_through_step: u64) -> Result<Self, TrainError> {
+    /// `resume`: the checkpoint the run continues from; `None` for a run that starts (again)
+    /// from step 0, which keeps no line of an earlier attempt.
+    ///
+    /// Kept: the lines before the checkpoint's step; at its step the training line, and the
+    /// validation and monitor lines only when the checkpoint was taken after them (at an
+    /// epoch's start). Everything dropped is measured again, identically. The new event file
+    /// purges from the first step not kept, and repeats the kept lines at that step.
+    pub fn open(run: &Path, resume: Option<Resume>) -> Result<Self, TrainError> {
         let path = run.join(METRICS);
-        let kept: String = metrics::read(run)
-            .iter()
-            .filter(|l| l.step() <= keep_through_step)
-            .map(|l| format!("{}\n", l.to_json()))
-            .collect();
-        sipl_shards::write_atomic(&path, kept.as_bytes())
+        let kept: Vec<MetricsLine> = match resume {
+            None => Vec::new(),
+            Some(r) => metrics::read(run)
+                .into_iter()
+                .filter(|l| {
+                    l.step() < r.step
+                        || (l.step() == r.step
+                            && (r.at_epoch_start || matches!(l, MetricsLine::Train(_))))
+                })
+                .collect(),
+        };
+        let text: String = kept.iter().map(|l| format!("{}\n", l.to_json())).collect();
+        sipl_shards::write_atomic(&path, text.as_bytes())
             .map_err(|e| TrainError::RunDir { path: path.clone(), reason: e.to_string() })?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
             .map_err(|e| TrainError::io(&path, e))?;
-        Ok(Metrics { file, path })
+        let tb = run.join(TB_DIR);
+        let earlier = std::fs::read_dir(&tb).is_ok_and(|mut d| d.next().is_some());
+        let purge_from = match resume {
+            Some(r) if r.at_epoch_start => Some(r.step + 1),
+            Some(r) => Some(r.step),
+            None => earlier.then_some(0),
+        };
+        let events = EventWriter::create(&tb, purge_from).map_err(|e| TrainError::io(&tb, e))?;
+        let mut m = Metrics { file, path, events };
+        for line in kept.iter().filter(|l| purge_from.is_some_and(|p| l.step() >= p)) {
+            m.write_events(line)?;
+        }
+        Ok(m)
     }
 
     pub fn write(&mut self, line: &MetricsLine) -> Result<(), TrainError> {
-        writeln!(self.file, "{}", line.to_json()).map_err(|e| TrainError::io(&self.path, e))
+        writeln!(self.file, "{}", line.to_json()).map_err(|e| TrainError::io(&self.path, e))?;
+        self.write_events(line)
+    }
+
+    fn write_events(&mut self, line: &MetricsLine) -> Result<(), TrainError> {
+        let scalars = line.scalars();
+        let values: Vec<(&str, f64)> = scalars.iter().map(|(t, v)| (t.as_str(), *v)).collect();
+        self.events.scalars(line.step(), &values).map_err(|e| TrainError::io(self.events.path(), e))
     }
 }
