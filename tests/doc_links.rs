@@ -203,7 +203,7 @@ fn broken_links(from: &str, text: &str, tree: &dyn Tree) -> Vec<String> {
             .or_insert_with(|| tree.read(&target).map(|t| anchors(&t)));
         match known {
             None => report(format!("{target} cannot be read")),
-            Some(list) if !list.iter().any(|a| *a == fragment) => {
+            Some(list) if !list.contains(&fragment) => {
                 report(format!("{target} has no heading #{fragment}"))
             }
             Some(_) => {}
