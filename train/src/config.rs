@@ -21,10 +21,21 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Parse(String),
-    #[error("--set {0}: expected section.key=value")]
+    #[error("--set {}: expected section.key=value", shown(.0))]
     Set(String),
+    /// A `--set` whose value is not one TOML value, or does not fit its key.
+    #[error("--set {}: {reason}", shown(.set))]
+    SetValue { set: String, reason: String },
     #[error(transparent)]
     Range(#[from] sipl_limits::RangeError),
+}
+
+/// A `--set` as typed, its control characters (a newline, a tab) escaped so that one error
+/// stays one line.
+fn shown(set: &str) -> String {
+    set.chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -292,17 +303,24 @@ impl TrainConfig {
     pub fn parse(text: &str, sets: &[String]) -> Result<Self, ConfigError> {
         let mut doc: toml::Table =
             text.parse().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        let mut applied = Vec::new();
         for set in sets {
-            apply_set(&mut doc, set)?;
+            applied.push((apply_set(&mut doc, set)?, set.as_str()));
         }
         // The two names with a fixed set of values get the error every other range gives.
         check_name::<Scheme>(&doc, "model.scheme", "opl, siplv1, siplv2 or siplv3")?;
         check_name::<DeviceSpec>(&doc, "run.device", "cpu, cuda, cuda:N or auto")?;
         check_name::<BatchDtype>(&doc, "data.batch_dtype", BatchDtype::NAMES)?;
         check_name::<BestBy>(&doc, "run.best_by", "pretext or monitor")?;
-        let cfg: TrainConfig = toml::Value::Table(doc)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        let cfg: TrainConfig = toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
+            match blame(&e.to_string(), &applied) {
+                Some(set) => ConfigError::SetValue {
+                    set: set.to_owned(),
+                    reason: e.message().trim().to_owned(),
+                },
+                None => ConfigError::Parse(e.to_string()),
+            }
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -433,25 +451,57 @@ fn check_name<T: std::str::FromStr>(
     }
 }
 
-/// `section.key=value`: the value is parsed as TOML (number, bool, string), else taken as a
-/// plain string.
-fn apply_set(doc: &mut toml::Table, set: &str) -> Result<(), ConfigError> {
+/// `section.key=value`: the value is one TOML value (number, bool, string, array, inline
+/// table); text that is none of these is taken as a plain string (`data.path=/x y`), unless it
+/// holds a control character such as a newline or starts as a TOML string, array or table
+/// would: then it is refused, so that nothing after a first value is dropped unseen. Returns
+/// the key, `section.key`.
+fn apply_set(doc: &mut toml::Table, set: &str) -> Result<String, ConfigError> {
     let (key, value) = set.split_once('=').ok_or_else(|| ConfigError::Set(set.into()))?;
-    let (section, field) =
-        key.trim().split_once('.').ok_or_else(|| ConfigError::Set(set.into()))?;
+    let bare = |k: &str| {
+        !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    let (section, field) = key
+        .trim()
+        .split_once('.')
+        .filter(|(s, f)| bare(s) && bare(f))
+        .ok_or_else(|| ConfigError::Set(set.into()))?;
     let value = value.trim();
-    let parsed: toml::Value = format!("v = {value}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let parsed = match value.parse::<toml::Value>() {
+        Ok(v) => v,
+        Err(e) => {
+            let looks_like_toml = value.starts_with(['"', '\'', '[', '{']);
+            if looks_like_toml || value.chars().any(char::is_control) {
+                let reason = format!("not one TOML value ({})", e.message().trim());
+                return Err(ConfigError::SetValue { set: set.into(), reason });
+            }
+            toml::Value::String(value.to_owned())
+        }
+    };
     let table = doc
         .entry(section.to_owned())
         .or_insert_with(|| toml::Value::Table(toml::Table::new()))
         .as_table_mut()
         .ok_or_else(|| ConfigError::Set(set.into()))?;
     table.insert(field.to_owned(), parsed);
-    Ok(())
+    Ok(format!("{section}.{field}"))
+}
+
+/// The `--set` that an error of the resolved config is about, if any: the last one of the key
+/// the error names (toml ends its message with "in `section.key`"), or of an unknown key of
+/// the section it names (an unknown section is named at the top, with no "in" line).
+fn blame<'a>(message: &str, applied: &[(String, &'a str)]) -> Option<&'a str> {
+    let last = message.lines().last().unwrap_or("");
+    let path = last.strip_prefix("in `").and_then(|p| p.strip_suffix('`'));
+    applied.iter().rev().find_map(|(key, set)| {
+        let (section, field) = key.split_once('.')?;
+        let unknown = |name: &str| message.contains(&format!("unknown field `{name}`"));
+        let hit = match path {
+            Some(p) => p == key || (p == section && unknown(field)),
+            None => unknown(section),
+        };
+        hit.then_some(*set)
+    })
 }
 
 #[cfg(test)]
@@ -469,6 +519,55 @@ mod tests {
         epochs = 100
         [run]
     "#;
+
+    #[test]
+    fn a_set_value_is_one_toml_value_and_its_errors_name_the_set() {
+        let set = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            TrainConfig::parse(BASE, &sets)
+        };
+        // Nothing after a first value is dropped unseen: a value with a newline, or text that
+        // starts as a TOML string, array or table but is not one, is refused.
+        for bad in [
+            "optim.lr=1e-3\n[run]\nseed=7",
+            "data.path=/x\n[run]\nseed=7",
+            "run.seed=7\0",
+            "data.path=/x\ty",
+            "data.path=\"a\" b",
+            "optim.lr=[1e-3",
+            "run.device={ x = 1",
+        ] {
+            let e = set(&[bad]).expect_err(bad).to_string();
+            assert!(e.starts_with(&format!("--set {}: not one TOML value", shown(bad))), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        // A value of the wrong type, an unknown key or section: the error names the --set.
+        for (bad, says) in [
+            ("optim.lr=fast", "invalid type: string \"fast\", expected f64"),
+            ("optim.lr=\"1e-3\"", "expected f64"),
+            ("optim.lrr=1e-3", "unknown field `lrr`"),
+            ("optimizer.lr=1e-3", "unknown field `optimizer`"),
+            ("run.seed=-1", "invalid value"),
+        ] {
+            let e = set(&["run.seed=3", bad]).expect_err(bad).to_string();
+            assert!(e.starts_with(&format!("--set {bad}: ")) && e.contains(says), "{bad}: {e}");
+        }
+        for bad in ["optim", "optim.=1", ".lr=1", "optim.l r=1", "a.b.c=1"] {
+            let e = set(&[bad]).expect_err(bad).to_string();
+            assert!(e.ends_with("expected section.key=value"), "{bad}: {e}");
+        }
+        // Plain text is a string; quoted strings, numbers and arrays are TOML values.
+        let c = set(&["data.path=/x y", "run.device=\"cpu\"", "optim.lr = 2e-3 "]).expect("ok");
+        assert_eq!((c.data.path.to_str(), c.optim.lr), (Some("/x y"), 2e-3));
+        // A file's own error still names the file, not a --set.
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, BASE.replace("lr = 5e-5", "lr = \"x\"")).expect("write");
+        let e = TrainConfig::load(&path, &["run.seed=1".into()]).expect_err("file").to_string();
+        assert!(e.starts_with(&format!("{}: ", path.display())), "{e}");
+        let e = TrainConfig::load(&path, &["optim.lr=x".into()]).expect_err("set").to_string();
+        assert!(e.starts_with("--set optim.lr=x: "), "{e}");
+    }
 
     #[test]
     fn defaults_and_overrides() {

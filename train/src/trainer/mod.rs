@@ -404,6 +404,21 @@ impl Session {
         let mut last_val = None;
         let mut validated_at = None;
         let mut monitor = Monitoring { hook: job.monitor.take(), at: None, last: None };
+        if self.state.batch == 0 && self.state.step > 0 {
+            // A checkpoint at an epoch's start was written after that epoch's validation and
+            // monitor lines, which stand: a run with nothing left to do measures nothing again.
+            let step = self.state.step;
+            validated_at = Some(step);
+            if self.is_main() {
+                let lines = metrics::read(&self.run);
+                last_val = metrics::validations(&lines)
+                    .filter(|v| v.step == step)
+                    .last()
+                    .map(|v| v.val_accuracy);
+                monitor.last = metrics::monitors(&lines).filter(|m| m.step == step).last().cloned();
+                monitor.at = monitor.last.as_ref().map(|m| m.step);
+            }
+        }
         // A fresh run's first figure is its encoder before any step: the random encoder of
         // its seed, the baseline its later figures are read against.
         if self.state.step == 0 && monitor.hook.is_some() {
@@ -427,7 +442,8 @@ impl Session {
                 // With several ranks a stop request is agreed at the logging steps.
                 let stop =
                     self.ranks.stop(job.stop.load(Ordering::Relaxed), cadence.logs_at(step))?;
-                let next = cadence.after_step(step, stop);
+                let ends_epoch = self.state.batch >= train.batches_per_epoch();
+                let next = cadence.after_step(step, stop, ends_epoch);
                 if next.checkpoint {
                     self.check_finite(&window)?;
                     self.save_checkpoint()?;
@@ -472,10 +488,8 @@ impl Session {
             last_val = Some(acc);
             self.record_validation((acc, predictions), &mut metrics, &bar)?;
             if monitor.hook.is_some() && monitor.at != Some(self.state.step) {
-                // A run that ends on an epoch's last batch has completed that epoch.
-                let whole = self.state.batch >= train.batches_per_epoch();
-                let epochs = self.state.epoch + u64::from(whole);
-                self.measure(&mut monitor, epochs, &mut metrics, &bar)?;
+                // Inside an epoch (a run whose last step completes its epoch ends it above).
+                self.measure(&mut monitor, self.state.epoch, &mut metrics, &bar)?;
             }
             self.save_checkpoint()?;
         }
