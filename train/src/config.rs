@@ -312,15 +312,16 @@ impl TrainConfig {
         check_name::<DeviceSpec>(&doc, "run.device", "cpu, cuda, cuda:N or auto")?;
         check_name::<BatchDtype>(&doc, "data.batch_dtype", BatchDtype::NAMES)?;
         check_name::<BestBy>(&doc, "run.best_by", "pretext or monitor")?;
-        let cfg: TrainConfig = toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
-            match blame(&e.to_string(), &applied) {
-                Some(set) => ConfigError::SetValue {
-                    set: set.to_owned(),
-                    reason: e.message().trim().to_owned(),
-                },
-                None => ConfigError::Parse(e.to_string()),
-            }
-        })?;
+        let cfg: TrainConfig =
+            toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
+                match blame(&e.to_string(), &applied) {
+                    Some(set) => ConfigError::SetValue {
+                        set: set.to_owned(),
+                        reason: e.message().trim().to_owned(),
+                    },
+                    None => ConfigError::Parse(e.to_string()),
+                }
+            })?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -159,7 +159,8 @@ mod tests {
         // Step 6 is both a checkpoint step and the last, inside epoch 2: one checkpoint, after
         // validation; the epoch is not complete and its gate is not asked.
         let events = simulate(cadence(10, 6, false), 4, (0, 0, 0), None);
-        let want = ["log 2", "ckpt 3", "log 4", "val 4 e1", "gate 4", "log 6", "val 6 e1", "ckpt 6"];
+        let want =
+            ["log 2", "ckpt 3", "log 4", "val 4 e1", "gate 4", "log 6", "val 6 e1", "ckpt 6"];
         assert_eq!(events, want);
     }
 
@@ -193,7 +194,13 @@ mod tests {
         let stopped = simulate(cadence(2, 8, true), 4, (0, 0, 0), Some(4));
         assert_eq!(stopped, ["log 2", "ckpt 3", "log 4", "ckpt 4", "stop 4"]);
         let resumed = simulate(cadence(2, 8, true), 4, (0, 4, 4), None);
-        assert_eq!(resumed, ["val 4 e1", "ckpt 4", "gate 4", "log 6", "ckpt 6", "log 8", "val 8 e2", "ckpt 8", "gate 8"]);
+        assert_eq!(
+            resumed,
+            [
+                "val 4 e1", "ckpt 4", "gate 4", "log 6", "ckpt 6", "log 8", "val 8 e2", "ckpt 8",
+                "gate 8"
+            ]
+        );
     }
 
     #[test]
