@@ -46,7 +46,21 @@ pub fn plot_error(e: impl std::fmt::Display) -> EvalError {
 /// Writes an RGB buffer of `w × h` pixels as a PNG.
 fn save(buf: Vec<u8>, (w, h): (u32, u32), path: &Path) -> Result<(), EvalError> {
     let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| plot_error("buffer size"))?;
-    img.save(path).map_err(|e| plot_error(format!("{}: {e}", path.display())))
+    save_png(&img, path)
+}
+
+/// Writes `img` as a PNG atomically: encoded in memory, written to a temporary name, synced
+/// and renamed into place, so a kill or power cut leaves the old file or the new one, whole.
+pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<(), EvalError> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| plot_error(format!("{}: {e}", path.display())))?;
+    write_file(path, bytes.get_ref())
+}
+
+/// Writes `bytes` to `path` atomically (as [`save_png`]).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
+    sipl_shards::write_atomic(path, bytes).map_err(|e| EvalError::Data(e.to_string()))
 }
 
 /// A figure of `size` pixels drawn by `draw` on a white canvas (the embedded font

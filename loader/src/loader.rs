@@ -98,6 +98,9 @@ pub enum LoaderError {
         "{path} (image {index}) is {width}x{height}; the patch grid needs square images of one size ({expected}x{expected})"
     )]
     ImageSize { index: usize, path: String, width: u32, height: u32, expected: usize },
+    /// The images are of one square size, and the patch grid does not fit it.
+    #[error("{dir}: its images are {side}x{side} ({path}, …): {reason}")]
+    Geometry { dir: String, path: String, side: usize, reason: String },
     #[error("invalid loader settings: {0}")]
     Config(String),
     /// The batch buffers the settings imply do not fit in memory (option: "batch size"; see
@@ -219,12 +222,11 @@ impl Loader {
             }
         }
         let geometry = Geometry::new(side, c.patch_size.unwrap_or(side)).map_err(|e| {
-            LoaderError::ImageSize {
-                index: 0,
-                path: format!("{} ({e})", first.path),
-                width: first.width,
-                height: first.height,
-                expected: 12,
+            LoaderError::Geometry {
+                dir: dir.clone(),
+                path: first.path.to_owned(),
+                side,
+                reason: e.to_string(),
             }
         })?;
         let what = format!(

@@ -137,7 +137,8 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 
 pub fn run(a: TuneArgs) -> anyhow::Result<()> {
     TRIALS.check("--trials", a.trials)?;
-    super::output_dir("--study", &a.study)?;
+    let own = super::outputs::Out::Own(super::outputs::Owner::Study, &[]);
+    super::outputs::output_dir("--study", &a.study, own, &super::outputs::Reads::new())?;
     let saved = study::saved(&a.study);
     let default_storage = study::default_storage(&a.study);
     let storage = a
