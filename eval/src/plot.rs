@@ -267,4 +267,20 @@ mod tests {
         scatter_png(&[panel("x"), panel("y")], &["legend".into()], &path).expect("scatter");
         assert_eq!(image::open(&path).expect("png").to_rgb8().dimensions(), (1120, 594));
     }
+
+    #[test]
+    fn a_figure_written_again_replaces_the_file_whole_by_a_rename() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("f.png");
+        let img = image::RgbImage::new(4, 3);
+        save_png(&img, &path).expect("first");
+        let first = std::fs::metadata(&path).expect("meta").ino();
+        save_png(&img, &path).expect("second");
+        // A new file took the old one's name: a reader (or a kill) never sees it half written.
+        assert_ne!(std::fs::metadata(&path).expect("meta").ino(), first);
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).expect("list").flatten().collect();
+        assert_eq!(left.len(), 1, "no temporary file left");
+        assert_eq!(image::open(&path).expect("png").to_rgb8().dimensions(), (4, 3));
+    }
 }

@@ -526,3 +526,18 @@ pub fn report(
     crate::plot::write_file(&markdown, md.as_bytes())?;
     Ok(Report { markdown, figure3, figure4, rows })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_literal_markdown() {
+        use super::escape_md;
+        assert_eq!(escape_md("siplv1-seed0 (cached)"), "siplv1-seed0 (cached)");
+        assert_eq!(escape_md("a|b"), "a\\|b");
+        assert_eq!(
+            escape_md("*x* [y](z) <b> `c` ~d~ & e_f"),
+            "\\*x\\* \\[y\\](z) \\<b\\> \\`c\\` \\~d\\~ \\& e\\_f"
+        );
+        assert_eq!(escape_md("two\nlines\\"), "two\\nlines\\\\");
+    }
+}

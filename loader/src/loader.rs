@@ -120,6 +120,10 @@ pub enum LoaderError {
     },
     #[error("the loader's workers stopped before building batch {batch}")]
     WorkersGone { batch: usize },
+    /// A stop was requested while the consumer waited for this batch
+    /// ([`crate::EpochStream::until`]).
+    #[error("stopped while waiting for batch {batch}")]
+    Stopped { batch: usize },
 }
 
 impl LoaderError {
@@ -159,6 +163,8 @@ impl LoaderConfig {
 pub(crate) struct Faults {
     /// The worker building this batch panics.
     pub panic_at_batch: Option<usize>,
+    /// The worker building this batch stalls for three seconds first.
+    pub stall_at_batch: Option<usize>,
 }
 
 /// A dataset and the settings that turn it into batches.
@@ -325,6 +331,12 @@ impl Loader {
         self.faults.panic_at_batch = Some(batch);
     }
 
+    /// Fault injection for tests: the worker that builds batch `batch` stalls for 3 s first.
+    #[cfg(test)]
+    pub fn inject_stall_at_batch(&mut self, batch: usize) {
+        self.faults.stall_at_batch = Some(batch);
+    }
+
     /// Images replaced because their shard rows were corrupt (with [`CorruptPolicy::Skip`]),
     /// counted when a batch is built (also batches built ahead and never taken, or built again
     /// after a restart).
@@ -393,5 +405,27 @@ mod tests {
         let err = results[2].as_ref().expect_err("panic");
         assert!(matches!(err, LoaderError::WorkerPanic { .. }), "{err}");
         assert!(err.to_string().contains("injected fault at batch 2"), "{err}");
+    }
+
+    #[test]
+    fn a_stop_ends_the_wait_for_a_stalled_batch() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let tmp = tempfile::tempdir().expect("tmp");
+        let config = LoaderConfig { workers: 1, seed: 7, ..LoaderConfig::new(Scheme::Opl, 2) };
+        let mut loader = Loader::new(dataset(tmp.path(), 12), config).expect("loader");
+        loader.inject_stall_at_batch(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut stream = loader.epoch(0, 0).until(stop.clone());
+        assert!(stream.next().expect("batch 0").is_ok());
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            flag.store(true, Ordering::Relaxed);
+        });
+        let started = std::time::Instant::now();
+        let err = stream.next().expect("an item").expect_err("stopped");
+        assert!(matches!(err, LoaderError::Stopped { batch: 1 }), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(stream.next().is_none(), "nothing after the stop");
     }
 }

@@ -432,8 +432,25 @@ impl Session {
             self.measure(&mut monitor, 0, &mut metrics, &bar)?;
         }
         'epochs: while cadence.goes_on(self.state.epoch, self.state.step) {
-            for batch in train.epoch(self.state.epoch, self.state.batch) {
-                let batch = batch?;
+            let stream = train.epoch(self.state.epoch, self.state.batch);
+            // One process: a signal also ends a wait for a batch (workers slow to start, a
+            // storage that does not answer). Several ranks agree on a stop at logging steps
+            // instead, so that none leaves the others waiting in a collective.
+            let stream = match self.ranks.world() {
+                1 => stream.until(job.stop.clone()),
+                _ => stream,
+            };
+            for batch in stream {
+                let batch = match batch {
+                    Err(sipl_loader::LoaderError::Stopped { .. }) => {
+                        if self.state.step > 0 {
+                            self.save_checkpoint(&metrics)?;
+                        }
+                        bar.abandon("stopped by signal while waiting for data; checkpoint written");
+                        return Ok(self.report(resumed_from, last_val, &monitor, start, true));
+                    }
+                    other => other?,
+                };
                 self.step(&batch, &mut window)?;
                 let step = self.state.step;
                 bar.step(step);

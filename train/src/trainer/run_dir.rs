@@ -300,3 +300,30 @@ impl Metrics {
         self.events.scalars(line.step(), &values).map_err(|e| TrainError::io(self.events.path(), e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trainer::metrics::parse;
+
+    #[test]
+    fn missing_lines_name_the_epochs_and_steps_a_checkpoint_accounts_for() {
+        let train = |step: u64| {
+            format!(
+                r#"{{"accuracy":0.5,"ce":[1.0],"epoch":0,"loss":1.0,"lr":0.001,"samples_per_s":1.0,"step":{step},"sym_kl":0.0}}"#
+            )
+        };
+        let val = |epoch: u64, step: u64| {
+            format!(r#"{{"epoch":{epoch},"step":{step},"val_accuracy":0.5}}"#)
+        };
+        let r = Resume { step: 8, at_epoch_start: false, epochs: 2, log_every: 2 };
+        let whole = [train(2), train(4), val(1, 4), train(6), train(8), val(2, 8)].join("\n");
+        assert_eq!(parse(&whole).len(), 6, "the lines parse");
+        assert_eq!(missing_lines(&parse(&whole), r), None);
+        let cut = [train(2), val(1, 4)].join("\n");
+        assert_eq!(
+            missing_lines(&parse(&cut), r).as_deref(),
+            Some("the validation of epoch(s) 2 and the training lines after step 2")
+        );
+    }
+}
