@@ -240,7 +240,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let r = run(&t.path().join("r"));
         let w = r.join("best.safetensors");
-        let reads = Reads::new().add("--run", &r).add("the weights", &w);
+        let reads = Reads::new().add("the weights", &w).add("--run", &r);
         let e = output_file("--out", &w, &reads).unwrap_err().to_string();
         assert!(e.contains("it is the weights"), "{e}");
         // Another spelling, a link to the folder, and a hard link all name it.
