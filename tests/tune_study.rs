@@ -211,3 +211,18 @@ fn a_space_naming_one_key_twice_or_a_key_fixed_by_set_is_refused() {
         assert!(!study.exists(), "nothing written");
     }
 }
+
+#[test]
+fn a_study_whose_storage_was_lost_does_not_take_over_the_folders_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (base, space) = setup(dir.path());
+    let study = dir.path().join("study");
+    start(dir.path(), &base, &space, &study, &[]);
+    // A run of trial 0 in the folder, and its study.db gone: a new study would number its
+    // first trial 0 and record that run's accuracy as its own.
+    std::fs::create_dir_all(study.join("trials/0000")).expect("mkdir");
+    std::fs::write(study.join("trials/0000/metrics.jsonl"), "").expect("run");
+    std::fs::remove_file(study.join("study.db")).expect("rm");
+    let (ok, out, err) = tune_in(dir.path(), &["--study", s(&study), "--trials", "1"]);
+    assert!(!ok && err.contains("is the run of a trial 0 that study"), "{out}\n{err}");
+}

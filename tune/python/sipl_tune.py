@@ -229,9 +229,27 @@ def open_study(req, storage):
         study.set_user_attr("sipl_eval", evaluation)
     # A tuner that resumes or joins a study draws anew: seeded by --seed and the trials so
     # far, mixed so that no two such pairs share a sampler seed.
-    req = dict(req, seed=sampler_seed(req["seed"], len(study.get_trials(deepcopy=False))))
+    count = len(study.get_trials(deepcopy=False))
+    stray = foreign_run(Path(req["study_dir"]), count)
+    if stray is not None:
+        raise UsageError(
+            f"{stray} is the run of a trial {int(stray.name)} that study {name!r} does not have "
+            "(its storage was lost or replaced, or the folder held another study), and a new "
+            "trial would take it over: restore the storage, or run the study in a new folder"
+        )
+    req = dict(req, seed=sampler_seed(req["seed"], count))
     study.sampler = make_sampler(req)
     return study
+
+
+def foreign_run(folder, trials):
+    """A run directory `folder/trials/NNNN` numbered beyond a study's `trials` trials, if any
+    (a trial is asked, and so counted, before its directory is made)."""
+    with contextlib.suppress(OSError):
+        for run in sorted((folder / "trials").iterdir()):
+            if run.is_dir() and run.name.isdigit() and int(run.name) >= trials:
+                return run
+    return None
 
 
 def sampler_seed(seed, trials):

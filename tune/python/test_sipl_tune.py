@@ -70,6 +70,14 @@ class Folder(unittest.TestCase):
                 t.save_study_files(dict(req, saved={"storage": None, "study_name": "b"}))
             self.assertIn('"a"', (Path(d) / "study.json").read_text())
 
+    def test_runs_beyond_the_studys_trials_are_not_taken_over(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assertIsNone(t.foreign_run(Path(d), 0))
+            (Path(d) / "trials" / "0001").mkdir(parents=True)
+            (Path(d) / "trials" / "0001.log").write_text("")
+            self.assertIsNone(t.foreign_run(Path(d), 2))
+            self.assertEqual(t.foreign_run(Path(d), 1).name, "0001")
+
 
 class Ownership(unittest.TestCase):
     def test_a_trial_of_a_live_tuner_is_not_orphaned(self):
