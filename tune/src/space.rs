@@ -150,16 +150,20 @@ impl Space {
     /// Relative paths among the choices of [`PATH_KEYS`] made absolute against the current
     /// folder, once as the study starts: trials, resumes and other tuners then train on the
     /// same data wherever they run from.
-    pub fn absolute_paths(&mut self) -> std::io::Result<()> {
+    /// Two choices naming one folder (`ds` and `./ds`) are refused.
+    pub fn absolute_paths(&mut self) -> Result<(), TuneError> {
         for p in &mut self.params {
             if let Param::Categorical { key, choices } = p
                 && PATH_KEYS.contains(&key.as_str())
             {
                 for c in choices.iter_mut() {
                     if let toml::Value::String(path) = c {
-                        *path = std::path::absolute(&*path)?.display().to_string();
+                        let abs = std::path::absolute(&*path)
+                            .map_err(|e| TuneError::Space(format!("{key}: {path}: {e}")))?;
+                        *path = abs.display().to_string();
                     }
                 }
+                entry::twice(choices).map_err(|e| TuneError::Space(format!("{key}: {e}")))?;
             }
         }
         Ok(())
@@ -271,6 +275,14 @@ mod tests {
     }
 
     #[test]
+    fn two_spellings_of_one_dataset_are_one_choice() {
+        let text = "[data.path]\ntype = \"categorical\"\nchoices = [\"d\", \"./d\"]\n";
+        let mut s = Space::parse(text, BASE, &[]).expect("two strings");
+        let e = s.absolute_paths().expect_err("one folder").to_string();
+        assert!(e.contains("data.path: choice") && e.contains("listed twice"), "{e}");
+    }
+
+    #[test]
     fn a_key_fixed_by_set_is_not_searched_too() {
         let space = "[optim.lr]\ntype = \"float\"\nlow = 1e-5\nhigh = 1e-3\n";
         let e = Space::parse(space, BASE, &["optim.lr = 1e-4".into()]).expect_err("refused");
@@ -304,6 +316,10 @@ mod tests {
             ("[run.device]\ntype = \"categorical\"\nchoices = [\"cpu\"]\n", "set by the tuner"),
             ("[model.scheme]\ntype = \"categorical\"\nchoices = [\"siplv9\"]\n", "siplv9"),
             ("", "no key to search"),
+            (
+                "[model.scheme]\ntype = \"categorical\"\nchoices = [\"opl\", \"opl\"]\n",
+                "listed twice",
+            ),
             (
                 "[optim.lr]\ntype = \"float\"\nlow = 1e-5\nhigh = 1e-3\n\
                  [\"optim.lr\"]\ntype = \"float\"\nlow = 1e-4\nhigh = 1e-2\n",

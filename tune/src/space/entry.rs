@@ -78,6 +78,7 @@ pub(super) fn param(key: &str, e: Entry) -> Result<Param, String> {
             {
                 return Err(format!("choice {v} is not a string, number or boolean"));
             }
+            twice(&choices)?;
             Ok(Param::Categorical { key, choices })
         }
         other => Err(format!("type = {other:?}: must be \"float\", \"int\" or \"categorical\"")),
@@ -110,5 +111,13 @@ fn integer(v: Option<&toml::Value>, field: &str) -> Result<i64, String> {
         Some(toml::Value::Integer(i)) => Ok(*i),
         Some(other) => Err(format!("{field} = {other}: must be an integer")),
         None => Err(format!("`{field}` missing")),
+    }
+}
+
+/// A choice listed twice (it would be drawn twice as often, unseen): an error naming it.
+pub(super) fn twice(choices: &[toml::Value]) -> Result<(), String> {
+    match choices.iter().enumerate().find(|(i, v)| choices[..*i].contains(v)) {
+        Some((_, v)) => Err(format!("choice {v} is listed twice")),
+        None => Ok(()),
     }
 }
