@@ -222,36 +222,37 @@ mod tests {
     use super::*;
 
     fn dataset(dir: &Path) -> PathBuf {
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join(sipl_shards::format::DATASET_FILE), "{}").unwrap();
+        std::fs::create_dir_all(dir).expect("ok");
+        std::fs::write(dir.join(sipl_shards::format::DATASET_FILE), "{}").expect("ok");
         dir.to_owned()
     }
 
     fn run(dir: &Path) -> PathBuf {
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join("config.toml"), "").unwrap();
-        std::fs::write(dir.join("metrics.jsonl"), "").unwrap();
-        std::fs::write(dir.join("best.safetensors"), "w").unwrap();
+        std::fs::create_dir_all(dir).expect("ok");
+        std::fs::write(dir.join("config.toml"), "").expect("ok");
+        std::fs::write(dir.join("metrics.jsonl"), "").expect("ok");
+        std::fs::write(dir.join("best.safetensors"), "w").expect("ok");
         dir.to_owned()
     }
 
     #[test]
     fn a_file_that_is_an_input_by_any_name_is_refused() {
-        let t = tempfile::tempdir().unwrap();
+        let t = tempfile::tempdir().expect("ok");
         let r = run(&t.path().join("r"));
         let w = r.join("best.safetensors");
         let reads = Reads::new().add("the weights", &w).add("--run", &r);
-        let e = output_file("--out", &w, &reads).unwrap_err().to_string();
+        let e = output_file("--out", &w, &reads).expect_err("refused").to_string();
         assert!(e.contains("it is the weights"), "{e}");
         // Another spelling, a link to the folder, and a hard link all name it.
         let odd = r.join("..").join("r").join(".").join("best.safetensors");
         assert!(output_file("--out", &odd, &reads).is_err());
-        std::os::unix::fs::symlink(&r, t.path().join("link")).unwrap();
+        std::os::unix::fs::symlink(&r, t.path().join("link")).expect("ok");
         let linked = t.path().join("link/best.safetensors");
         assert!(output_file("--out", &linked, &reads).is_err());
         let hard = t.path().join("hard.safetensors");
-        std::fs::hard_link(&w, &hard).unwrap();
-        let e = output_file("--out", &hard, &Reads::new().add("the weights", &w)).unwrap_err();
+        std::fs::hard_link(&w, &hard).expect("ok");
+        let e =
+            output_file("--out", &hard, &Reads::new().add("the weights", &w)).expect_err("refused");
         assert!(e.to_string().contains("it is the weights"), "{e}");
         // A new file next to the run is fine.
         assert!(output_file("--out", &t.path().join("enc.safetensors"), &reads).is_ok());
@@ -259,47 +260,48 @@ mod tests {
 
     #[test]
     fn datasets_runs_and_studies_are_closed_except_eval_and_trials() {
-        let t = tempfile::tempdir().unwrap();
+        let t = tempfile::tempdir().expect("ok");
         let d = dataset(&t.path().join("d"));
         let r = run(&t.path().join("r"));
         let none = Reads::new();
         let names: &[&str] = &["knn.json"];
-        let e = output_dir("--out", &d.join("x"), Out::Folder(names), &none).unwrap_err();
+        let e = output_dir("--out", &d.join("x"), Out::Folder(names), &none).expect_err("refused");
         assert!(e.to_string().contains("lies inside a dataset"), "{e}");
-        let e = output_dir("--out", &r, Out::Folder(names), &none).unwrap_err();
+        let e = output_dir("--out", &r, Out::Folder(names), &none).expect_err("refused");
         assert!(e.to_string().contains("it is a run directory"), "{e}");
         assert!(output_dir("--out", &r.join("eval/knn"), Out::Folder(names), &none).is_ok());
         assert!(output_file("--out", &r.join("eval.png"), &none).is_err());
         let s = t.path().join("s");
-        std::fs::create_dir_all(&s).unwrap();
-        std::fs::write(s.join("space.toml"), "").unwrap();
-        std::fs::write(s.join("base.toml"), "").unwrap();
+        std::fs::create_dir_all(&s).expect("ok");
+        std::fs::write(s.join("space.toml"), "").expect("ok");
+        std::fs::write(s.join("base.toml"), "").expect("ok");
         assert!(output_file("--out", &s.join("base.toml"), &none).is_err());
         let trial = run(&s.join("trials/0001"));
         assert!(output_dir("--run-dir", &trial, Out::Own(Owner::Run, &[]), &none).is_ok());
         assert!(output_dir("--out", &trial.join("eval/k"), Out::Folder(names), &none).is_ok());
         // A run directory inside a dataset, or a dataset made in a run directory, is refused.
-        let e =
-            output_dir("--run-dir", &d.join("run"), Out::Own(Owner::Run, &[]), &none).unwrap_err();
+        let e = output_dir("--run-dir", &d.join("run"), Out::Own(Owner::Run, &[]), &none)
+            .expect_err("refused");
         assert!(e.to_string().contains("lies inside a dataset"), "{e}");
-        let e = output_dir("--out", &r, Out::Own(Owner::Dataset, &[]), &none).unwrap_err();
+        let e = output_dir("--out", &r, Out::Own(Owner::Dataset, &[]), &none).expect_err("refused");
         assert!(e.to_string().contains("it is a run directory, not a dataset"), "{e}");
     }
 
     #[test]
     fn an_output_folder_holding_an_input_is_refused_only_where_it_writes_over_it() {
-        let t = tempfile::tempdir().unwrap();
+        let t = tempfile::tempdir().expect("ok");
         let images = t.path().join("photos/shards");
-        std::fs::create_dir_all(&images).unwrap();
+        std::fs::create_dir_all(&images).expect("ok");
         let reads = Reads::new().add("the image folder", &images);
         let own = Out::Own(Owner::Dataset, &["shards", "manifest.parquet", "dataset.json"]);
-        let e = output_dir("--out", &t.path().join("photos"), own, &reads).unwrap_err();
+        let e = output_dir("--out", &t.path().join("photos"), own, &reads).expect_err("refused");
         assert!(e.to_string().contains("the image folder"), "{e}");
         assert!(output_dir("--out", t.path(), own, &Reads::new().add("x", &images)).is_ok());
-        let e = output_dir("--out", &images.join("set"), own, &reads).unwrap_err();
+        let e = output_dir("--out", &images.join("set"), own, &reads).expect_err("refused");
         assert!(e.to_string().contains("it lies inside the image folder"), "{e}");
         let whole = Out::Own(Owner::Run, &[]);
-        let e = output_dir("--run-dir", &t.path().join("photos"), whole, &reads).unwrap_err();
+        let e =
+            output_dir("--run-dir", &t.path().join("photos"), whole, &reads).expect_err("refused");
         assert!(e.to_string().contains("lies inside it"), "{e}");
     }
 }
