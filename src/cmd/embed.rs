@@ -9,7 +9,7 @@ use sipl_eval::export::{Which, run_weights};
 use sipl_eval::features::Encoder;
 use sipl_shards::Dataset;
 
-use super::outputs::{Reads, output_file};
+use super::outputs::{Reads, file_shape, output_file};
 
 #[derive(Args)]
 pub struct EmbedArgs {
@@ -38,6 +38,7 @@ pub struct EmbedArgs {
 }
 
 pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
+    file_shape("--out", &a.out)?;
     let weights = match (&a.run, &a.weights) {
         (Some(r), _) => run_weights(r, Which::Best)?,
         (None, Some(w)) => w.clone(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use sipl_eval::export::{Which, export_encoder, run_weights};
 
-use super::outputs::{Reads, output_file};
+use super::outputs::{Reads, file_shape, output_file};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum WhichArg {
@@ -28,6 +28,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(a: ExportArgs) -> anyhow::Result<()> {
+    file_shape("--out", &a.out)?;
     let which = match a.which {
         WhichArg::Best => Which::Best,
         WhichArg::Final => Which::Final,

@@ -62,11 +62,13 @@ impl Owner {
         use sipl_shards::format::{DATASET_FILE, MANIFEST_FILE, SHARD_DIR};
         use sipl_train::trainer::{CONFIG, DATASET, METRICS};
         let file = |name: &str| dir.join(name).is_file();
-        if file(DATASET_FILE) || (dir.join(SHARD_DIR).is_dir() && file(MANIFEST_FILE)) {
+        // Pairs of names, so that a folder of other files (a config named base.toml, another
+        // tool's dataset.json) is not taken for one of sipl's.
+        if dir.join(SHARD_DIR).is_dir() && (file(DATASET_FILE) || file(MANIFEST_FILE)) {
             Some(Owner::Dataset)
         } else if file(CONFIG) && (file(DATASET) || file(METRICS)) {
             Some(Owner::Run)
-        } else if file(sipl_tune::study::SPACE) && file(sipl_tune::study::BASE) {
+        } else if file(sipl_tune::study::SAVED) && file(sipl_tune::study::SPACE) {
             Some(Owner::Study)
         } else {
             None
@@ -94,6 +96,13 @@ impl Owner {
 /// An output file given by `option`: not a folder, in a folder that exists, and clear of what
 /// the command reads and of sipl's folders. Checked before any work.
 pub fn output_file(option: &str, path: &Path, reads: &Reads) -> Result<(), RangeError> {
+    file_shape(option, path)?;
+    check(option, path, Out::File, reads)
+}
+
+/// The form of an output file alone: not a folder, in a folder that exists (checked first,
+/// when what the command reads is known only later).
+pub fn file_shape(option: &str, path: &Path) -> Result<(), RangeError> {
     let bad = |why: String| {
         Err(RangeError::new(option, path.display(), "a file in an existing folder").note(why))
     };
@@ -106,7 +115,7 @@ pub fn output_file(option: &str, path: &Path, reads: &Reads) -> Result<(), Range
     {
         return bad(format!("{} is not a folder", p.display()));
     }
-    check(option, path, Out::File, reads)
+    Ok(())
 }
 
 /// An output folder given by `option`: absent (it is made) or a folder, never an existing
@@ -222,7 +231,7 @@ mod tests {
     use super::*;
 
     fn dataset(dir: &Path) -> PathBuf {
-        std::fs::create_dir_all(dir).expect("ok");
+        std::fs::create_dir_all(dir.join(sipl_shards::format::SHARD_DIR)).expect("ok");
         std::fs::write(dir.join(sipl_shards::format::DATASET_FILE), "{}").expect("ok");
         dir.to_owned()
     }
@@ -274,8 +283,17 @@ mod tests {
         let s = t.path().join("s");
         std::fs::create_dir_all(&s).expect("ok");
         std::fs::write(s.join("space.toml"), "").expect("ok");
-        std::fs::write(s.join("base.toml"), "").expect("ok");
+        std::fs::write(s.join("study.json"), "{}").expect("ok");
         assert!(output_file("--out", &s.join("base.toml"), &none).is_err());
+        // A folder of configs that happen to be named as a study's are not a study.
+        let configs = t.path().join("configs");
+        std::fs::create_dir_all(&configs).expect("ok");
+        std::fs::write(configs.join("space.toml"), "").expect("ok");
+        std::fs::write(configs.join("base.toml"), "").expect("ok");
+        std::fs::write(configs.join("dataset.json"), "{}").expect("ok");
+        assert!(
+            output_dir("--study", &configs.join("s"), Out::Own(Owner::Study, &[]), &none).is_ok()
+        );
         let trial = run(&s.join("trials/0001"));
         assert!(output_dir("--run-dir", &trial, Out::Own(Owner::Run, &[]), &none).is_ok());
         assert!(output_dir("--out", &trial.join("eval/k"), Out::Folder(names), &none).is_ok());
