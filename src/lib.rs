@@ -116,12 +116,38 @@ pub fn main_with(faults: FaultPlan) -> ExitCode {
         Err(e) => {
             // One write for the whole report: stderr is unbuffered, and several ranks of a
             // data-parallel run share it, so piecewise writes would interleave mid-line.
-            let mut report = format!("error: {e}\n");
-            for cause in e.chain().skip(1) {
-                report.push_str(&format!("  caused by: {cause}\n"));
-            }
+            let report = error_report(&e);
             let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), report.as_bytes());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `error: …` and one `caused by: …` line per cause whose words the lines before do not
+/// already say (many errors print their cause in their own message, `PATH: Not a directory
+/// (os error 20)`, and repeating it would read as a second fault).
+fn error_report(e: &anyhow::Error) -> String {
+    let mut said = e.to_string();
+    let mut report = format!("error: {said}\n");
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !said.contains(&cause) {
+            report.push_str(&format!("  caused by: {cause}\n"));
+            said.push('\n');
+            said.push_str(&cause);
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cause_already_said_is_not_repeated() {
+        let io = std::io::Error::from_raw_os_error(20);
+        let e = anyhow::Error::new(io).context("runs/x: Not a directory (os error 20)");
+        assert_eq!(super::error_report(&e), "error: runs/x: Not a directory (os error 20)\n");
+        let e = anyhow::anyhow!("disk full").context("writing runs/x");
+        assert_eq!(super::error_report(&e), "error: writing runs/x\n  caused by: disk full\n");
     }
 }

@@ -97,10 +97,11 @@ fn a_missing_root_fails_with_a_clear_message() {
     assert!(!ok);
     assert!(err.contains("error: input root /no/such/place"), "{err}");
     assert!(!out.join("dataset.json").exists());
-    let (ok, _, err) = run(&["ingest", "tiny-imagenet", s(tmp.path()), "--out", s(&out)]);
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).expect("mkdir");
+    let (ok, _, err) = run(&["ingest", "tiny-imagenet", s(&root), "--out", s(&out)]);
     assert!(!ok && err.contains("--split"), "{err}");
-    let (ok, _, err) =
-        run(&["ingest", "folder", s(tmp.path()), "--out", s(&out), "--resize", "big"]);
+    let (ok, _, err) = run(&["ingest", "folder", s(&root), "--out", s(&out), "--resize", "big"]);
     assert!(!ok && err.contains("--resize = \"big\": must be N or none"), "{err}");
 }
 

@@ -303,3 +303,25 @@ fn two_ranks_measure_the_monitor_once_and_record_it_once() {
     let want = format!("{:.1}%", 100.0 * last.knn_accuracy);
     assert!(stdout.lines().next().is_some_and(|l| l.contains(&want)), "{want} vs {stdout}");
 }
+
+#[test]
+fn under_torchrun_the_ranks_join_its_agents_store_and_print_no_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup_tiny_training(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let port = free_port().to_string();
+    let launch = ["-m", "torch.distributed.run", "--no-python", "--nproc-per-node", "2"];
+    let out = common::python()
+        .args(launch)
+        .args(["--master-addr", "127.0.0.1", "--master-port", &port])
+        .arg(env!("CARGO_BIN_EXE_sipl"))
+        .args(&args)
+        .args(["--run-dir", s(&run_dir), "--set", "optim.max_steps=2"])
+        .output()
+        .expect("torchrun");
+    let (ok, stdout, err) = text(out);
+    assert!(ok, "{stdout}{err}");
+    assert!(stdout.contains("done after 2 steps on 2 ranks"), "{stdout}");
+    // c10d's line when rank 0 tries to serve the store the agent already serves.
+    assert!(!err.contains("failed to bind") && !err.contains("TCPStore"), "{err}");
+}

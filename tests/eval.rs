@@ -274,7 +274,7 @@ fn labels_that_do_not_fit_the_head_are_refused() {
         "--device",
         "cpu",
     ]);
-    assert!(!ok && err.contains("does not fit 2 classes"), "{err}");
+    assert!(!ok && err.contains("label 2 does not fit a head over 2 classes"), "{err}");
 }
 
 /// `sipl eval knn`, the authors' BatchNorm variant of faithful mode, the predictions file as

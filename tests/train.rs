@@ -323,3 +323,69 @@ fn export_writes_the_encoder_of_a_run_and_refuses_a_run_without_weights() {
         common::text(common::python().args(["-c", check, s(&parquet)]).output().expect("python"));
     assert!(ok, "{err}");
 }
+
+#[test]
+fn sigterm_or_sigint_ends_an_unanswered_epoch_handshake_checkpointed_with_exit_zero() {
+    use std::io::BufRead;
+    for sig in ["-TERM", "-INT"] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (_, args) = setup(tmp.path());
+        let run_dir = tmp.path().join("run");
+        let mut child = sipl()
+            .args(&args)
+            .args(["--run-dir", s(&run_dir), "--epoch-handshake"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // The answer never comes: standard input stays open.
+        let _stdin = child.stdin.take();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("the first epoch's line");
+        assert!(line.starts_with('{'), "{line}");
+        let pid = child.id().to_string();
+        assert!(
+            std::process::Command::new("kill").args([sig, &pid]).status().expect("kill").success()
+        );
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "{sig}: still waiting for stdin");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).expect("rest");
+        assert!(status.success(), "{sig}: exit {status:?}: {rest}");
+        assert!(rest.contains("stopped, checkpoint written"), "{sig}: {rest}");
+        assert!(!checkpoint_dirs(&run_dir).is_empty(), "{sig}: no checkpoint");
+    }
+}
+
+#[test]
+fn a_resume_names_the_metrics_lines_its_checkpoint_accounts_for_and_the_file_lacks() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_, args) = setup(tmp.path());
+    let run_dir = tmp.path().join("run");
+    let (ok, stdout, err) = train(&args, &run_dir, &["--set", "optim.max_steps=8"]);
+    assert!(ok, "{stdout}{err}");
+    assert!(!err.contains("lacks"), "{err}");
+    // As a power cut before the lines reached the disk would leave it (no longer possible:
+    // the lines are synced before each checkpoint), or as a hand that removed them.
+    let path = run_dir.join("metrics.jsonl");
+    use sipl_train::trainer::metrics::{MetricsLine, read};
+    let kept: String = read(&run_dir)
+        .iter()
+        .filter(|l| matches!(l, MetricsLine::Train(t) if t.step <= 2))
+        .map(|l| format!("{}\n", l.to_json()))
+        .collect();
+    std::fs::write(&path, kept).expect("write");
+    let (ok, stdout, err) = train(&args, &run_dir, &[]);
+    assert!(ok, "{stdout}{err}");
+    assert!(
+        err.contains("lacks the validation of epoch(s) 1 and the training lines after step 2"),
+        "{err}"
+    );
+}

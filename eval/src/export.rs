@@ -57,6 +57,11 @@ pub fn export_encoder(weights: &Path, out: &Path) -> Result<usize, EvalError> {
         .collect();
     tensors.extend(counters);
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    write_tensors(out, &tensors)?;
+    // Into a temporary name, renamed once whole: a kill leaves no half-written export.
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    write_tensors(&tmp, &tensors)?;
+    std::fs::rename(&tmp, out).map_err(|e| EvalError::Data(format!("{}: {e}", out.display())))?;
     Ok(tensors.len())
 }

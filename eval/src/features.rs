@@ -181,7 +181,10 @@ pub fn batch_bytes(batch: usize, input_size: usize, device: Device) -> u64 {
 pub fn check_batch(batch: usize, input_size: usize, device: Device) -> Result<(), EvalError> {
     sipl_limits::INPUT_SIZE.check("--input-size", input_size)?;
     sipl_limits::BATCH.check("--batch", batch)?;
-    let what = format!("batches of {batch} images at {input_size}² on {device:?}");
+    let what = format!(
+        "batches of {batch} images at {input_size}² on {}",
+        sipl_train::device::device_name(device)
+    );
     sipl_limits::check_memory("--batch", batch, batch_bytes(batch, input_size, device), &what)?;
     Ok(())
 }

@@ -76,7 +76,8 @@ pub fn section(runs: &[PathBuf], out: &Path) -> Result<Option<(String, PathBuf)>
         };
         let step = series[0].lines.last().map_or(0, |m| m.step);
         md += &format!(
-            "| {name} | {} | {} | {} | {} ({step}) | {} |\n",
+            "| {} | {} | {} | {} | {} ({step}) | {} |\n",
+            crate::report_md::escape_md(name),
             series.len(),
             cell(&first),
             cell(&after_one),
@@ -178,6 +179,7 @@ fn figure(lines: &[MonitorLine]) -> String {
 
 /// A row pairing `a` and `b` by seed: the mean difference and the paired t-test's verdict.
 fn compare_row(a: &str, b: &str, xa: &BTreeMap<String, f64>, xb: &BTreeMap<String, f64>) -> String {
+    let (a, b) = (&crate::report_md::escape_md(a), &crate::report_md::escape_md(b));
     let d: Vec<f64> = xa.iter().filter_map(|(s, v)| xb.get(s).map(|w| v - w)).collect();
     if d.is_empty() {
         return format!("| {a} − {b} | 0 | – | no seed has both figures |\n");

@@ -6,7 +6,6 @@
 //!
 //! JSON fields keep the order the files have always had.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
@@ -57,8 +56,7 @@ pub enum EvalKind {
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), EvalError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|source| EvalError::Json { path: path.to_owned(), source })?;
-    std::fs::write(path, text + "\n")
-        .map_err(|source| EvalError::File { path: path.to_owned(), source })
+    crate::plot::write_file(path, (text + "\n").as_bytes())
 }
 
 /// Reads a JSON file written by [`write_json`].
@@ -85,16 +83,40 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), EvalError> 
     std::fs::rename(&tmp, path).map_err(|source| EvalError::File { path: path.to_owned(), source })
 }
 
+/// One point of the t-SNE study's map: a row of `tsne.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TsneRow {
+    pub model: String,
+    /// The image's index in the dataset.
+    pub image: usize,
+    pub class: String,
+    /// The style draw, 0 or 1.
+    pub style: usize,
+    pub x: f32,
+    pub y: f32,
+}
+
+/// Writes `tsne.csv` (`model,image,class,style,x,y`) atomically, quoted as RFC 4180 says: a
+/// model or class name holding a comma, a quote or a line break stays one cell.
+pub fn write_tsne_csv(path: &Path, rows: &[TsneRow]) -> Result<(), EvalError> {
+    let bad = |e: csv::Error| EvalError::Data(format!("{}: {e}", path.display()));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(bad)?;
+    }
+    let bytes = w.into_inner().map_err(|e| bad(e.into_error().into()))?;
+    crate::plot::write_file(path, &bytes)
+}
+
 /// Writes `curve.csv`: `epoch,train_loss,val_accuracy,seconds`, one row per head epoch
 /// (accuracy as a fraction, 6 decimals; seconds of that epoch, 3 decimals).
 pub fn write_curve(path: &Path, curve: &[EpochResult]) -> Result<(), EvalError> {
-    let file = |source| EvalError::File { path: path.to_owned(), source };
     let mut text = String::from("epoch,train_loss,val_accuracy,seconds\n");
     for r in curve {
         text +=
             &format!("{},{:.6},{:.6},{:.3}\n", r.epoch, r.train_loss, r.val_accuracy, r.seconds);
     }
-    std::fs::File::create(path).and_then(|mut f| f.write_all(text.as_bytes())).map_err(file)
+    crate::plot::write_file(path, text.as_bytes())
 }
 
 /// Writes the curve as TensorBoard scalars in `dir/tb/downstream/`
@@ -166,6 +188,7 @@ pub struct TsneModel {
     pub name: String,
     pub scores: Scores,
     /// Its weight file; absent for a random-initialised encoder.
+    #[serde(with = "sipl_shards::names::stored_path::option", default)]
     pub weights: Option<PathBuf>,
 }
 

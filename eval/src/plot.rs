@@ -46,7 +46,21 @@ pub fn plot_error(e: impl std::fmt::Display) -> EvalError {
 /// Writes an RGB buffer of `w × h` pixels as a PNG.
 fn save(buf: Vec<u8>, (w, h): (u32, u32), path: &Path) -> Result<(), EvalError> {
     let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| plot_error("buffer size"))?;
-    img.save(path).map_err(|e| plot_error(format!("{}: {e}", path.display())))
+    save_png(&img, path)
+}
+
+/// Writes `img` as a PNG atomically: encoded in memory, written to a temporary name, synced
+/// and renamed into place, so a kill or power cut leaves the old file or the new one, whole.
+pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<(), EvalError> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| plot_error(format!("{}: {e}", path.display())))?;
+    write_file(path, bytes.get_ref())
+}
+
+/// Writes `bytes` to `path` atomically (as [`save_png`]).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
+    sipl_shards::write_atomic(path, bytes).map_err(|e| EvalError::Data(e.to_string()))
 }
 
 /// A figure of `size` pixels drawn by `draw` on a white canvas (the embedded font
@@ -252,5 +266,21 @@ mod tests {
         let path = tmp.path().join("s.png");
         scatter_png(&[panel("x"), panel("y")], &["legend".into()], &path).expect("scatter");
         assert_eq!(image::open(&path).expect("png").to_rgb8().dimensions(), (1120, 594));
+    }
+
+    #[test]
+    fn a_figure_written_again_replaces_the_file_whole_by_a_rename() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("f.png");
+        let img = image::RgbImage::new(4, 3);
+        save_png(&img, &path).expect("first");
+        let first = std::fs::metadata(&path).expect("meta").ino();
+        save_png(&img, &path).expect("second");
+        // A new file took the old one's name: a reader (or a kill) never sees it half written.
+        assert_ne!(std::fs::metadata(&path).expect("meta").ino(), first);
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).expect("list").flatten().collect();
+        assert_eq!(left.len(), 1, "no temporary file left");
+        assert_eq!(image::open(&path).expect("png").to_rgb8().dimensions(), (4, 3));
     }
 }

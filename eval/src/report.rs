@@ -31,6 +31,7 @@ pub const DOWNSTREAM_DIRS: [&str; 4] = [
 pub struct DownstreamSummary {
     pub name: String,
     /// The encoder weights (absent for a random-initialised encoder).
+    #[serde(with = "sipl_shards::names::stored_path::option", default)]
     pub weights: Option<PathBuf>,
     pub mode: String,
     pub linear_probe: bool,
@@ -64,6 +65,7 @@ pub struct DownstreamSummary {
 /// Which dataset an evaluation ran on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvaluatedDataset {
+    #[serde(with = "sipl_shards::names::stored_path")]
     pub path: PathBuf,
     /// `sipl_shards::identity`: the xxh3-64 of the set's `dataset.json`.
     pub identity: String,

@@ -135,8 +135,32 @@ impl Comparison {
     }
 }
 
+/// A model as Markdown text: its name (escaped) and variant.
 fn display(m: &Model) -> String {
+    escape_md(&plain(m))
+}
+
+/// A model as plain text (figure legends).
+fn plain(m: &Model) -> String {
     format!("{} ({})", m.name, m.variant)
+}
+
+/// `text` as literal Markdown, inside a table cell or a sentence: the punctuation Markdown
+/// reads (`|` ends a cell, `*` and `_` emphasise, `[` links, `<` opens HTML, `\` escapes) is
+/// escaped, and control characters (a newline would end the table row) are shown as `\n`.
+pub fn escape_md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            if "\\`*_[]<>|~&".contains(c) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Pairs A's and B's evaluations (by seed; two single evaluations pair whatever their seeds)
@@ -163,10 +187,10 @@ fn compare(a: &Model, b: &Model) -> Result<Comparison, String> {
         if px.held_out != py.held_out {
             return Err(format!(
                 "they held out different images ({} holds out {} images with fingerprint {}, {} holds out {} with {}): evaluate both on the same dataset and split",
-                x.label,
+                escape_md(&x.label),
                 px.len(),
                 px.held_out,
-                y.label,
+                escape_md(&y.label),
                 py.len(),
                 py.held_out
             ));
@@ -189,8 +213,11 @@ fn compare(a: &Model, b: &Model) -> Result<Comparison, String> {
         None
     };
     // One model's two variants (cached vs faithful, say) are told apart by their variants.
-    let (a_name, b_name) =
-        if a.name == b.name { (display(a), display(b)) } else { (a.name.clone(), b.name.clone()) };
+    let (a_name, b_name) = if a.name == b.name {
+        (display(a), display(b))
+    } else {
+        (escape_md(&a.name), escape_md(&b.name))
+    };
     Ok(Comparison {
         a: a_name,
         b: b_name,
@@ -284,7 +311,7 @@ fn model_curve(m: &Model) -> Result<Option<Curve>, EvalError> {
         curves.push(read_curve(&path)?);
     }
     let name = match m.members.len() {
-        1 => display(m),
+        1 => plain(m),
         n => format!("{} ({}, {n} seeds)", m.name, m.variant),
     };
     if curves.len() == 1 {
@@ -356,7 +383,7 @@ pub fn report(
         writeln!(
             md,
             "| {} | {scheme} | {} | {} | {} | {} | {} | {} | {paper} |",
-            m.name,
+            escape_md(&m.name),
             m.members.len(),
             steps(m),
             pretext(m),
@@ -379,16 +406,14 @@ pub fn report(
         writeln!(
             md,
             "| {} | {} | 1 | {steps} | {pre} | not evaluated | – | – | {paper} |",
-            r.name, r.scheme
+            escape_md(&r.name),
+            r.scheme
         )
         .expect("string");
         rows += 1;
     }
-    let single_seed: Vec<String> = models
-        .iter()
-        .filter(|m| m.members.len() == 1)
-        .map(|m| format!("{} ({})", m.name, m.variant))
-        .collect();
+    let single_seed: Vec<String> =
+        models.iter().filter(|m| m.members.len() == 1).map(display).collect();
     if !single_seed.is_empty() {
         writeln!(
             md,
@@ -416,7 +441,7 @@ pub fn report(
                     "| {} | {} | {} | {pre} | {}: {} | {}: {} | {} |",
                     display(m),
                     seed_name(x.seed),
-                    x.label,
+                    escape_md(&x.label),
                     e.labels[0],
                     single(e.measures[0], c[0], e.n as u64),
                     e.labels[1],
@@ -436,7 +461,9 @@ pub fn report(
     if datasets.len() > 1 {
         let sets: Vec<String> = datasets
             .iter()
-            .map(|d| format!("{} (identity {})", d.path.display(), d.identity))
+            .map(|d| {
+                format!("{} (identity {})", escape_md(&d.path.display().to_string()), d.identity)
+            })
             .collect();
         md += &format!(
             "\n**The rows were evaluated on different datasets** and do not compare: {}.\n",
@@ -452,7 +479,7 @@ pub fn report(
             writeln!(
                 md,
                 "| {} | {} | {}: {} | {}: {} | {} |",
-                m.name,
+                escape_md(&m.name),
                 m.members.len(),
                 l[0],
                 measure(m, 0),
@@ -488,13 +515,29 @@ pub fn report(
         Some(t) => {
             let png = t.join("tsne.png");
             let dst = out.join("figure4.png");
-            std::fs::copy(&png, &dst).map_err(|e| io(&png, e))?;
+            let bytes = std::fs::read(&png).map_err(|e| io(&png, e))?;
+            crate::plot::write_file(&dst, &bytes)?;
             md += "\n## Figure 4: t-SNE of two classes under two style draws\n\n![Figure 4](figure4.png)\n\n";
             md += &crate::report::tsne_table(t)?;
             Some(dst)
         }
     };
     let markdown = out.join("report.md");
-    std::fs::write(&markdown, md).map_err(|e| io(&markdown, e))?;
+    crate::plot::write_file(&markdown, md.as_bytes())?;
     Ok(Report { markdown, figure3, figure4, rows })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_literal_markdown() {
+        use super::escape_md;
+        assert_eq!(escape_md("siplv1-seed0 (cached)"), "siplv1-seed0 (cached)");
+        assert_eq!(escape_md("a|b"), "a\\|b");
+        assert_eq!(
+            escape_md("*x* [y](z) <b> `c` ~d~ & e_f"),
+            "\\*x\\* \\[y\\](z) \\<b\\> \\`c\\` \\~d\\~ \\& e\\_f"
+        );
+        assert_eq!(escape_md("two\nlines\\"), "two\\nlines\\\\");
+    }
 }

@@ -22,6 +22,7 @@ pub use crate::outputs::KNN_SUMMARY;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KnnSummary {
     pub name: String,
+    #[serde(with = "sipl_shards::names::stored_path::option", default)]
     pub weights: Option<PathBuf>,
     /// The two neighbourhood sizes (the predictions file's `predicted_best` and
     /// `predicted_final` columns, in this order).
@@ -167,7 +168,8 @@ impl Evaluation {
             return wrong(format!("held-out fingerprint {} vs {h}", p.held_out));
         }
         if self.kind == Kind::Downstream && Some(p.best_epoch) != self.best_epoch {
-            return wrong(format!("best epoch {} vs {:?}", p.best_epoch, self.best_epoch));
+            let claimed = self.best_epoch.map_or("none".into(), |e| e.to_string());
+            return wrong(format!("best epoch {} vs {claimed}", p.best_epoch));
         }
         let (best, last) = p.correct();
         for (name, correct, claimed) in
@@ -305,5 +307,58 @@ pub fn group(
     for m in &mut models {
         m.members.sort_by_key(|x| x.seed);
     }
+    distinct_names(&mut models);
     Ok(models)
+}
+
+/// Gives models that would read alike in a table (one name, variant and kind, other runs)
+/// distinct names: each is prefixed with the fewest folders above its first run (or
+/// evaluation) that tell them apart, `A/m` and `B/m`; where even the folders agree, `m #2`.
+fn distinct_names(models: &mut [Model]) {
+    let folders = |m: &Model| -> Vec<String> {
+        let x = &m.members[0];
+        let dir = x.run.as_ref().map_or(&x.eval.dir, |r| &r.dir);
+        let dir =
+            dir.canonicalize().unwrap_or_else(|_| std::path::absolute(dir).unwrap_or(dir.clone()));
+        let mut parts: Vec<String> = dir
+            .parent()
+            .into_iter()
+            .flat_map(|p| p.components())
+            .filter_map(|c| match c {
+                std::path::Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect();
+        parts.reverse(); // nearest folder first
+        parts
+    };
+    let alike =
+        |a: &Model, b: &Model| a.name == b.name && a.variant == b.variant && a.kind == b.kind;
+    for i in 0..models.len() {
+        let same: Vec<usize> =
+            (0..models.len()).filter(|&j| alike(&models[i], &models[j])).collect();
+        if same.len() < 2 {
+            continue;
+        }
+        let paths: Vec<Vec<String>> = same.iter().map(|&j| folders(&models[j])).collect();
+        let depth = paths.iter().map(Vec::len).max().unwrap_or(0);
+        let named = |k: usize, p: &[String], name: &str| {
+            let mut up: Vec<&str> = p.iter().take(k).map(String::as_str).collect();
+            up.reverse();
+            up.push(name);
+            up.join("/")
+        };
+        let name = models[i].name.clone();
+        let k = (1..=depth).find(|&k| {
+            let names: Vec<String> = paths.iter().map(|p| named(k, p, &name)).collect();
+            names.iter().enumerate().all(|(a, x)| names[a + 1..].iter().all(|y| y != x))
+        });
+        for (n, (&j, p)) in same.iter().zip(&paths).enumerate() {
+            models[j].name = match k {
+                Some(k) => named(k, p, &name),
+                None if n == 0 => name.clone(),
+                None => format!("{name} #{}", n + 1),
+            };
+        }
+    }
 }

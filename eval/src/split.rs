@@ -172,9 +172,17 @@ pub fn labels(ds: &Dataset, data: &Path, head: Option<i64>) -> Result<(Vec<i64>,
         let r = ds.record(i)?;
         match r.label {
             Some(l) if (0..classes).contains(&(l as i64)) => labels.push(l as i64),
-            other => {
+            Some(l) => {
                 return Err(EvalError::Data(format!(
-                    "{}: label {other:?} does not fit {classes} classes",
+                    "{}: label {l} does not fit a head over {classes} classes (labels 0 to {})",
+                    r.path,
+                    classes - 1
+                )));
+            }
+            None => {
+                return Err(EvalError::Data(format!(
+                    "{}: has no label (an evaluation needs a labelled dataset, every image in a \
+                     class folder)",
                     r.path
                 )));
             }

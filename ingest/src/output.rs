@@ -106,6 +106,13 @@ fn same_pixels(old: &serde_json::Value, new: &serde_json::Value) -> bool {
     let content = |v: &serde_json::Value| {
         let mut m = v.as_object().cloned();
         m.iter_mut().for_each(|m| STORAGE_ONLY.iter().for_each(|k| drop(m.remove(*k))));
+        // A root recorded by an earlier sipl as written (`img/`) is the same root.
+        if let Some(root) = m.as_mut().and_then(|m| m.get_mut("root"))
+            && let Some(text) = root.as_str()
+            && let Ok(normal) = crate::settings::normal_root(std::path::Path::new(text))
+        {
+            *root = serde_json::Value::String(normal.to_string_lossy().into_owned());
+        }
         m
     };
     let old = content(old);

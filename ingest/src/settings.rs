@@ -57,11 +57,21 @@ pub const MAX_PIXELS: Ints = Ints::new(1, 1_000_000_000);
 pub const PRETEXT_RESIZE: u32 = 256;
 pub const PRETEXT_CROP: u32 = 224;
 
+/// The input root as the settings record it: its canonical path when it exists (so `img`,
+/// `img/`, `./img` and a link to it are one root, and one dataset identity), else the absolute
+/// path without `.` components or a trailing slash.
+pub fn normal_root(root: &Path) -> std::io::Result<std::path::PathBuf> {
+    match std::fs::canonicalize(root) {
+        Ok(real) => Ok(real),
+        Err(_) => Ok(std::path::absolute(root)?.components().collect()),
+    }
+}
+
 impl IngestSettings {
     /// Defaults for `kind`: ImageNet and plain folders get the pretext pre-processing; Tiny
     /// ImageNet is stored as decoded (64×64).
     pub fn defaults(kind: SourceKind, root: &Path, split: Option<Split>) -> Result<Self> {
-        let root = std::path::absolute(root).map_err(|e| IngestError::io(root, e))?;
+        let root = normal_root(root).map_err(|e| IngestError::io(root, e))?;
         let (resize, crop) = match kind {
             SourceKind::TinyImagenet => (None, None),
             _ => (Some(PRETEXT_RESIZE), Some(PRETEXT_CROP)),

@@ -63,11 +63,20 @@ pub struct Walker {
     listed: HashMap<(u64, u64), Vec<u8>>,
     hidden: usize,
     repeats: Vec<String>,
+    /// Folders seen but not reachable by their path (longer than the system's `PATH_MAX`, or
+    /// refused to a look), with why.
+    unreachable: Vec<String>,
 }
 
 impl Walker {
     pub fn new(root: &Path) -> Self {
-        Walker { root: root.to_owned(), listed: HashMap::new(), hidden: 0, repeats: Vec::new() }
+        Walker {
+            root: root.to_owned(),
+            listed: HashMap::new(),
+            hidden: 0,
+            repeats: Vec::new(),
+            unreachable: Vec::new(),
+        }
     }
 
     /// Every image-named file under `start` (ROOT or a folder below it) and every folder.
@@ -83,11 +92,24 @@ impl Walker {
         loop {
             while let Some((rel, dir)) = real.pop() {
                 let mut images = 0;
-                for (name, path, is_link) in read_dir_sorted(&dir)? {
+                for (name, path, is_link, listed_as_dir) in read_dir_sorted(&dir)? {
                     let name = os_bytes(&name).into_owned();
                     let child = join(&rel, &name);
                     let meta = std::fs::metadata(&path);
                     let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());
+                    if let Err(e) = &meta
+                        && listed_as_dir
+                        && !name.starts_with(b".")
+                    {
+                        // A folder its own listing names, which its path cannot reach.
+                        let bytes = path.as_os_str().len();
+                        self.unreachable.push(format!(
+                            "{} ({bytes}-byte path): cannot be listed ({e}); the images below it \
+                             are not in the dataset",
+                            show(&child)
+                        ));
+                        continue;
+                    }
                     if name.starts_with(b".") {
                         self.hidden += usize::from(is_dir || is_image_name(&name));
                     } else if is_dir && is_link {
@@ -123,14 +145,15 @@ impl Walker {
     pub fn subfolders(&self, dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         Ok(read_dir_sorted(dir)?
             .into_iter()
-            .filter(|(name, path, _)| !os_bytes(name).starts_with(b".") && path.is_dir())
-            .map(|(name, path, _)| (encode_name(&os_bytes(&name)), path))
+            .filter(|(name, path, ..)| !os_bytes(name).starts_with(b".") && path.is_dir())
+            .map(|(name, path, ..)| (encode_name(&os_bytes(&name)), path))
             .collect())
     }
 
     /// What the walks skipped, for the user.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = self.repeats.clone();
+        out.extend(self.unreachable.iter().cloned());
         if self.hidden > 0 {
             out.push(format!(
                 "skipped {} hidden folder(s) and image file(s) (names starting with '.')",
@@ -192,8 +215,10 @@ fn folder_id(dir: &Path) -> Result<(u64, u64)> {
     }
 }
 
-/// (name, path, is a symbolic link) of every entry of `dir`, naturally sorted by name.
-fn read_dir_sorted(dir: &Path) -> Result<Vec<(OsString, PathBuf, bool)>> {
+/// (name, path, is a symbolic link, is a folder by the listing itself) of every entry of `dir`,
+/// naturally sorted by name.
+#[allow(clippy::type_complexity)]
+fn read_dir_sorted(dir: &Path) -> Result<Vec<(OsString, PathBuf, bool, bool)>> {
     let entries = std::fs::read_dir(dir).map_err(|e| IngestError::Root {
         path: dir.to_owned(),
         reason: format!("cannot list: {e}"),
@@ -201,8 +226,10 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<(OsString, PathBuf, bool)>> {
     let mut out = Vec::new();
     for e in entries {
         let e = e.map_err(|e| IngestError::io(dir, e))?;
-        let is_link = e.file_type().is_ok_and(|t| t.is_symlink());
-        out.push((e.file_name(), e.path(), is_link));
+        let kind = e.file_type();
+        let is_link = kind.as_ref().is_ok_and(|t| t.is_symlink());
+        let is_dir = kind.as_ref().is_ok_and(|t| t.is_dir());
+        out.push((e.file_name(), e.path(), is_link, is_dir));
     }
     out.sort_by(|a, b| natural_cmp_bytes(&os_bytes(&a.0), &os_bytes(&b.0)));
     Ok(out)

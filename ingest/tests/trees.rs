@@ -307,3 +307,30 @@ fn tiny_imagenet_train_and_val_label_alike_through_wnids_txt() {
         "{err}"
     );
 }
+
+#[test]
+fn a_folder_deeper_than_path_max_is_reported_not_left_out_silently() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("imgs");
+    write_jpeg(&root.join("top/one.jpg"), 16, 16, 1);
+    // 20 folders of 250-character names: the last ones' paths pass PATH_MAX (4096 bytes), so
+    // they are made by a shell walking down with relative steps.
+    let script = format!(
+        "set -P; cd '{}' && for i in $(seq 20); do d=$(printf 'd%.0s' $(seq 250)); \
+         mkdir $d && cd $d || exit 1; done && cp '{}' deep.jpg",
+        root.display(),
+        root.join("top/one.jpg").display()
+    );
+    let status = std::process::Command::new("bash").args(["-c", &script]).status().expect("bash");
+    assert!(status.success());
+    let out = tmp.path().join("out");
+    let r = ingest_folder(&root, &out, None).expect("ingest");
+    assert_eq!(r.meta.counts.kept, 1);
+    let unreachable: Vec<&String> =
+        r.warnings.iter().filter(|w| w.contains("cannot be listed")).collect();
+    assert_eq!(unreachable.len(), 1, "{:?}", r.warnings);
+    assert!(
+        unreachable[0].contains("the images below it are not in the dataset"),
+        "{unreachable:?}"
+    );
+}

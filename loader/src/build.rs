@@ -28,6 +28,9 @@ pub(crate) fn build_batch(
     if p.faults.panic_at_batch == Some(b) {
         panic!("injected fault at batch {b}");
     }
+    if p.faults.stall_at_batch == Some(b) {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    }
     let first = b * cfg.batch_size;
     let count = cfg.batch_size.min(order.len() - first);
     let views = p.spec.scheme.views();

@@ -98,6 +98,9 @@ pub enum LoaderError {
         "{path} (image {index}) is {width}x{height}; the patch grid needs square images of one size ({expected}x{expected})"
     )]
     ImageSize { index: usize, path: String, width: u32, height: u32, expected: usize },
+    /// The images are of one square size, and the patch grid does not fit it.
+    #[error("{dir}: its images are {side}x{side} ({path}, …): {reason}")]
+    Geometry { dir: String, path: String, side: usize, reason: String },
     #[error("invalid loader settings: {0}")]
     Config(String),
     /// The batch buffers the settings imply do not fit in memory (option: "batch size"; see
@@ -117,6 +120,10 @@ pub enum LoaderError {
     },
     #[error("the loader's workers stopped before building batch {batch}")]
     WorkersGone { batch: usize },
+    /// A stop was requested while the consumer waited for this batch
+    /// ([`crate::EpochStream::until`]).
+    #[error("stopped while waiting for batch {batch}")]
+    Stopped { batch: usize },
 }
 
 impl LoaderError {
@@ -156,6 +163,8 @@ impl LoaderConfig {
 pub(crate) struct Faults {
     /// The worker building this batch panics.
     pub panic_at_batch: Option<usize>,
+    /// The worker building this batch stalls for three seconds first.
+    pub stall_at_batch: Option<usize>,
 }
 
 /// A dataset and the settings that turn it into batches.
@@ -219,12 +228,11 @@ impl Loader {
             }
         }
         let geometry = Geometry::new(side, c.patch_size.unwrap_or(side)).map_err(|e| {
-            LoaderError::ImageSize {
-                index: 0,
-                path: format!("{} ({e})", first.path),
-                width: first.width,
-                height: first.height,
-                expected: 12,
+            LoaderError::Geometry {
+                dir: dir.clone(),
+                path: first.path.to_owned(),
+                side,
+                reason: e.to_string(),
             }
         })?;
         let what = format!(
@@ -323,6 +331,12 @@ impl Loader {
         self.faults.panic_at_batch = Some(batch);
     }
 
+    /// Fault injection for tests: the worker that builds batch `batch` stalls for 3 s first.
+    #[cfg(test)]
+    pub fn inject_stall_at_batch(&mut self, batch: usize) {
+        self.faults.stall_at_batch = Some(batch);
+    }
+
     /// Images replaced because their shard rows were corrupt (with [`CorruptPolicy::Skip`]),
     /// counted when a batch is built (also batches built ahead and never taken, or built again
     /// after a restart).
@@ -391,5 +405,27 @@ mod tests {
         let err = results[2].as_ref().expect_err("panic");
         assert!(matches!(err, LoaderError::WorkerPanic { .. }), "{err}");
         assert!(err.to_string().contains("injected fault at batch 2"), "{err}");
+    }
+
+    #[test]
+    fn a_stop_ends_the_wait_for_a_stalled_batch() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let tmp = tempfile::tempdir().expect("tmp");
+        let config = LoaderConfig { workers: 1, seed: 7, ..LoaderConfig::new(Scheme::Opl, 2) };
+        let mut loader = Loader::new(dataset(tmp.path(), 12), config).expect("loader");
+        loader.inject_stall_at_batch(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut stream = loader.epoch(0, 0).until(stop.clone());
+        assert!(stream.next().expect("batch 0").is_ok());
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            flag.store(true, Ordering::Relaxed);
+        });
+        let started = std::time::Instant::now();
+        let err = stream.next().expect("an item").expect_err("stopped");
+        assert!(matches!(err, LoaderError::Stopped { batch: 1 }), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(stream.next().is_none(), "nothing after the stop");
     }
 }

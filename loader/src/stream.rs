@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use sipl_shards::Dataset;
 
 use crate::batch::Batch;
@@ -132,18 +132,30 @@ impl Workers {
         self.shared.item(self.received)
     }
 
-    /// The next item, in order; `None` when every worker is gone without sending it.
-    fn receive(&mut self) -> Option<Message> {
+    /// The next item, in order; `Ok(None)` when every worker is gone without sending it,
+    /// `Err(())` when `stop` is set while it is awaited.
+    fn receive(&mut self, stop: Option<&AtomicBool>) -> Result<Option<Message>, ()> {
         let k = self.received;
         while !self.ahead.contains_key(&k) {
-            let (at, msg) = self.results.recv().ok()?;
-            self.ahead.insert(at, msg);
+            let got = match stop {
+                None => self.results.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(_) => self.results.recv_timeout(std::time::Duration::from_millis(50)),
+            };
+            match got {
+                Ok((at, msg)) => drop(self.ahead.insert(at, msg)),
+                Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                Err(RecvTimeoutError::Timeout) => {
+                    if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                        return Err(());
+                    }
+                }
+            }
         }
         self.received += 1;
         if let Some(tickets) = &self.tickets {
             let _ = tickets.send(()); // one item out, room for one more
         }
-        self.ahead.remove(&k)
+        Ok(self.ahead.remove(&k))
     }
 }
 
@@ -169,20 +181,37 @@ pub struct EpochStream {
     end: usize,
     failed: bool,
     parking: Weak<Parking>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl EpochStream {
     pub(crate) fn spawn(parts: StreamParts, parking: Weak<Parking>) -> Self {
         let (epoch, next, end) = (parts.epoch, parts.start, parts.end);
         let workers = Some(Workers::spawn(parts));
-        EpochStream { workers, epoch, next, end, failed: false, parking }
+        EpochStream { workers, epoch, next, end, failed: false, parking, stop: None }
     }
 
     /// The stream of `epoch` from its first batch on, from workers that ran on into it.
     pub(crate) fn resume(workers: Workers, epoch: u64, parking: Weak<Parking>) -> Self {
         assert_eq!(workers.next_item(), Some((epoch, 0)), "parked workers for another epoch");
         let end = workers.shared.parts.end;
-        EpochStream { workers: Some(workers), epoch, next: 0, end, failed: false, parking }
+        EpochStream {
+            workers: Some(workers),
+            epoch,
+            next: 0,
+            end,
+            failed: false,
+            parking,
+            stop: None,
+        }
+    }
+
+    /// The same stream, whose wait for a batch ends when `stop` is set (a SIGINT or SIGTERM
+    /// while workers are slow to start, or stuck on a storage that does not answer), with
+    /// [`LoaderError::Stopped`].
+    pub fn until(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// The batch index the next item will have.
@@ -223,7 +252,17 @@ impl Iterator for EpochStream {
             return None;
         }
         let workers = self.workers.as_mut()?;
-        match workers.receive() {
+        let Ok(received) = workers.receive(self.stop.as_deref()) else {
+            self.failed = true;
+            // Stopped, not joined: a worker stuck on its storage must not hold the stop up.
+            if let Some(mut w) = self.workers.take() {
+                w.stop.store(true, Ordering::Relaxed);
+                w.tickets = None;
+                w.handles.clear();
+            }
+            return Some(Err(LoaderError::Stopped { batch: self.next }));
+        };
+        match received {
             Some(Ok(batch)) => {
                 assert_eq!((batch.epoch, batch.index), (self.epoch, self.next), "batch order");
                 self.next += 1;

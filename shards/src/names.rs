@@ -144,3 +144,66 @@ mod tests {
         }
     }
 }
+
+/// Serde for a filesystem path in a JSON record (`#[serde(with = "stored_path")]`): written in
+/// the stored form of [`encode_name`] (a UTF-8 path without `\` as it is; any other byte
+/// escaped), read back to the exact bytes. A record whose text is not in that form (written
+/// by hand, or holding a lone `\`) reads as that text.
+pub mod stored_path {
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::encode_name(&super::os_bytes(path.as_os_str())))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(super::decode_path(&text).unwrap_or_else(|| PathBuf::from(text)))
+    }
+
+    /// The same for an `Option<PathBuf>` (`null` for none).
+    pub mod option {
+        use std::path::PathBuf;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+            match path {
+                Some(p) => super::serialize(p, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+            let text = Option::<String>::deserialize(d)?;
+            Ok(text.map(|t| super::super::decode_path(&t).unwrap_or_else(|| PathBuf::from(t))))
+        }
+    }
+}
+
+#[cfg(test)]
+mod stored_path_tests {
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::PathBuf;
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct R {
+        #[serde(with = "super::stored_path")]
+        p: PathBuf,
+        #[serde(with = "super::stored_path::option", default)]
+        q: Option<PathBuf>,
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_round_trips_through_json() {
+        let odd = PathBuf::from(std::ffi::OsStr::from_bytes(b"/runs/caf\xe9/a\\b"));
+        let r = R { p: odd.clone(), q: Some(odd) };
+        let json = serde_json::to_string(&r).expect("serialises");
+        assert_eq!(json, r#"{"p":"/runs/caf\\xe9/a\\\\b","q":"/runs/caf\\xe9/a\\\\b"}"#);
+        assert_eq!(serde_json::from_str::<R>(&json).expect("reads"), r);
+        let plain: R = serde_json::from_str(r#"{"p":"/runs/x","q":null}"#).expect("plain");
+        assert_eq!(plain, R { p: "/runs/x".into(), q: None });
+    }
+}

@@ -127,7 +127,12 @@ fn step(a: StepBenchArgs) -> anyhow::Result<()> {
     Ints::new(0, BENCH_STEPS.max).check("--warmup", a.warmup)?;
     let device = a.device.resolve()?;
     let bytes = sipl_train::model::train_step_bytes(a.batch as u64, a.size as u64, device);
-    let what = format!("ResNet-18 train steps of {} images at {}² on {device:?}", a.batch, a.size);
+    let what = format!(
+        "ResNet-18 train steps of {} images at {}² on {}",
+        a.batch,
+        a.size,
+        sipl_train::device::device_name(device)
+    );
     sipl_limits::check_memory("--batch", a.batch, bytes, &what)?;
     let ips = sipl_train::bench::resnet_step(
         device,
@@ -138,8 +143,12 @@ fn step(a: StepBenchArgs) -> anyhow::Result<()> {
     )?;
     let fused = a.fused.unwrap_or(device.is_cuda());
     println!(
-        "resnet18 train step on {device:?}: {ips:.1} images/s (batch {}, {}², {} timed steps, bf16 autocast {}, fused Adam {fused})",
-        a.batch, a.size, a.steps, a.amp
+        "resnet18 train step on {}: {ips:.1} images/s (batch {}, {}², {} timed steps, bf16 autocast {}, fused Adam {fused})",
+        sipl_train::device::device_name(device),
+        a.batch,
+        a.size,
+        a.steps,
+        a.amp
     );
     Ok(())
 }

@@ -9,6 +9,8 @@ use sipl_eval::export::{Which, run_weights};
 use sipl_eval::features::Encoder;
 use sipl_shards::Dataset;
 
+use super::outputs::{Reads, file_shape, output_file};
+
 #[derive(Args)]
 pub struct EmbedArgs {
     /// A run directory (its best.safetensors) ...
@@ -36,12 +38,14 @@ pub struct EmbedArgs {
 }
 
 pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
-    super::output_file("--out", &a.out)?;
+    file_shape("--out", &a.out)?;
     let weights = match (&a.run, &a.weights) {
         (Some(r), _) => run_weights(r, Which::Best)?,
         (None, Some(w)) => w.clone(),
         (None, None) => bail!("give --run DIR or --weights FILE"),
     };
+    let reads = Reads::new().add("the weights", &weights).add("the dataset (--data)", &a.data);
+    output_file("--out", &a.out, &reads)?;
     let device = a.device.resolve()?;
     sipl_eval::features::check_batch(a.batch, a.input_size, device)?;
     let ds = Dataset::open(&a.data)?;

@@ -20,7 +20,17 @@ use sipl_eval::report::{DownstreamSummary, run_name};
 use sipl_eval::split::{Prepared, SplitSpec};
 use tch::Tensor;
 
+use super::outputs::{Out, Reads, output_dir};
 use super::tsne::TsneArgs;
+
+/// What `eval downstream` writes into its folder.
+const DOWNSTREAM_FILES: &[&str] = &[
+    sipl_eval::outputs::SUMMARY,
+    sipl_eval::outputs::CURVE,
+    "curve.png",
+    PREDICTIONS,
+    sipl_train::tensorboard::TB_DIR,
+];
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -257,7 +267,10 @@ fn downstream(a: DownstreamArgs) -> anyhow::Result<()> {
         })),
         (None, None) => bail!("give --out DIR (only --run has a default output folder)"),
     };
-    super::output_dir("--out", &out)?;
+    let reads = Reads::new()
+        .add_opt("the weights", weights.as_deref())
+        .add("the dataset (--data)", &a.data);
+    output_dir("--out", &out, Out::Folder(DOWNSTREAM_FILES), &reads)?;
     let seed = eval_seed(a.seed, a.encoder.run.as_deref())?;
     let device = a.device.resolve()?;
     sipl_eval::features::check_batch(a.batch, a.input_size, device)?;

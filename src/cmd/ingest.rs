@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use sipl_ingest::{IngestJob, IngestSettings, SourceKind, Split};
 
+use sipl_shards::format::{DATASET_FILE, MANIFEST_FILE, SHARD_DIR};
+
 use super::mib;
+use super::outputs::{Out, Owner, Reads, output_dir};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum SourceArg {
@@ -111,7 +114,10 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
     s.shard_target_mib = a.shard_mib.unwrap_or(s.shard_target_mib);
     s.min_side = a.min_side.unwrap_or(s.min_side);
     s.max_pixels = a.max_pixels.unwrap_or(s.max_pixels);
-    super::output_dir("--out", &a.out)?;
+    let reads =
+        Reads::new().add("the input ROOT", &a.root).add_opt("--classes", a.classes.as_deref());
+    let own = Out::Own(Owner::Dataset, &[SHARD_DIR, MANIFEST_FILE, DATASET_FILE]);
+    output_dir("--out", &a.out, own, &reads)?;
     if let Some(path) = &a.classes {
         s.classes = Some(IngestSettings::read_classes(path)?);
     }
@@ -128,7 +134,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
     }
     let m = &report.meta;
     let c = &m.counts;
-    if !report.ran {
+    if !report.ran && c.kept > 0 {
         println!(
             "{}: already complete with these settings ({} kept of {}); nothing to do",
             a.out.display(),
@@ -139,6 +145,18 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
     }
     let reasons: Vec<String> =
         c.rejected_by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    anyhow::ensure!(
+        c.kept > 0,
+        "{}: no image kept of {} seen{}; the dataset is written (manifest.parquet lists each file \
+         with its reason) but nothing can train on it",
+        a.out.display(),
+        c.seen,
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" (rejected: {})", reasons.join(", "))
+        }
+    );
     println!(
         "{}: kept {} of {} images, rejected {}{} (reasons in manifest.parquet)",
         a.out.display(),

@@ -13,6 +13,8 @@ use sipl_eval::results::KnnSummary;
 use sipl_eval::stats::{LEVEL, wilson};
 
 use super::eval::{EncoderArgs, SplitArgs, eval_seed};
+use super::outputs::{Out, Reads, output_dir};
+use sipl_eval::outputs::KNN_SUMMARY;
 
 use sipl_limits::{KNN_K as NEIGHBOURS, KNN_TEMPERATURE as TEMPERATURE};
 
@@ -72,7 +74,10 @@ pub fn run(a: KnnArgs) -> anyhow::Result<()> {
         }
         (None, None) => bail!("give --out DIR (only --run has a default output folder)"),
     };
-    super::output_dir("--out", &out)?;
+    let reads = Reads::new()
+        .add_opt("the weights", weights.as_deref())
+        .add("the dataset (--data)", &a.data);
+    output_dir("--out", &out, Out::Folder(&[KNN_SUMMARY, PREDICTIONS]), &reads)?;
     let seed = eval_seed(a.seed, a.encoder.run.as_deref())?;
     let device = a.device.resolve()?;
     sipl_eval::features::check_batch(a.batch, a.input_size, device)?;

@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Args;
 use rand::SeedableRng;
 use sipl_loader::scheme::Scheme;
 use sipl_loader::{Loader, LoaderConfig};
 use sipl_shards::Dataset;
+
+use super::outputs::{Reads, output_file};
 
 #[derive(Args)]
 pub struct PreviewArgs {
@@ -42,7 +43,7 @@ pub fn run(a: PreviewArgs) -> anyhow::Result<()> {
     SAMPLES.check("--samples", a.samples)?;
     TILE.check("--tile", a.tile)?;
     sipl_limits::PATCH_SIZE.check_opt("--patch-size", a.patch_size)?;
-    super::output_file("--out", &a.out)?;
+    output_file("--out", &a.out, &Reads::new().add("the dataset", &a.data))?;
     let ds = Arc::new(Dataset::open(&a.data)?);
     let cfg = LoaderConfig { patch_size: a.patch_size, ..LoaderConfig::new(a.scheme, 1) };
     // The loader validates the dataset (sizes, emptiness) exactly as training would.
@@ -60,7 +61,7 @@ pub fn run(a: PreviewArgs) -> anyhow::Result<()> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
     let (sheet, labels) =
         sipl_loader::preview::contact_sheet(loader.spec(), &images, a.tile, &mut rng);
-    sheet.save(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    sipl_eval::plot::save_png(&sheet, &a.out)?;
     println!(
         "{}: {} samples of {} (labels {:?}; columns: image with grid, label, then {} views)",
         a.out.display(),

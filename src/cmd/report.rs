@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::outputs::{Out, Reads, output_dir};
+
 #[derive(Args)]
 pub struct ReportArgs {
     /// Pretext run directories (evaluated with `sipl eval downstream --run`).
@@ -21,7 +23,11 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
-    super::output_dir("--out", &a.out)?;
+    let reads = a.runs.iter().fold(Reads::new(), |r, run| r.add("a run it reports", run));
+    let reads = a.baseline.iter().fold(reads, |r, b| r.add("a --baseline folder", b));
+    let reads = reads.add_opt("the --tsne folder", a.tsne.as_deref());
+    let names = &["report.md", "figure3.png", "figure4.png"];
+    output_dir("--out", &a.out, Out::Folder(names), &reads)?;
     let r = sipl_eval::report::report(&a.runs, &a.baseline, a.tsne.as_deref(), &a.out)?;
     println!("{}: {} rows", r.markdown.display(), r.rows);
     for f in [r.figure3, r.figure4].into_iter().flatten() {

@@ -85,7 +85,8 @@ fn inspect(dir: PathBuf) -> anyhow::Result<()> {
 }
 
 fn dump(dir: PathBuf, id: &str, out: &str) -> anyhow::Result<()> {
-    super::output_file("--dump OUT.png", std::path::Path::new(out))?;
+    let reads = super::outputs::Reads::new().add("the dataset", &dir);
+    super::outputs::output_file("--dump OUT.png", std::path::Path::new(out), &reads)?;
     let ds = Dataset::open(&dir)?;
     let ids = sipl_limits::Ints::new(0, ds.len().saturating_sub(1) as u64);
     let note = || format!("the dataset has {} images, numbered from 0", ds.len());
@@ -101,7 +102,7 @@ fn dump(dir: PathBuf, id: &str, out: &str) -> anyhow::Result<()> {
     let rec = ds.decode_into(index, &mut rgb)?;
     let (w, h, path) = (rec.width, rec.height, rec.path.to_owned());
     let img = image::RgbImage::from_raw(w, h, rgb).context("pixel buffer size")?;
-    img.save(out).with_context(|| format!("writing {out}"))?;
+    sipl_eval::plot::save_png(&img, std::path::Path::new(out))?;
     println!("image {index} ({path}, {w}x{h}) written to {out}");
     Ok(())
 }

@@ -26,7 +26,8 @@ pub struct SynthArgs {
 pub fn run(a: SynthArgs) -> anyhow::Result<()> {
     let spec = SynthSpec { classes: a.classes, per_class: a.per_class, size: a.size, seed: a.seed };
     spec.validate()?;
-    super::output_dir("--out", &a.out)?;
+    let out = super::outputs::Out::Folder(&[]);
+    super::outputs::output_dir("--out", &a.out, out, &super::outputs::Reads::new())?;
     let n = write_synth(&a.out, spec)?;
     println!(
         "wrote {n} images ({} classes, {}x{}) to {}",

@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
+
+use super::outputs::{Out, Owner, Reads, output_dir};
 use sipl_train::config::TrainConfig;
 use sipl_train::dist::Launch;
 use sipl_train::faults::FaultPlan;
@@ -56,7 +58,10 @@ pub fn run(a: TrainArgs, faults: FaultPlan) -> anyhow::Result<()> {
     }
     // Every key against its range and this machine, before the run directory is touched.
     let config = TrainConfig::load(&a.config, &a.sets)?;
-    super::output_dir("--run-dir", &a.run_dir)?;
+    let reads = Reads::new()
+        .add("the dataset (data.path)", &config.data.path)
+        .add_opt("the monitor's dataset", config.monitor.as_ref().map(|m| m.data.as_path()));
+    output_dir("--run-dir", &a.run_dir, Out::Own(Owner::Run, &[]), &reads)?;
     let main = launch.as_ref().is_none_or(|l| l.rank == 0);
     // The monitor set is opened, split and checked before the run directory is written.
     let monitor = match &config.monitor {
@@ -81,15 +86,16 @@ pub fn run(a: TrainArgs, faults: FaultPlan) -> anyhow::Result<()> {
         !a.epoch_handshake || launch.is_none(),
         "--epoch-handshake drives one process; under torchrun or srun (RANK is set), leave it out"
     );
+    let stop = Arc::new(AtomicBool::new(false));
     let job = TrainJob {
         config,
         run_dir: a.run_dir.clone(),
         force: a.force,
         progress: Progress::for_stderr(a.quiet),
-        stop: Arc::new(AtomicBool::new(false)),
+        stop: stop.clone(),
         launch,
         faults,
-        after_epoch: a.epoch_handshake.then(|| Box::new(epoch_handshake) as EpochGate),
+        after_epoch: a.epoch_handshake.then(|| epoch_handshake(stop)),
         monitor,
     };
     let r = train(job)?;
@@ -125,22 +131,51 @@ pub fn run(a: TrainArgs, faults: FaultPlan) -> anyhow::Result<()> {
 }
 
 /// `--epoch-handshake`: the epoch's validation line (with the monitor's fields when it
-/// measured at that epoch) out, the answer in.
-fn epoch_handshake(end: &EpochEnd) -> Result<bool, TrainError> {
-    use std::io::{BufRead, Write};
-    let io = |e| TrainError::Io { path: "standard output/input".into(), source: e };
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", end.to_json()).and_then(|()| out.flush()).map_err(io)?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(io)?;
-    match answer.trim() {
-        "continue" => Ok(true),
-        "stop" | "" => Ok(false),
-        other => Err(io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("--epoch-handshake: expected `continue` or `stop`, read {other:?}"),
-        ))),
-    }
+/// measured at that epoch) out, the answer in. A thread of its own reads the answers, so that
+/// SIGINT or SIGTERM (`stop`) ends the wait as `stop` would: the run is checkpointed at the
+/// epoch's end and exits 0, answered or not.
+fn epoch_handshake(stop: Arc<AtomicBool>) -> EpochGate {
+    use std::io::BufRead;
+    use std::sync::mpsc;
+    let (tx, rx) = mpsc::channel::<std::io::Result<String>>();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        loop {
+            let mut line = String::new();
+            let read = stdin.lock().read_line(&mut line);
+            let end = !matches!(read, Ok(n) if n > 0);
+            if tx.send(read.map(|_| line)).is_err() || end {
+                break;
+            }
+        }
+    });
+    let answers = std::sync::Mutex::new(rx);
+    Box::new(move |end: &EpochEnd| {
+        use std::io::Write;
+        let io = |e| TrainError::Io { path: "standard output/input".into(), source: e };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", end.to_json()).and_then(|()| out.flush()).map_err(io)?;
+        let answers = answers.lock().unwrap_or_else(|e| e.into_inner());
+        let answer = loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            match answers.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(read) => break read.map_err(io)?,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                // The end of input was read before: stop, as the empty answer does.
+                Err(mpsc::RecvTimeoutError::Disconnected) => break String::new(),
+            }
+        };
+        match answer.trim() {
+            "continue" => Ok(true),
+            "stop" | "" => Ok(false),
+            other => Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("--epoch-handshake: expected `continue` or `stop`, read {other:?}"),
+            ))),
+        }
+    })
 }
 
 /// The config keys and their ranges, for `sipl train --help` (the same constants the config's

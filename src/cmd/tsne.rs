@@ -1,17 +1,18 @@
 //! `sipl eval tsne`: the embedding study (Figure 4) for one or more encoders, side by side.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use sipl_eval::export::{Which, run_weights};
 use sipl_eval::features::Encoder;
-use sipl_eval::outputs::{TSNE, TsneModel, TsneSummary, write_json};
+use sipl_eval::outputs::{TSNE, TsneModel, TsneRow, TsneSummary, write_json, write_tsne_csv};
 use sipl_eval::plot::{Panel, ScatterPoint, scatter_png};
 use sipl_eval::report::run_name;
 use sipl_eval::tsne::{TsneConfig, select, study, style_draws};
 use sipl_shards::Dataset;
+
+use super::outputs::{Out, Reads, output_dir};
 
 #[derive(Args)]
 pub struct TsneArgs {
@@ -64,7 +65,6 @@ pub fn run(a: TsneArgs) -> anyhow::Result<()> {
         ..TsneConfig::default()
     };
     cfg.validate()?;
-    super::output_dir("--out", &a.out)?;
     let mut models: Vec<(String, Option<PathBuf>)> = Vec::new();
     for r in &a.run {
         models.push((run_name(r), Some(run_weights(r, Which::Best)?)));
@@ -79,6 +79,11 @@ pub fn run(a: TsneArgs) -> anyhow::Result<()> {
     if models.is_empty() {
         bail!("give at least one --run DIR, --weights FILE or --random-init");
     }
+    let reads = models
+        .iter()
+        .fold(Reads::new(), |r, (_, w)| r.add_opt("the weights", w.as_deref()))
+        .add("the dataset (--data)", &a.data);
+    output_dir("--out", &a.out, Out::Folder(&["tsne.png", "tsne.csv", TSNE]), &reads)?;
     let device = a.device.resolve()?;
     sipl_eval::features::check_batch(sipl_eval::tsne::BATCH, a.input_size, device)?;
     let ds = Dataset::open(&a.data)?;
@@ -91,11 +96,7 @@ pub fn run(a: TsneArgs) -> anyhow::Result<()> {
         .iter()
         .map(|&c| ds.meta().classes.get(c as usize).cloned().unwrap_or(c.to_string()))
         .collect();
-    let csv_path = a.out.join("tsne.csv");
-    let mut csv = std::fs::File::create(&csv_path)
-        .with_context(|| format!("writing {}", csv_path.display()))?;
-    writeln!(csv, "model,image,class,style,x,y")?;
-    let (mut panels, mut summaries) = (Vec::new(), Vec::new());
+    let (mut panels, mut summaries, mut rows) = (Vec::new(), Vec::new(), Vec::new());
     for (name, weights) in &models {
         let encoder = Encoder::load(weights.as_deref(), device, a.seed as i64)?;
         let st = study(&encoder, &ds, &sel, &styles, &cfg)?;
@@ -103,7 +104,8 @@ pub fn run(a: TsneArgs) -> anyhow::Result<()> {
         for (i, p) in st.map.iter().enumerate() {
             let image = sel.indices[i % n];
             let (c, s) = (st.class[i], st.style[i]);
-            writeln!(csv, "{name},{image},{},{s},{},{}", class_names[c], p[0], p[1])?;
+            let (model, class) = (name.clone(), class_names[c].clone());
+            rows.push(TsneRow { model, image, class, style: s, x: p[0], y: p[1] });
         }
         let sc = st.scores;
         println!(
@@ -133,6 +135,7 @@ pub fn run(a: TsneArgs) -> anyhow::Result<()> {
         format!("colour: class ({}: blue, {}: orange)", class_names[0], class_names[1]),
         "marker: style draw (1: circle, 2: triangle)".to_owned(),
     ];
+    write_tsne_csv(&a.out.join("tsne.csv"), &rows)?;
     scatter_png(&panels, &legend, &a.out.join("tsne.png"))?;
     let summary = TsneSummary {
         classes: class_names,

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use sipl_limits::{Ints, RangeError, Reals};
 use sipl_train::config::TrainConfig;
 use sipl_tune::driver::{self, Mode, Request};
+use sipl_tune::storage::DEFAULT_FILE;
 use sipl_tune::{Objective, Pruner, Sampler, Space, report, study};
 
 /// `--trials`: trials numbered 0 … N − 1, over every tuner of the study.
@@ -42,20 +43,22 @@ pub struct TuneArgs {
     #[arg(long)]
     study: PathBuf,
     /// The study's name in the storage [default: the name the folder's study was run with,
-    /// else the folder's name].
+    /// else the folder's name]. A folder holds one study: another name on it is refused.
     #[arg(long)]
     study_name: Option<String>,
     /// An Optuna storage: sqlite:///FILE, postgresql://USER@HOST:PORT/DB, mysql://…, or
     /// journal:FILE (a file on a shared file system) [default: the storage the folder's study
-    /// was run with, else sqlite:///STUDY/study.db]. Tuners on several machines pointed at one
-    /// storage and study name share the study.
+    /// was run with, else sqlite:///STUDY/study.db]. A relative file is read from the current
+    /// folder; one inside the study folder moves with it. Tuners on several machines pointed
+    /// at one storage and study name share the study; another storage on a folder is refused.
     #[arg(long)]
     storage: Option<String>,
     /// The study's total of trials, in [1, 100000]: trials 0 … N − 1 run, over every tuner of
     /// the study; failed and pruned trials count. Raise it to go on with a finished study.
     #[arg(long, default_value_t = 20)]
     trials: u64,
-    /// Start no trial after this long: 90s, 30m, 12h, 2d (running trials finish).
+    /// Start no trial this long after the tuner started: 90s, 30m, 12h, 2d (running trials
+    /// finish).
     #[arg(long, value_parser = parse_duration)]
     timeout: Option<f64>,
     /// pretext: the best pretext validation accuracy of the trial's run; downstream: the
@@ -137,26 +140,15 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 
 pub fn run(a: TuneArgs) -> anyhow::Result<()> {
     TRIALS.check("--trials", a.trials)?;
-    super::output_dir("--study", &a.study)?;
-    let saved = study::saved(&a.study);
-    let default_storage = study::default_storage(&a.study);
-    let storage = a
-        .storage
-        .clone()
-        .or_else(|| saved.as_ref().and_then(|s| s.storage.clone()))
-        .unwrap_or_else(|| default_storage.clone());
-    study::check_storage(&storage)?;
-    let study_name = match (&a.study_name, &saved) {
-        (Some(n), _) => n.clone(),
-        (None, Some(s)) => s.study_name.clone(),
-        (None, None) => std::path::absolute(&a.study)?
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| {
-                anyhow::anyhow!("--study {}: name the study with --study-name", a.study.display())
-            })?,
-    };
-    anyhow::ensure!(!study_name.trim().is_empty(), "--study-name: must not be empty");
+    let own = super::outputs::Out::Own(super::outputs::Owner::Study, &[]);
+    super::outputs::output_dir("--study", &a.study, own, &super::outputs::Reads::new())?;
+    if let Some(url) = &a.storage {
+        sipl_tune::storage::check(url)?;
+    }
+    // A folder belongs to one study; its storage file, when inside it, travels with it.
+    let study::Identity { storage, study_name } =
+        study::identity(&a.study, a.storage.as_deref(), a.study_name.as_deref())?;
+    let default_storage = sipl_tune::storage::default_storage(&a.study);
     let starting = a.config.is_some();
     if !starting && !a.study.join(study::SPACE).is_file() {
         anyhow::bail!(
@@ -164,7 +156,8 @@ pub fn run(a: TuneArgs) -> anyhow::Result<()> {
             a.study.display()
         );
     }
-    if a.report && storage == default_storage && !a.study.join("study.db").is_file() {
+    let own_storage = sipl_tune::storage::same(&storage, &default_storage);
+    if a.report && own_storage && !a.study.join(DEFAULT_FILE).is_file() {
         anyhow::bail!(
             "--study {}: has no study.db; if its study ran on another storage, pass that --storage",
             a.study.display()
@@ -178,17 +171,19 @@ pub fn run(a: TuneArgs) -> anyhow::Result<()> {
     if !a.report {
         check_before_trials(&a, &space, &base)?;
     }
+    let study_dir = std::path::absolute(&a.study)?;
+    let saved = study::Identity { storage: storage.clone(), study_name: study_name.clone() }
+        .to_save(&study_dir);
     // SQLite's file needs its folder; any other storage is opened before the folder is made.
-    if storage == default_storage {
+    if saved.storage.as_deref().is_some_and(|s| s.contains(sipl_tune::storage::FOLDER)) {
         std::fs::create_dir_all(&a.study)?;
     }
-    let study_dir = std::path::absolute(&a.study)?;
     let request = Request {
         mode: if a.report { Mode::Report } else { Mode::Tune },
         sipl: std::env::current_exe()?,
         study_dir: study_dir.clone(),
-        study_name: study_name.clone(),
-        storage: storage.clone(),
+        study_name,
+        storage,
         base_config: study_dir.join(study::BASE),
         space: space.clone(),
         trials: a.trials,
@@ -217,9 +212,10 @@ pub fn run(a: TuneArgs) -> anyhow::Result<()> {
         epochs: base.optim.epochs,
         force: a.force,
         quiet: a.quiet,
+        base_text: base_text.clone(),
         space_toml: starting.then(|| space.to_toml()),
         base_toml: starting.then(|| base_text.clone()),
-        saved: study::Saved { storage: study::storage_to_save(&storage), study_name },
+        saved,
         export: study_dir.join(study::EXPORT),
     };
     // The venv's Python, found by the build script next to the libtorch it links.
@@ -275,9 +271,14 @@ fn prepare(a: &TuneArgs) -> anyhow::Result<(Space, String)> {
     };
     let mut config = TrainConfig::load(config_path, &a.sets)?;
     let text = std::fs::read_to_string(config_path)?;
-    let space = Space::load(space_path, &text, &a.sets)?;
-    // Trials may run from another folder: the data path is made absolute once.
+    let mut space = Space::load(space_path, &text, &a.sets)?;
+    // Trials, resumes and other tuners may run from another folder: dataset paths are made
+    // absolute once (those searched too).
     config.data.path = std::path::absolute(&config.data.path)?;
+    if let Some(m) = config.monitor.as_mut() {
+        m.data = std::path::absolute(&m.data)?;
+    }
+    space.absolute_paths()?;
     study::check(&a.study, &space, &config, a.force)?;
     Ok((space, config.to_toml()))
 }

@@ -42,9 +42,10 @@ GroupPtr& group(void* pg) { return *static_cast<GroupPtr*>(pg); }
 extern "C" {
 
 // Connects to (rank 0: serves) the rendezvous store at host:port. A client retries until
-// `timeout_ms`, then fails with c10d's message naming the address.
+// `timeout_ms`, then fails with c10d's message naming the address. A non-empty `prefix` puts
+// every key under it (a store shared with a launcher's agent, one prefix per attempt).
 void* sipl_store_new(const char* host, int port, bool server, int world, int64_t timeout_ms,
-                     char** error) {
+                     const char* prefix, char** error) {
   return guarded(error, [&]() -> void* {
     c10d::TCPStoreOptions opts;
     opts.port = static_cast<std::uint16_t>(port);
@@ -53,6 +54,9 @@ void* sipl_store_new(const char* host, int port, bool server, int world, int64_t
     opts.waitWorkers = false;
     opts.timeout = std::chrono::milliseconds(timeout_ms);
     StorePtr store = c10::make_intrusive<c10d::TCPStore>(std::string(host), opts);
+    if (prefix != nullptr && prefix[0] != '\0') {
+      store = c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), store);
+    }
     return new StorePtr(std::move(store));
   });
 }

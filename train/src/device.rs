@@ -97,6 +97,16 @@ impl DeviceSpec {
     }
 }
 
+/// A device as a user writes it (`cpu`, `cuda:0`), for messages.
+pub fn device_name(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(i) => format!("cuda:{i}"),
+        Device::Mps => "mps".into(),
+        Device::Vulkan => "vulkan".into(),
+    }
+}
+
 /// CUDA devices libtorch can use (0 when libtorch was built or linked without CUDA).
 pub fn cuda_device_count() -> usize {
     if Cuda::is_available() { Cuda::device_count().max(0) as usize } else { 0 }

@@ -14,7 +14,14 @@ fn free_port() -> u16 {
 }
 
 fn launch(rank: usize, world: usize, port: u16) -> Launch {
-    Launch { rank, world, local_rank: rank, master_addr: "127.0.0.1".into(), master_port: port }
+    Launch {
+        rank,
+        world,
+        local_rank: rank,
+        master_addr: "127.0.0.1".into(),
+        master_port: port,
+        agent_store: None,
+    }
 }
 
 /// Runs `f(rank, dist)` on `world` connected ranks, one thread each; results by rank.

@@ -22,6 +22,7 @@ resumable), 2 a bad request or storage (message on stderr), 1 anything unexpecte
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -205,13 +206,87 @@ def open_study(req, storage):
             f"study {name!r} maximises the {objective} objective, not {req['objective']}; "
             "pass --force to change it"
         )
+    # Tuners that join a shared study (another folder, another machine) train from its base
+    # config and score on its evaluation set, or are refused naming what differs.
+    base = req["base_text"]
+    joined = study.user_attrs.get("sipl_base")
+    if joined is not None and joined != base and not req["force"]:
+        raise UsageError(
+            f"study {name!r} was started with another base config ({toml_changes(joined, base)}); "
+            "use the same --config and --set, or pass --force"
+        )
+    evaluation = json.dumps({"data": req["eval_data"], "args": req["eval_args"]})
+    scored = study.user_attrs.get("sipl_eval")
+    if req["objective"] == "downstream" and scored not in (None, evaluation) and not req["force"]:
+        raise UsageError(
+            f"study {name!r} scores its trials on another evaluation (was {scored}); "
+            "pass the same --eval-data and --eval-arg, or --force"
+        )
     study.set_user_attr("sipl_space", space)
     study.set_user_attr("sipl_objective", req["objective"])
-    # A tuner that resumes a study draws anew: seeded by --seed and the trials so far, not
-    # the same first draws as the run before it.
-    req = dict(req, seed=req["seed"] + len(study.get_trials(deepcopy=False)))
+    study.set_user_attr("sipl_base", base)
+    if req["objective"] == "downstream":
+        study.set_user_attr("sipl_eval", evaluation)
+    # A tuner that resumes or joins a study draws anew: seeded by --seed and the trials so
+    # far, mixed so that no two such pairs share a sampler seed.
+    count = len(study.get_trials(deepcopy=False))
+    stray = foreign_run(Path(req["study_dir"]), count)
+    if stray is not None:
+        raise UsageError(
+            f"{stray} is the run of a trial {int(stray.name)} that study {name!r} does not have "
+            "(its storage was lost or replaced, or the folder held another study), and a new "
+            "trial would take it over: restore the storage, or run the study in a new folder"
+        )
+    req = dict(req, seed=sampler_seed(req["seed"], count))
     study.sampler = make_sampler(req)
     return study
+
+
+def foreign_run(folder, trials):
+    """A run directory `folder/trials/NNNN` numbered beyond a study's `trials` trials, if any
+    (a trial is asked, and so counted, before its directory is made)."""
+    with contextlib.suppress(OSError):
+        for run in sorted((folder / "trials").iterdir()):
+            if run.is_dir() and run.name.isdigit() and int(run.name) >= trials:
+                return run
+    return None
+
+
+def sampler_seed(seed, trials):
+    """The sampler's seed for a tuner started with --seed `seed` on a study with `trials`
+    trials: a hash of the pair (a sum would give --seed 2 after one trial the draws of --seed 1
+    after two), within the 32 bits NumPy's generators take."""
+    digest = hashlib.sha256(f"sipl-tune-seed:{seed}:{trials}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def toml_changes(old, new):
+    """The keys two TOML texts give different values, as `key: old -> new` (at most five)."""
+    try:
+        import tomllib
+    except ImportError:  # before Python 3.11
+        return "its text"
+
+    def flat(text):
+        out = {}
+
+        def walk(table, prefix):
+            for k, v in table.items():
+                if isinstance(v, dict):
+                    walk(v, f"{prefix}{k}.")
+                else:
+                    out[f"{prefix}{k}"] = v
+
+        try:
+            walk(tomllib.loads(text), "")
+        except tomllib.TOMLDecodeError:
+            out["(unreadable)"] = text
+        return out
+
+    a, b = flat(old), flat(new)
+    keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    shown = [f"{k}: {a.get(k, '-')} -> {b.get(k, '-')}" for k in keys[:5]]
+    return ", ".join(shown + ([f"{len(keys) - 5} more"] if len(keys) > 5 else [])) or "its text"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +343,7 @@ def study_lock(req):
 
 
 class Tuner:
-    def __init__(self, req, study):
+    def __init__(self, req, study, begun=None):
         self.req = req
         self.study = study
         self.stop = threading.Event()
@@ -276,7 +351,9 @@ class Tuner:
         # checkpointing after SIGINT is not an orphan).
         self.done = threading.Event()
         self.crashed = []
-        self.deadline = time.time() + req["timeout_s"] if req["timeout_s"] else None
+        # --timeout counts from the tuner's start (Optuna's import and the storage included).
+        begun = time.time() if begun is None else begun
+        self.deadline = begun + req["timeout_s"] if req["timeout_s"] else None
         self.children = {}
         self.mine = set()
         # This tuner's trials and the seconds their `sipl` commands ran (the rest of the
@@ -672,10 +749,20 @@ def save_study_files(req):
     if req.get("space_toml") is not None:
         files["space.toml"] = req["space_toml"]
         files["base.toml"] = req["base_toml"]
-    for name, text in files.items():
-        tmp = folder / (name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, folder / name)
+    with study_lock(req):
+        # sipl checked the folder's study before; this catches a tuner of another study that
+        # started on the same fresh folder at the same moment.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            held = json.loads((folder / "study.json").read_text()).get("study_name")
+            if held is not None and held != req["saved"]["study_name"]:
+                raise UsageError(
+                    f"{folder}: holds the study {held!r}, and its trials/ are that study's: "
+                    f"a study named {req['saved']['study_name']!r} needs a folder of its own"
+                )
+        for name, text in files.items():
+            tmp = folder / (name + ".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, folder / name)
 
 
 def main():
@@ -698,7 +785,7 @@ def main():
     study = open_study(req, storage)
     save_study_files(req)
     if req["mode"] == "tune":
-        tuner = Tuner(req, study)
+        tuner = Tuner(req, study, begun)
         threading.Thread(target=tuner.heartbeat, daemon=True).start()
         workers = [threading.Thread(target=tuner.worker, args=(d,)) for d in req["devices"]]
         if SIGNALLED:

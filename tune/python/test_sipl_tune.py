@@ -44,6 +44,41 @@ class Values(unittest.TestCase):
         self.assertEqual(t.with_driver("sqlite:///x.db"), "sqlite:///x.db")
 
 
+class Seeds(unittest.TestCase):
+    def test_no_two_seed_and_trial_counts_share_a_sampler_seed(self):
+        seeds = {(s, n): t.sampler_seed(s, n) for s in range(64) for n in range(64)}
+        self.assertEqual(len(set(seeds.values())), len(seeds))
+        # The quoted collision: --seed 2 after one trial, --seed 1 after two.
+        self.assertNotEqual(t.sampler_seed(2, 1), t.sampler_seed(1, 2))
+        # NumPy's generators take 32 bits; a large --seed is no error.
+        self.assertTrue(all(0 <= v < 2**32 for v in seeds.values()))
+        self.assertLess(t.sampler_seed(2**64 - 1, 7), 2**32)
+
+    def test_base_config_changes_are_named(self):
+        old = '[data]\npath = "/a"\n[optim]\nlr = 0.1\n'
+        new = '[data]\npath = "/b"\n[optim]\nlr = 0.1\nepochs = 3\n'
+        self.assertEqual(t.toml_changes(old, new), "data.path: /a -> /b, optim.epochs: - -> 3")
+
+
+class Folder(unittest.TestCase):
+    def test_a_folder_of_another_study_is_not_taken_over(self):
+        with tempfile.TemporaryDirectory() as d:
+            req = {"study_dir": d, "saved": {"storage": "sqlite:///$STUDY/study.db", "study_name": "a"}}
+            t.save_study_files(req)
+            t.save_study_files(req)
+            with self.assertRaisesRegex(t.UsageError, "holds the study 'a'"):
+                t.save_study_files(dict(req, saved={"storage": None, "study_name": "b"}))
+            self.assertIn('"a"', (Path(d) / "study.json").read_text())
+
+    def test_runs_beyond_the_studys_trials_are_not_taken_over(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assertIsNone(t.foreign_run(Path(d), 0))
+            (Path(d) / "trials" / "0001").mkdir(parents=True)
+            (Path(d) / "trials" / "0001.log").write_text("")
+            self.assertIsNone(t.foreign_run(Path(d), 2))
+            self.assertEqual(t.foreign_run(Path(d), 1).name, "0001")
+
+
 class Ownership(unittest.TestCase):
     def test_a_trial_of_a_live_tuner_is_not_orphaned(self):
         now = time.time()

@@ -89,6 +89,9 @@ pub struct Request {
     pub epochs: u64,
     pub force: bool,
     pub quiet: bool,
+    /// The base config's text (`DIR/base.toml`): tuners joining a shared study must train
+    /// from the same one.
+    pub base_text: String,
     /// Saved in the study folder once the storage has opened (`None`: leave them as they are).
     pub space_toml: Option<String>,
     pub base_toml: Option<String>,

@@ -8,6 +8,7 @@
 //! ```text
 //! DIR/space.toml  base.toml     the resolved search space and base config (checked on resume)
 //! DIR/study.db                  Optuna's SQLite storage (default; any Optuna storage URL works)
+//! DIR/study.json                the study's storage and name: the folder belongs to that study
 //! DIR/trials/NNNN/              each trial: an ordinary, resumable `sipl train` run directory
 //! DIR/trials/NNNN.log           its commands' standard error
 //! DIR/trials.csv  best.toml     one row per trial; the base config with the best parameters
@@ -18,6 +19,7 @@ pub mod driver;
 pub mod plots;
 pub mod report;
 pub mod space;
+pub mod storage;
 pub mod study;
 
 pub use driver::{Objective, Pruner, Request, Sampler};

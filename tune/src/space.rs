@@ -31,8 +31,14 @@ use sipl_train::config::TrainConfig;
 
 use crate::TuneError;
 
+mod entry;
+use entry::{Entry, param};
+
 /// Keys the tuner sets itself on every trial, so a space may not search them.
 pub const RESERVED: [&str; 2] = ["run.device", "run.checkpoint_each_epoch"];
+
+/// Keys whose values are paths (datasets), read from the current folder when relative.
+pub const PATH_KEYS: [&str; 2] = ["data.path", "monitor.data"];
 
 /// One searched config key and where its values come from (Optuna's distributions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,20 +91,6 @@ pub struct Space {
     pub params: Vec<Param>,
 }
 
-/// One table of the file, as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Entry {
-    r#type: String,
-    low: Option<toml::Value>,
-    high: Option<toml::Value>,
-    #[serde(default)]
-    log: bool,
-    #[serde(default)]
-    power_of_two: bool,
-    choices: Option<Vec<toml::Value>>,
-}
-
 impl Space {
     /// Reads and checks `path` against the base config `base` (TOML text with `sets` applied).
     ///
@@ -124,6 +116,15 @@ impl Space {
                 "no key to search: add a table such as [optim.lr] with type, low, high".into()
             );
         }
+        // A key both searched and fixed: the search would override --set without a word.
+        for set in sets {
+            let key = set.split_once('=').map_or(set.as_str(), |(k, _)| k).trim();
+            if entries.contains_key(key) {
+                return Err(format!(
+                    "{key}: searched here and fixed by --set {set}; drop one of the two"
+                ));
+            }
+        }
         let mut params = Vec::new();
         for (key, entry) in entries {
             let p = param(&key, entry).map_err(|e| format!("{key}: {e}"))?;
@@ -144,6 +145,28 @@ impl Space {
             params.push(p);
         }
         Ok(Space { params })
+    }
+
+    /// Relative paths among the choices of [`PATH_KEYS`] made absolute against the current
+    /// folder, once as the study starts: trials, resumes and other tuners then train on the
+    /// same data wherever they run from.
+    /// Two choices naming one folder (`ds` and `./ds`) are refused.
+    pub fn absolute_paths(&mut self) -> Result<(), TuneError> {
+        for p in &mut self.params {
+            if let Param::Categorical { key, choices } = p
+                && PATH_KEYS.contains(&key.as_str())
+            {
+                for c in choices.iter_mut() {
+                    if let toml::Value::String(path) = c {
+                        let abs = std::path::absolute(&*path)
+                            .map_err(|e| TuneError::Space(format!("{key}: {path}: {e}")))?;
+                        *path = abs.display().to_string();
+                    }
+                }
+                entry::twice(choices).map_err(|e| TuneError::Space(format!("{key}: {e}")))?;
+            }
+        }
+        Ok(())
     }
 
     /// The space as TOML, the form saved with a study (`DIR/space.toml`).
@@ -203,106 +226,18 @@ fn collect(
             let entry = toml::Value::Table(t.clone())
                 .try_into()
                 .map_err(|e: toml::de::Error| format!("{key}: {}", e.message()))?;
+            // `[optim.lr]` and `["optim.lr"]` are two TOML tables but one config key.
+            if out.contains_key(&key) {
+                return Err(format!(
+                    "{key}: searched twice (a quoted [\"{key}\"] is the same key as [{key}]); keep one range"
+                ));
+            }
             out.insert(key, entry);
         } else {
             collect(t, &key, out)?;
         }
     }
     Ok(())
-}
-
-/// One entry checked into a [`Param`] (the key is added by the caller).
-fn param(key: &str, e: Entry) -> Result<Param, String> {
-    let key = key.to_owned();
-    let unused = |field: &str, present: bool| match present {
-        true => Err(format!("`{field}` does not apply to type = \"{}\"", e.r#type)),
-        false => Ok(()),
-    };
-    match e.r#type.as_str() {
-        "float" => {
-            unused("power_of_two", e.power_of_two)?;
-            unused("choices", e.choices.is_some())?;
-            let low = number(e.low.as_ref(), "low")?;
-            let high = number(e.high.as_ref(), "high")?;
-            range(low, high)?;
-            if e.log && low <= 0.0 {
-                return Err(format!("log = true needs low > 0, and low = {low}"));
-            }
-            Ok(Param::Float { key, low, high, log: e.log })
-        }
-        "int" => {
-            unused("choices", e.choices.is_some())?;
-            let low = integer(e.low.as_ref(), "low")?;
-            let high = integer(e.high.as_ref(), "high")?;
-            range(low, high)?;
-            if (e.log || e.power_of_two) && low <= 0 {
-                return Err(format!(
-                    "{} needs low > 0, and low = {low}",
-                    if e.log { "log = true" } else { "power_of_two = true" }
-                ));
-            }
-            if !e.power_of_two {
-                return Ok(Param::Int { key, low, high, log: e.log });
-            }
-            if e.log {
-                return Err("choose one of log and power_of_two".into());
-            }
-            // The powers of two inside [low, high].
-            let low_exp = (low as u64).next_power_of_two().trailing_zeros();
-            let high_exp = 63 - (high as u64).leading_zeros();
-            if low_exp > high_exp {
-                return Err(format!("no power of two in [{low}, {high}] (an empty range)"));
-            }
-            Ok(Param::PowerOfTwo { key, low_exp, high_exp })
-        }
-        "categorical" => {
-            unused("low", e.low.is_some())?;
-            unused("high", e.high.is_some())?;
-            unused("log", e.log)?;
-            unused("power_of_two", e.power_of_two)?;
-            let choices =
-                e.choices.ok_or("`choices` missing: a list such as [\"siplv1\", \"opl\"]")?;
-            if choices.is_empty() {
-                return Err("choices = []: a categorical needs at least one choice".into());
-            }
-            if let Some(v) =
-                choices.iter().find(|v| v.is_table() || v.is_array() || v.is_datetime())
-            {
-                return Err(format!("choice {v} is not a string, number or boolean"));
-            }
-            Ok(Param::Categorical { key, choices })
-        }
-        other => Err(format!("type = {other:?}: must be \"float\", \"int\" or \"categorical\"")),
-    }
-}
-
-fn range<T: PartialOrd + std::fmt::Display>(low: T, high: T) -> Result<(), String> {
-    if low > high {
-        return Err(format!("low = {low} is above high = {high} (an inverted range)"));
-    }
-    if low == high {
-        return Err(format!(
-            "low = high = {low} (an empty range): to fix a value, use --set instead"
-        ));
-    }
-    Ok(())
-}
-
-fn number(v: Option<&toml::Value>, field: &str) -> Result<f64, String> {
-    match v {
-        Some(toml::Value::Float(x)) if x.is_finite() => Ok(*x),
-        Some(toml::Value::Integer(i)) => Ok(*i as f64),
-        Some(other) => Err(format!("{field} = {other}: must be a finite number")),
-        None => Err(format!("`{field}` missing")),
-    }
-}
-
-fn integer(v: Option<&toml::Value>, field: &str) -> Result<i64, String> {
-    match v {
-        Some(toml::Value::Integer(i)) => Ok(*i),
-        Some(other) => Err(format!("{field} = {other}: must be an integer")),
-        None => Err(format!("`{field}` missing")),
-    }
 }
 
 #[cfg(test)]
@@ -340,6 +275,21 @@ mod tests {
     }
 
     #[test]
+    fn two_spellings_of_one_dataset_are_one_choice() {
+        let text = "[data.path]\ntype = \"categorical\"\nchoices = [\"d\", \"./d\"]\n";
+        let mut s = Space::parse(text, BASE, &[]).expect("two strings");
+        let e = s.absolute_paths().expect_err("one folder").to_string();
+        assert!(e.contains("data.path: choice") && e.contains("listed twice"), "{e}");
+    }
+
+    #[test]
+    fn a_key_fixed_by_set_is_not_searched_too() {
+        let space = "[optim.lr]\ntype = \"float\"\nlow = 1e-5\nhigh = 1e-3\n";
+        let e = Space::parse(space, BASE, &["optim.lr = 1e-4".into()]).expect_err("refused");
+        assert!(e.contains("optim.lr: searched here and fixed by --set"), "{e}");
+    }
+
+    #[test]
     fn bad_spaces_name_the_key() {
         let cases = [
             (
@@ -366,6 +316,15 @@ mod tests {
             ("[run.device]\ntype = \"categorical\"\nchoices = [\"cpu\"]\n", "set by the tuner"),
             ("[model.scheme]\ntype = \"categorical\"\nchoices = [\"siplv9\"]\n", "siplv9"),
             ("", "no key to search"),
+            (
+                "[model.scheme]\ntype = \"categorical\"\nchoices = [\"opl\", \"opl\"]\n",
+                "listed twice",
+            ),
+            (
+                "[optim.lr]\ntype = \"float\"\nlow = 1e-5\nhigh = 1e-3\n\
+                 [\"optim.lr\"]\ntype = \"float\"\nlow = 1e-4\nhigh = 1e-2\n",
+                "optim.lr: searched twice",
+            ),
         ];
         for (space, want) in cases {
             let e = err(space);

@@ -29,6 +29,11 @@ pub struct Launch {
     pub local_rank: usize,
     pub master_addr: String,
     pub master_port: u16,
+    /// Under torchrun with `TORCHELASTIC_USE_AGENT_STORE=True`: the launcher's agent already
+    /// serves the store at MASTER_ADDR:MASTER_PORT, and every rank joins it as a client, its
+    /// keys under this prefix (`/worker/attempt_N`, N = `TORCHELASTIC_RESTART_COUNT`), as
+    /// PyTorch's own `env://` rendezvous does. `None`: rank 0 serves the store.
+    pub agent_store: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +106,17 @@ impl Launch {
             Some(v) => parse("MASTER_PORT", &v)?,
             None => 29500,
         };
-        Ok(Some(Launch { rank, world, local_rank, master_addr, master_port }))
+        let agent_store = match env_var(&get, "TORCHELASTIC_USE_AGENT_STORE")?.as_deref() {
+            Some("True") => {
+                let attempt = match env_var(&get, "TORCHELASTIC_RESTART_COUNT")? {
+                    Some(v) => parse::<u64>("TORCHELASTIC_RESTART_COUNT", &v)?,
+                    None => 0,
+                };
+                Some(format!("/worker/attempt_{attempt}"))
+            }
+            _ => None,
+        };
+        Ok(Some(Launch { rank, world, local_rank, master_addr, master_port, agent_store }))
     }
 
     /// The device of this rank: `configured` when it names one (`cuda:N`, `cpu`), else the
@@ -135,9 +150,10 @@ impl Dist {
         let store = Store::connect(
             &launch.master_addr,
             launch.master_port,
-            launch.rank == 0,
+            launch.rank == 0 && launch.agent_store.is_none(),
             launch.world,
             ms,
+            launch.agent_store.as_deref().unwrap_or(""),
         )
         .map_err(|e| DistError::Connect {
             rank: launch.rank,
@@ -284,13 +300,29 @@ mod tests {
                 world: 8,
                 local_rank: 1,
                 master_addr: "node7".into(),
-                master_port: 29400
+                master_port: 29400,
+                agent_store: None,
             }
         );
         let d = Launch::from_vars(vars(&[("RANK", "1"), ("WORLD_SIZE", "2")]))
             .expect("ok")
             .expect("some");
         assert_eq!((d.local_rank, d.master_addr.as_str(), d.master_port), (1, "127.0.0.1", 29500));
+    }
+
+    #[test]
+    fn under_torchruns_agent_store_every_rank_joins_it_as_a_client() {
+        let agent = |extra: &[(&str, &str)]| {
+            let mut pairs = vec![("RANK", "0"), ("WORLD_SIZE", "2")];
+            pairs.extend_from_slice(extra);
+            Launch::from_vars(vars(&pairs)).expect("ok").expect("some").agent_store
+        };
+        assert_eq!(agent(&[]), None);
+        assert_eq!(agent(&[("TORCHELASTIC_USE_AGENT_STORE", "False")]), None);
+        let on = [("TORCHELASTIC_USE_AGENT_STORE", "True")];
+        assert_eq!(agent(&on).as_deref(), Some("/worker/attempt_0"));
+        let again = [on[0], ("TORCHELASTIC_RESTART_COUNT", "2")];
+        assert_eq!(agent(&again).as_deref(), Some("/worker/attempt_2"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ unsafe extern "C" {
         server: bool,
         world: i32,
         timeout_ms: i64,
+        prefix: *const c_char,
         error: *mut *mut c_char,
     ) -> *mut c_void;
     fn sipl_store_free(store: *mut c_void);
@@ -86,7 +87,8 @@ fn raw(tensors: &[&Tensor]) -> Vec<*mut c_void> {
     tensor_ptrs(tensors.iter().copied())
 }
 
-/// c10d's TCPStore: rank 0 serves it, every rank connects.
+/// c10d's TCPStore: rank 0 serves it, every rank connects (or all connect to a launcher's
+/// store, their keys under `prefix`).
 pub struct Store(*mut c_void);
 
 // SAFETY: c10d's TCPStore is thread-safe; the handle is an owned intrusive pointer.
@@ -99,12 +101,14 @@ impl Store {
         server: bool,
         world: usize,
         timeout_ms: u64,
+        prefix: &str,
     ) -> Result<Self, TchError> {
-        let h = c_string(host)?;
-        // SAFETY: `h` outlives the call; returns an owned handle or null with an error.
+        let (h, pre) = (c_string(host)?, c_string(prefix)?);
+        // SAFETY: `h` and `pre` outlive the call; returns an owned handle or null with an error.
         let p = checked(
             |e| unsafe {
-                sipl_store_new(h.as_ptr(), port as i32, server, world as i32, timeout_ms as i64, e)
+                let (w, t) = (world as i32, timeout_ms as i64);
+                sipl_store_new(h.as_ptr(), port as i32, server, w, t, pre.as_ptr(), e)
             },
             is_null,
         )?;

@@ -263,8 +263,12 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
         // Figures of another monitor set are not comparable with the new ones.
         s.state.best_knn_accuracy = None;
     }
-    let resume =
-        resumed_from.map(|step| run_dir::Resume { step, at_epoch_start: s.state.batch == 0 });
+    let resume = resumed_from.map(|step| run_dir::Resume {
+        step,
+        at_epoch_start: s.state.batch == 0,
+        epochs: s.state.epoch,
+        log_every: s.cfg.run.log_every,
+    });
     let metrics = match s.is_main() {
         true => Some(run_dir::Metrics::open(&job.run_dir, resume)?),
         false => None,
@@ -277,8 +281,10 @@ pub fn train(job: TrainJob) -> Result<TrainReport, TrainError> {
 fn check_step_memory(cfg: &TrainConfig, patch: usize, device: Device) -> Result<(), ConfigError> {
     let (batch, views) = (cfg.optim.batch_size, cfg.model.scheme.views());
     let bytes = crate::model::train_step_bytes((batch * views) as u64, patch as u64, device);
-    let what =
-        format!("training steps of {batch} samples × {views} views at {patch}² on {device:?}");
+    let what = format!(
+        "training steps of {batch} samples × {views} views at {patch}² on {}",
+        crate::device::device_name(device)
+    );
     sipl_limits::check_memory("optim.batch_size", batch, bytes, &what)?;
     Ok(())
 }
@@ -426,8 +432,25 @@ impl Session {
             self.measure(&mut monitor, 0, &mut metrics, &bar)?;
         }
         'epochs: while cadence.goes_on(self.state.epoch, self.state.step) {
-            for batch in train.epoch(self.state.epoch, self.state.batch) {
-                let batch = batch?;
+            let stream = train.epoch(self.state.epoch, self.state.batch);
+            // One process: a signal also ends a wait for a batch (workers slow to start, a
+            // storage that does not answer). Several ranks agree on a stop at logging steps
+            // instead, so that none leaves the others waiting in a collective.
+            let stream = match self.ranks.world() {
+                1 => stream.until(job.stop.clone()),
+                _ => stream,
+            };
+            for batch in stream {
+                let batch = match batch {
+                    Err(sipl_loader::LoaderError::Stopped { .. }) => {
+                        if self.state.step > 0 {
+                            self.save_checkpoint(&metrics)?;
+                        }
+                        bar.abandon("stopped by signal while waiting for data; checkpoint written");
+                        return Ok(self.report(resumed_from, last_val, &monitor, start, true));
+                    }
+                    other => other?,
+                };
                 self.step(&batch, &mut window)?;
                 let step = self.state.step;
                 bar.step(step);
@@ -446,7 +469,7 @@ impl Session {
                 let next = cadence.after_step(step, stop, ends_epoch);
                 if next.checkpoint {
                     self.check_finite(&window)?;
-                    self.save_checkpoint()?;
+                    self.save_checkpoint(&metrics)?;
                 }
                 if next.interrupt {
                     bar.abandon("stopped by signal; checkpoint written");
@@ -469,14 +492,14 @@ impl Session {
             };
             let checkpointed = cadence.checkpoints_after_epoch(self.state.epoch, self.state.step);
             if checkpointed {
-                self.save_checkpoint()?;
+                self.save_checkpoint(&metrics)?;
             }
             let end = EpochEnd { validation: line, monitor: measured };
             if let Some(gate) = &job.after_epoch
                 && !gate(&end)?
             {
                 if !checkpointed {
-                    self.save_checkpoint()?;
+                    self.save_checkpoint(&metrics)?;
                 }
                 bar.abandon("stopped after the epoch; checkpoint written");
                 return Ok(self.report(resumed_from, last_val, &monitor, start, true));
@@ -491,7 +514,7 @@ impl Session {
                 // Inside an epoch (a run whose last step completes its epoch ends it above).
                 self.measure(&mut monitor, self.state.epoch, &mut metrics, &bar)?;
             }
-            self.save_checkpoint()?;
+            self.save_checkpoint(&metrics)?;
         }
         if self.is_main() {
             write_weights(&self.run, FINAL, &self.vs)?;
@@ -637,10 +660,14 @@ impl Session {
 
     /// Rank 0 writes; with several ranks, BatchNorm statistics are averaged first, and every
     /// rank learns whether the write worked (so none is left waiting when it did not).
-    fn save_checkpoint(&mut self) -> Result<(), TrainError> {
+    /// The metrics lines written so far reach the disk first, so that a checkpoint never
+    /// accounts for lines a power cut could still take.
+    fn save_checkpoint(&mut self, metrics: &Option<run_dir::Metrics>) -> Result<(), TrainError> {
         self.ranks.average_buffers(&self.vs)?;
         let saved = match self.is_main() {
-            true => self.ckpt.save(&self.vs, &self.adam, &self.state).map(drop),
+            true => metrics.as_ref().map_or(Ok(()), run_dir::Metrics::sync).and_then(|()| {
+                self.ckpt.save(&self.vs, &self.adam, &self.state).map(drop).map_err(Into::into)
+            }),
             false => Ok(()),
         };
         if self.ranks.any(saved.is_err())? {

@@ -115,6 +115,18 @@ pub fn view_passes(cfg: &TrainConfig, cuda: bool) -> ViewPasses {
 /// The first image of the validation part: `data.train_images`, else the dataset less its
 /// `data.val_fraction` (at least one image). Both parts must hold images.
 fn split_point(cfg: &TrainConfig, n: usize) -> Result<usize, ConfigError> {
+    if n < 2 {
+        let e = sipl_limits::RangeError::new(
+            "data.path",
+            cfg.data.path.display(),
+            "a dataset of at least two images (one trains, one validates)",
+        );
+        let why = match n {
+            0 => "it holds no image: its ingest kept none (`sipl shards inspect` shows why)",
+            _ => "it holds one image",
+        };
+        return Err(e.note(why).into());
+    }
     let note = format!("the dataset has {n} images; the rest validate");
     let within = sipl_limits::Ints::new(1, n.saturating_sub(1) as u64);
     if let Some(t) = cfg.data.train_images {
@@ -199,6 +211,7 @@ mod tests {
             local_rank: 1,
             master_addr: "127.0.0.1".into(),
             master_port: 29500,
+            agent_store: None,
         };
         let plan = RunPlan::resolve(&config(&[]), Some(&launch), 64).expect("plan");
         assert_eq!((plan.train_loader.rank, plan.train_loader.world), (1, 2));

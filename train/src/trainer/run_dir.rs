@@ -56,6 +56,7 @@ fn lock(run: &Path) -> Result<RunLock, TrainError> {
 /// The dataset a run trains on, as `RUN/data.json` records it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DatasetRecord {
+    #[serde(with = "sipl_shards::names::stored_path")]
     pub path: PathBuf,
     /// [`sipl_shards::identity`]: the xxh3-64 of the set's `dataset.json`.
     pub identity: String,
@@ -197,6 +198,38 @@ pub struct Metrics {
 pub struct Resume {
     pub step: u64,
     pub at_epoch_start: bool,
+    /// Epochs the checkpoint has completed (each has its validation line).
+    pub epochs: u64,
+    /// `run.log_every`: a training line is written at least this often.
+    pub log_every: u64,
+}
+
+/// What `metrics.jsonl` lacks of what the checkpoint `r` accounts for (lines lost before they
+/// reached the disk, or removed by hand), in words; `None` when nothing is missing.
+pub fn missing_lines(kept: &[MetricsLine], r: Resume) -> Option<String> {
+    let validated: Vec<u64> = kept
+        .iter()
+        .filter_map(|l| match l {
+            MetricsLine::Validation(v) => Some(v.epoch),
+            _ => None,
+        })
+        .collect();
+    let epochs: Vec<String> =
+        (1..=r.epochs).filter(|e| !validated.contains(e)).map(|e| e.to_string()).collect();
+    let last_train = kept
+        .iter()
+        .filter(|l| matches!(l, MetricsLine::Train(_)))
+        .map(MetricsLine::step)
+        .max()
+        .unwrap_or(0);
+    let mut gaps = Vec::new();
+    if !epochs.is_empty() {
+        gaps.push(format!("the validation of epoch(s) {}", epochs.join(", ")));
+    }
+    if last_train + r.log_every.max(1) <= r.step {
+        gaps.push(format!("the training lines after step {last_train}"));
+    }
+    (!gaps.is_empty()).then(|| gaps.join(" and "))
 }
 
 impl Metrics {
@@ -220,6 +253,15 @@ impl Metrics {
                 })
                 .collect(),
         };
+        if let Some(gaps) = resume.and_then(|r| missing_lines(&kept, r)) {
+            eprintln!(
+                "warning: {} lacks {gaps}, which its checkpoint at step {} accounts for (lost \
+                 before they reached the disk, or removed): the run goes on, but its curves and \
+                 the pretext best a report reads from them miss those lines",
+                path.display(),
+                resume.map_or(0, |r| r.step)
+            );
+        }
         let text: String = kept.iter().map(|l| format!("{}\n", l.to_json())).collect();
         sipl_shards::write_atomic(&path, text.as_bytes())
             .map_err(|e| TrainError::RunDir { path: path.clone(), reason: e.to_string() })?;
@@ -242,6 +284,11 @@ impl Metrics {
         Ok(m)
     }
 
+    /// Flushes the lines written so far to the disk (`fdatasync`).
+    pub fn sync(&self) -> Result<(), TrainError> {
+        self.file.sync_data().map_err(|e| TrainError::io(&self.path, e))
+    }
+
     pub fn write(&mut self, line: &MetricsLine) -> Result<(), TrainError> {
         writeln!(self.file, "{}", line.to_json()).map_err(|e| TrainError::io(&self.path, e))?;
         self.write_events(line)
@@ -251,5 +298,32 @@ impl Metrics {
         let scalars = line.scalars();
         let values: Vec<(&str, f64)> = scalars.iter().map(|(t, v)| (t.as_str(), *v)).collect();
         self.events.scalars(line.step(), &values).map_err(|e| TrainError::io(self.events.path(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trainer::metrics::parse;
+
+    #[test]
+    fn missing_lines_name_the_epochs_and_steps_a_checkpoint_accounts_for() {
+        let train = |step: u64| {
+            format!(
+                r#"{{"accuracy":0.5,"ce":[1.0],"epoch":0,"loss":1.0,"lr":0.001,"samples_per_s":1.0,"step":{step},"sym_kl":0.0}}"#
+            )
+        };
+        let val = |epoch: u64, step: u64| {
+            format!(r#"{{"epoch":{epoch},"step":{step},"val_accuracy":0.5}}"#)
+        };
+        let r = Resume { step: 8, at_epoch_start: false, epochs: 2, log_every: 2 };
+        let whole = [train(2), train(4), val(1, 4), train(6), train(8), val(2, 8)].join("\n");
+        assert_eq!(parse(&whole).len(), 6, "the lines parse");
+        assert_eq!(missing_lines(&parse(&whole), r), None);
+        let cut = [train(2), val(1, 4)].join("\n");
+        assert_eq!(
+            missing_lines(&parse(&cut), r).as_deref(),
+            Some("the validation of epoch(s) 2 and the training lines after step 2")
+        );
     }
 }
