@@ -57,9 +57,14 @@ fn write_file(path: &Path, text: &str) -> Result<(), TuneError> {
 }
 
 /// `number,state,KEY…,value,epochs,wall_s,error`, one row per trial in number order.
+/// Quoted as RFC 4180 says (the csv crate): an error message holding a comma, a quote or a
+/// line break stays one cell.
 pub fn trials_csv(export: &Export, space: &Space) -> String {
     let keys: Vec<&str> = space.params.iter().map(|p| p.key()).collect();
-    let mut out = format!("number,state,{},value,epochs,wall_s,error\n", keys.join(","));
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header = ["number", "state"].into_iter().chain(keys.iter().copied());
+    let header = header.chain(["value", "epochs", "wall_s", "error"]);
+    out.write_record(header).expect("a CSV record into memory");
     for t in &export.trials {
         let mut row = vec![t.number.to_string(), t.state.clone()];
         row.extend(keys.iter().map(|k| t.params.get(*k).map_or(String::new(), plain)));
@@ -67,11 +72,10 @@ pub fn trials_csv(export: &Export, space: &Space) -> String {
         row.push(t.epochs.to_string());
         row.push(t.wall_s.map_or(String::new(), |w| format!("{w:.2}")));
         row.push(t.error.clone().unwrap_or_default());
-        let row: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&row.join(","));
-        out.push('\n');
+        out.write_record(&row).expect("a CSV record into memory");
     }
-    out
+    let bytes = out.into_inner().expect("a CSV flushed into memory");
+    String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8")
 }
 
 /// A JSON value as a CSV cell: strings without their quotes.
@@ -79,14 +83,6 @@ fn plain(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
-    }
-}
-
-/// RFC 4180: quoted when it holds a comma, a quote or a line break.
-fn csv_field(f: &str) -> String {
-    match f.contains([',', '"', '\n', '\r']) {
-        true => format!("\"{}\"", f.replace('"', "\"\"")),
-        false => f.to_owned(),
     }
 }
 
